@@ -1,0 +1,139 @@
+// A small typed builder for ONNX graphs. Values are tensor names (strings); ops append nodes in order.
+// Initializers may be given lazily so that multi-GB weight sets are streamed to an external-data file
+// one tensor at a time instead of being held in memory.
+import { AttrType, type DType } from './proto.ts';
+
+export type Value = string;
+export type Dim = number | string;
+export type TypedData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array | Float64Array;
+export type Attr = number | string | number[] | string[] | { f: number } | { floats: number[] } | { tensor: ConstTensor };
+
+export interface ConstTensor {
+  dtype: DType;
+  dims: number[];
+  data: TypedData;
+}
+
+export interface Initializer {
+  name: string;
+  dtype: DType;
+  dims: number[];
+  /** The raw little-endian bytes, or a function producing them when the model is written. */
+  data: TypedData | (() => TypedData | Promise<TypedData>);
+}
+
+export interface NodeSpec {
+  opType: string;
+  domain: string;
+  inputs: Value[];
+  outputs: Value[];
+  name: string;
+  attrs: Record<string, Attr>;
+}
+
+export interface ValueSpec {
+  name: string;
+  dtype: DType;
+  shape: Dim[];
+}
+
+export const MS_DOMAIN = 'com.microsoft';
+
+export class GraphBuilder {
+  readonly nodes: NodeSpec[] = [];
+  readonly initializers: Initializer[] = [];
+  readonly inputs: ValueSpec[] = [];
+  readonly outputs: ValueSpec[] = [];
+  private readonly used = new Set<string>();
+  private counter = 0;
+  private scopes: string[] = [];
+
+  constructor(readonly name: string) {}
+
+  /** Runs fn with a name prefix (like a torch module path), so node names read as the module tree. */
+  scope<T>(prefix: string, fn: () => T): T {
+    this.scopes.push(prefix);
+    try {
+      return fn();
+    } finally {
+      this.scopes.pop();
+    }
+  }
+
+  private unique(base: string): string {
+    const full = [...this.scopes, base].join('/');
+    let name = full;
+    while (this.used.has(name)) name = `${full}_${++this.counter}`;
+    this.used.add(name);
+    return name;
+  }
+
+  input(name: string, dtype: DType, shape: Dim[]): Value {
+    if (this.used.has(name)) throw new Error(`duplicate graph input ${name}`);
+    this.used.add(name);
+    this.inputs.push({ name, dtype, shape });
+    return name;
+  }
+
+  output(value: Value, name: string, dtype: DType, shape: Dim[]): void {
+    const out = name === value ? value : this.op('Identity', [value], {}, { name });
+    this.outputs.push({ name: out, dtype, shape });
+  }
+
+  /** Adds a weight tensor; its graph name is `name` exactly (weights keep their diffusers names). */
+  weight(name: string, dtype: DType, dims: number[], data: Initializer['data']): Value {
+    if (this.used.has(name)) throw new Error(`duplicate initializer ${name}`);
+    this.used.add(name);
+    this.initializers.push({ name, dtype, dims, data });
+    return name;
+  }
+
+  /** A small constant tensor (shapes, scalars, axes) stored as an initializer. */
+  const(data: TypedData, dims: number[], dtype: DType, hint = 'const'): Value {
+    const name = this.unique(hint);
+    this.initializers.push({ name, dtype, dims, data });
+    return name;
+  }
+
+  f32(values: number[] | Float32Array, dims: number[] = [values.length]): Value {
+    return this.const(Float32Array.from(values), dims, 'float32', 'f32');
+  }
+
+  scalar(v: number): Value {
+    return this.const(Float32Array.of(v), [], 'float32', 'scalar');
+  }
+
+  i64(values: number[], dims: number[] = [values.length]): Value {
+    return this.const(BigInt64Array.from(values.map((v) => BigInt(v))), dims, 'int64', 'i64');
+  }
+
+  /** Appends one node and returns its single output. */
+  op(opType: string, inputs: Value[], attrs: Record<string, Attr> = {}, opts: { domain?: string; name?: string } = {}): Value {
+    return this.opN(opType, inputs, 1, attrs, opts)[0]!;
+  }
+
+  /** Appends one node with several outputs. An empty string in inputs marks an omitted optional input. */
+  opN(opType: string, inputs: Value[], nOutputs: number, attrs: Record<string, Attr> = {}, opts: { domain?: string; name?: string } = {}): Value[] {
+    const nodeName = this.unique(opts.name ?? opType);
+    const outputs = Array.from({ length: nOutputs }, (_, i) => (nOutputs === 1 && opts.name ? nodeName : `${nodeName}:${i}`));
+    this.nodes.push({ opType, domain: opts.domain ?? '', inputs, outputs, name: nodeName, attrs });
+    return outputs;
+  }
+}
+
+/** Forces FLOAT for a whole-number float attribute (epsilon = 1, alpha = 1.0, ...). */
+export const float = (f: number): { f: number } => ({ f });
+export const floats = (values: number[]): { floats: number[] } => ({ floats: values });
+
+/** Converts one attribute to its AttributeProto form: integers are INT unless wrapped with float(). */
+export function encodeAttr(name: string, v: Attr, tensorToProto: (t: ConstTensor) => object): object {
+  if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v };
+  if (typeof v === 'string') return { name, type: AttrType.STRING, s: Buffer.from(v) };
+  if (Array.isArray(v)) {
+    if (v.length > 0 && typeof v[0] === 'string') return { name, type: AttrType.STRINGS, strings: (v as string[]).map((x) => Buffer.from(x)) };
+    return { name, type: AttrType.INTS, ints: v as number[] };
+  }
+  if ('f' in v) return { name, type: AttrType.FLOAT, f: v.f };
+  if ('floats' in v) return { name, type: AttrType.FLOATS, floats: v.floats };
+  return { name, type: AttrType.TENSOR, t: tensorToProto(v.tensor) };
+}

@@ -1,0 +1,98 @@
+// ONNX Runtime sessions: provider choice (fails loudly, never falls back) and a compiled-model cache keyed by
+// everything that determines the graph, so a second start loads instead of rebuilding.
+import ort from 'onnxruntime-node';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GraphBuilder } from './graph.ts';
+import { writeModel, type WriteOptions } from './serialize.ts';
+
+/** Bump when any graph builder changes what it emits: old cache entries are then ignored. */
+export const BUILDER_VERSION = 1;
+
+export const PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+export interface RuntimeOptions {
+  provider: Provider;
+  /** intra-op threads; 0 lets ONNX Runtime choose (one per physical core). */
+  threads?: number;
+  cacheDir: string;
+}
+
+export function parseProvider(s: string | undefined): Provider {
+  const p = (s ?? 'cpu').toLowerCase();
+  if (!(PROVIDERS as readonly string[]).includes(p)) throw new Error(`EXECUTION_PROVIDER must be one of ${PROVIDERS.join(', ')} (got "${s}")`);
+  return p as Provider;
+}
+
+/** Checks that the provider can really run here by loading a one-node graph on it alone. */
+export async function assertProviderAvailable(provider: Provider, cacheDir: string): Promise<void> {
+  const dir = join(cacheDir, 'probe');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'identity.onnx');
+  if (!existsSync(file)) {
+    const g = new GraphBuilder('probe');
+    g.output(g.op('Identity', [g.input('x', 'float32', [1])]), 'y', 'float32', [1]);
+    await writeModel(g, file);
+  }
+  const supported = ort.listSupportedBackends().map((b) => b.name);
+  if (provider !== 'cpu' && !supported.includes(provider)) {
+    throw new Error(`execution provider "${provider}" is not in this onnxruntime-node build (has: ${supported.join(', ')})`);
+  }
+  try {
+    const s = await ort.InferenceSession.create(file, { executionProviders: [provider] });
+    await s.release();
+  } catch (e) {
+    throw new Error(`execution provider "${provider}" is not available on this machine: ${(e as Error).message}. ` +
+      (provider === 'cuda' || provider === 'tensorrt' ? 'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 (see README).' : ''));
+  }
+}
+
+export function sessionOptions(rt: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [rt.provider],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: rt.threads ?? 0,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+  };
+}
+
+/** A stable hash of any JSON-able description. */
+export function keyHash(key: unknown): string {
+  return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 32);
+}
+
+/**
+ * Returns the path of the compiled .onnx for `key`, building it with `build` on a miss.
+ * The key must contain everything the graph depends on (config, weight fingerprints, options).
+ */
+export async function compiledModel(
+  cacheDir: string, key: unknown, build: () => GraphBuilder | Promise<GraphBuilder>, opts: WriteOptions = {},
+): Promise<{ path: string; built: boolean }> {
+  const hash = keyHash({ v: BUILDER_VERSION, key });
+  const dir = join(cacheDir, 'onnx', hash);
+  const path = join(dir, 'model.onnx');
+  const done = join(dir, 'complete.json');
+  if (existsSync(done)) return { path, built: false };
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const g = await build();
+  await writeModel(g, path, opts);
+  await writeFile(done, JSON.stringify({ key, builtAt: new Date().toISOString() }));
+  return { path, built: true };
+}
+
+export async function readCacheKey(dir: string): Promise<unknown> {
+  return JSON.parse(await readFile(join(dir, 'complete.json'), 'utf8'));
+}
+
+export async function createSession(path: string, rt: RuntimeOptions): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(path, sessionOptions(rt));
+}
+
+export { ort };

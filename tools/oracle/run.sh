@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates (once) a virtualenv outside the repo with the pinned reference stack, then runs oracle scripts.
+# Usage: tools/oracle/run.sh                 # every script, in order
+#        tools/oracle/run.sh schedulers.py   # one script
+# The fixtures land under tests/fixtures/; CI only reads them (it needs no Python).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${ORACLE_VENV:-$HOME/.cache/controlnet-oracle-venv}
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$venv/.requirements.txt"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$here/requirements.txt"
+  cp "$here/requirements.txt" "$venv/.requirements.txt"
+fi
+cd "$here/../.."
+scripts=("$@")
+[ ${#scripts[@]} -gt 0 ] || mapfile -t scripts < <(cd "$here" && ls [a-z]*.py | grep -v '^common.py$')
+for s in "${scripts[@]}"; do
+  echo "oracle: $s"
+  "$venv/bin/python" "$here/$s"
+done
