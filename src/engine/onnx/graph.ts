@@ -34,7 +34,8 @@ export interface NodeSpec {
 export interface ValueSpec {
   name: string;
   dtype: DType;
-  shape: Dim[];
+  /** Omitted: rank and shape left to ONNX Runtime's inference. */
+  shape?: Dim[];
 }
 
 export const MS_DOMAIN = 'com.microsoft';
@@ -75,7 +76,7 @@ export class GraphBuilder {
     return name;
   }
 
-  output(value: Value, name: string, dtype: DType, shape: Dim[]): void {
+  output(value: Value, name: string, dtype: DType, shape?: Dim[]): void {
     const out = name === value ? value : this.op('Identity', [value], {}, { name });
     this.outputs.push({ name: out, dtype, shape });
   }

@@ -26,8 +26,10 @@ function tensorProto(t: ConstTensor, name = ''): object {
 }
 
 function valueInfo(v: ValueSpec): object {
+  const elem_type = DataType[v.dtype];
+  if (!v.shape) return { name: v.name, type: { tensor_type: { elem_type } } };
   const dim = v.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d }));
-  return { name: v.name, type: { tensor_type: { elem_type: DataType[v.dtype], shape: { dim } } } };
+  return { name: v.name, type: { tensor_type: { elem_type, shape: { dim } } } };
 }
 
 async function writeChunk(stream: WriteStream, bytes: Uint8Array): Promise<void> {

@@ -59,6 +59,7 @@ export function sessionOptions(rt: RuntimeOptions): ort.InferenceSession.Session
     executionMode: 'sequential',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    logSeverityLevel: 3,
   };
 }
 
