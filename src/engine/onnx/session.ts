@@ -3,7 +3,7 @@
 import ort from 'onnxruntime-node';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GraphBuilder } from './graph.ts';
 import { writeModel, type WriteOptions } from './serialize.ts';
@@ -68,28 +68,39 @@ export function keyHash(key: unknown): string {
   return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 32);
 }
 
+/** What a build produces: the graph, plus optional facts about it kept beside the cache entry (e.g. LoRA slots). */
+export type Built = GraphBuilder | { graph: GraphBuilder; info?: unknown };
+
 /**
- * Returns the path of the compiled .onnx for `key`, building it with `build` on a miss.
- * The key must contain everything the graph depends on (config, weight fingerprints, options).
+ * Returns the path of the compiled .onnx for `key`, building it with `build` on a miss, and the build's `info`
+ * (saved beside it, so a cache hit needs no rebuild to know it). The key must contain everything the graph
+ * depends on (config, weight fingerprints, options).
  */
 export async function compiledModel(
-  cacheDir: string, key: unknown, build: () => GraphBuilder | Promise<GraphBuilder>, opts: WriteOptions = {},
-): Promise<{ path: string; built: boolean }> {
+  cacheDir: string, key: unknown, build: () => Built | Promise<Built>, opts: WriteOptions = {},
+): Promise<{ path: string; built: boolean; info: unknown }> {
   const hash = keyHash({ v: BUILDER_VERSION, key });
   const dir = join(cacheDir, 'onnx', hash);
   const path = join(dir, 'model.onnx');
   const done = join(dir, 'complete.json');
-  if (existsSync(done)) return { path, built: false };
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const g = await build();
-  await writeModel(g, path, opts);
-  await writeFile(done, JSON.stringify({ key, builtAt: new Date().toISOString() }));
-  return { path, built: true };
-}
-
-export async function readCacheKey(dir: string): Promise<unknown> {
-  return JSON.parse(await readFile(join(dir, 'complete.json'), 'utf8'));
+  if (existsSync(done)) return { path, built: false, info: JSON.parse(await readFile(done, 'utf8')).info };
+  // Build in a private folder and rename it into place, so concurrent builders of one key never see half a model.
+  const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    const result = await build();
+    const { graph, info } = result instanceof GraphBuilder ? { graph: result, info: undefined } : result;
+    await writeModel(graph, join(tmp, 'model.onnx'), opts);
+    await writeFile(join(tmp, 'complete.json'), JSON.stringify({ key, info, builtAt: new Date().toISOString() }));
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      if (!existsSync(done)) throw e; // another builder won the race with an identical model
+    }
+    return { path, built: true, info };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 export async function createSession(path: string, rt: RuntimeOptions): Promise<ort.InferenceSession> {

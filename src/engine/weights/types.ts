@@ -8,12 +8,18 @@ export interface TensorInfo {
   shape: number[];
 }
 
+export interface RawTensor extends TensorInfo {
+  bytes: Uint8Array;
+}
+
 export interface WeightSource {
   /** Every tensor name this source holds. */
   keys(): string[];
   info(name: string): TensorInfo | undefined;
   /** Reads one tensor, upcast to float32 (fp16 / bf16 are converted on the CPU). */
   readF32(name: string): Promise<Float32Array>;
+  /** Reads one tensor's stored bytes unconverted (little-endian, C order), e.g. to keep fp16 weights fp16. */
+  readRaw?(name: string): Promise<RawTensor>;
   /** A stable fingerprint of the content (for the compiled-model cache key). */
   fingerprint(): string;
 }

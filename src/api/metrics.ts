@@ -1,0 +1,45 @@
+// Prometheus metrics (/metrics): queue depth, job durations, denoising step times, HTTP request durations.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { WorkerMetrics } from '../worker/worker.ts';
+
+export class Metrics implements WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly jobSeconds: Histogram<'status'>;
+  private readonly stepSeconds: Histogram;
+  readonly httpSeconds: Histogram<'route' | 'status'>;
+  readonly rejected: Counter<'reason'>;
+  private lastStep?: number;
+
+  constructor(depth: () => { queued: number; running: number }) {
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'controlnet_queue_jobs', help: 'Jobs waiting or running', labelNames: ['state'], registers: [this.registry],
+      collect() {
+        const d = depth();
+        this.set({ state: 'queued' }, d.queued);
+        this.set({ state: 'running' }, d.running);
+      },
+    });
+    this.jobSeconds = new Histogram({ name: 'controlnet_job_seconds', help: 'Job run time (claim to result)', labelNames: ['status'],
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600], registers: [this.registry] });
+    this.stepSeconds = new Histogram({ name: 'controlnet_step_seconds', help: 'Mean seconds per denoising step, per progress report',
+      buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40], registers: [this.registry] });
+    this.httpSeconds = new Histogram({ name: 'controlnet_http_seconds', help: 'HTTP request durations', labelNames: ['route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+    this.rejected = new Counter({ name: 'controlnet_rejected_total', help: 'Requests refused, by reason', labelNames: ['reason'], registers: [this.registry] });
+  }
+
+  jobFinished(status: 'success' | 'failed', seconds: number): void {
+    this.jobSeconds.observe({ status }, seconds);
+  }
+
+  step(secondsPerStep: number): void {
+    this.lastStep = secondsPerStep;
+    this.stepSeconds.observe(secondsPerStep);
+  }
+
+  /** The latest measured seconds per step (for ETAs before any job has finished). */
+  secondsPerStep(): number | undefined {
+    return this.lastStep;
+  }
+}

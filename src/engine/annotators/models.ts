@@ -1,0 +1,104 @@
+// Which ONNX files each neural annotator needs under <modelsDir>/annotator/<name>/, and where they come from.
+// `controlnet models pull` reads `source` (a hub repository and file, or the export step when no public ONNX
+// export exists) and the licence is shown to the user before downloading.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ControlNetType } from '../pipeline/types.ts';
+import { AnnotatorMissingError } from './errors.ts';
+
+export interface AnnotatorModel {
+  /** folder name under <modelsDir>/annotator/ */
+  name: string;
+  /** file names inside that folder */
+  files: string[];
+  source: string;
+  licence: string;
+}
+
+// Models without a public ONNX export are exported from lllyasviel/Annotators' PyTorch checkpoints by
+// tools/oracle/annotator_export.py (controlnet_aux 0.0.10's module classes, torch.onnx.export): hed, softedge,
+// lineart, mlsd. The ONNX files are the user's to produce or fetch; `models pull` can only name these sources.
+const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
+  depth: {
+    name: 'depth-anything-v2-small',
+    files: ['model.onnx'],
+    source: 'hf:onnx-community/depth-anything-v2-small onnx/model.onnx (input pixel_values [1,3,H,W], H and W multiples of 14; output predicted_depth [1,H,W])',
+    licence: 'Apache-2.0',
+  },
+  normal: {
+    name: 'normalbae',
+    files: ['normalbae.onnx'],
+    source: 'hf:lllyasviel/Annotators scannet.pt (NormalBae), exported to ONNX with torch.onnx.export (no public ONNX export known; tools/oracle/annotator_export.py does not cover it yet): input [1,3,H,W] ImageNet-normalized RGB, H and W multiples of 16; output [1,4,H,W] (normal xyz + kappa) at the input size',
+    licence: 'MIT (baegwangbin/surface_normal_uncertainty)',
+  },
+  hed: {
+    name: 'hed',
+    files: ['ControlNetHED.onnx'],
+    source: 'hf:lllyasviel/Annotators ControlNetHED.pth, exported by tools/oracle/annotator_export.py hed (input [1,3,H,W] RGB 0..255; outputs 5 side maps [1,1,H/2^k,W/2^k], k=0..4, before sigmoid)',
+    licence: 'Apache-2.0 (ControlNetHED_Apache2 of lllyasviel/ControlNet-v1-1-nightly)',
+  },
+  softedge: {
+    name: 'pidinet',
+    files: ['table5_pidinet.onnx'],
+    source: 'hf:lllyasviel/Annotators table5_pidinet.pth, exported by tools/oracle/annotator_export.py softedge (input [1,3,H,W] BGR 0..1; last output [1,1,H,W] after sigmoid)',
+    licence: 'MIT (hellozhuo/pidinet)',
+  },
+  lineart: {
+    name: 'lineart',
+    files: ['sk_model.onnx'],
+    source: 'hf:lllyasviel/Annotators sk_model.pth, exported by tools/oracle/annotator_export.py lineart (input [1,3,H,W] RGB 0..1; output [1,1,H,W] line darkness 0..1)',
+    licence: 'MIT (carolineec/informative-drawings)',
+  },
+  mlsd: {
+    name: 'mlsd',
+    files: ['mlsd_large_512_fp32.onnx'],
+    source: 'hf:lllyasviel/Annotators mlsd_large_512_fp32.pth, exported by tools/oracle/annotator_export.py mlsd (input [1,4,H,W]: RGB and a ones channel, scaled to [-1,1]; output tpMap [1,9,H/2,W/2])',
+    licence: 'Apache-2.0 (navervision/mlsd)',
+  },
+  scribble: {
+    name: 'hed',
+    files: ['ControlNetHED.onnx'],
+    source: 'the hed annotator model (see hed); without it scribble falls back to canny edges',
+    licence: 'Apache-2.0',
+  },
+  openpose: {
+    name: 'dwpose',
+    files: ['yolox_l.onnx', 'dw-ll_ucoco_384.onnx'],
+    source: 'hf:yzd-v/DWPose yolox_l.onnx (person detector, input [1,3,640,640] BGR 0..255, output [1,8400,85]) and dw-ll_ucoco_384.onnx (whole-body pose, input [N,3,384,288], outputs simcc_x [N,133,576], simcc_y [N,133,768])',
+    licence: 'Apache-2.0 (IDEA-Research/DWPose; YOLOX by Megvii, Apache-2.0)',
+  },
+  segmentation: {
+    name: 'segformer-ade',
+    files: ['model.onnx'],
+    source: 'hf:Xenova/segformer-b0-finetuned-ade-512-512 onnx/model.onnx (input pixel_values [1,3,512,512] ImageNet-normalized; output logits [1,150,128,128]); any ADE20k model with that signature fits',
+    licence: 'NVIDIA Source Code License for SegFormer (non-commercial use only): pick another ADE20k ONNX model for commercial use',
+  },
+  face_detector: {
+    name: 'mediapipe-face',
+    files: ['face_landmark.onnx'],
+    source: 'MediaPipe face_landmark_with_attention / face_landmark (tflite, Apache-2.0) converted to ONNX (e.g. PINTO0309/PINTO_model_zoo 282_face_landmark_with_attention); input [1,3,192,192] RGB 0..1, outputs landmarks [1,1404] (468 x,y,z in input pixels) and face score [1,1]',
+    licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
+  },
+};
+
+/** The model files a neural annotator needs, or null for the algorithmic types (canny, shuffle, tile, inpaint, qrcode). */
+export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string } | null {
+  const m = MODELS[type];
+  return m ? { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence } : null;
+}
+
+/** Absolute paths of the type's model files; throws AnnotatorMissingError naming the first one not installed. */
+export function requireAnnotatorFiles(type: ControlNetType, modelsDir: string): string[] {
+  const m = annotatorModel(type);
+  if (!m) return [];
+  const paths = m.files.map((f) => join(modelsDir, 'annotator', f));
+  const missing = paths.find((p) => !existsSync(p));
+  if (missing) throw new AnnotatorMissingError(type, missing);
+  return paths;
+}
+
+/** True when every file of the type's annotator model is installed (scribble uses this to pick HED or canny). */
+export function hasAnnotatorFiles(type: ControlNetType, modelsDir: string): boolean {
+  const m = annotatorModel(type);
+  return !m || m.files.every((f) => existsSync(join(modelsDir, 'annotator', f)));
+}

@@ -1,0 +1,38 @@
+// Loads annotator ONNX models once per path and runs them with float32 tensors.
+import { createSession, ort, parseProvider } from '../../onnx/session.ts';
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+export function annotatorSession(path: string): Promise<ort.InferenceSession> {
+  let s = sessions.get(path);
+  if (!s) {
+    s = createSession(path, { provider: parseProvider(process.env.EXECUTION_PROVIDER), cacheDir: '' });
+    // A failed load must not stick: the user may install the file and retry.
+    s.catch(() => sessions.delete(path));
+    sessions.set(path, s);
+  }
+  return s;
+}
+
+/** Releases every cached annotator session (tests, shutdown). */
+export async function releaseAnnotatorSessions(): Promise<void> {
+  const all = [...sessions.values()];
+  sessions.clear();
+  await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+}
+
+export interface F32Output {
+  dims: readonly number[];
+  data: Float32Array;
+}
+
+/** Runs the model with one float32 input (its first input name) and returns every output as float32. */
+export async function runF32(session: ort.InferenceSession, data: Float32Array, dims: number[]): Promise<F32Output[]> {
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
+  const out = await session.run(feeds);
+  return session.outputNames.map((n) => {
+    const t = out[n]!;
+    if (t.type !== 'float32') throw new Error(`annotator output ${n} is ${t.type}, expected float32`);
+    return { dims: t.dims, data: t.data as Float32Array };
+  });
+}

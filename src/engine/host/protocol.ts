@@ -1,0 +1,34 @@
+// Messages between the engine host (the API process's main thread) and the engine worker thread.
+import type { GenerateOptions, GenerateResult, ProgressEvent } from '../pipeline/types.ts';
+import type { EngineErrorCode } from '../errors.ts';
+
+export interface EngineConfig {
+  dataDir: string;
+  /** cpu (default), cuda, tensorrt, webgpu: an unavailable provider fails at start. */
+  provider?: string;
+  /** ONNX Runtime intra-op threads; 0 = one per core. */
+  threads?: number;
+  /** Upper bound for networks kept loaded (MB); least recently used sessions are released beyond it. */
+  memoryBudgetMB?: number;
+  /** tomesd's use_rand (its default, true): random destination tokens, seeded from the request's seed. */
+  tomeUseRand?: boolean;
+}
+
+export type ToWorker =
+  | { type: 'generate'; id: number; opts: GenerateOptions }
+  | { type: 'cancel'; id: number }
+  | { type: 'stats'; id: number };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'fatal'; message: string }
+  | { type: 'progress'; id: number; progress: ProgressEvent }
+  | { type: 'result'; id: number; result: GenerateResult }
+  | { type: 'stats'; id: number; stats: EngineStats }
+  | { type: 'error'; id: number; error: { code: EngineErrorCode; message: string; field?: string } };
+
+export interface EngineStats {
+  provider: string;
+  loaded: { key: string; mb: number }[];
+  memoryBudgetMB: number;
+}

@@ -1,0 +1,281 @@
+// Layer helpers shared by the network builders, each the ONNX form of one diffusers / transformers module.
+// Weight names are the module paths (prefix + ".weight"), so a helper reads exactly the tensors torch would.
+import { float, type Dim, type GraphBuilder, MS_DOMAIN, type Value } from '../onnx/graph.ts';
+import type { WeightReader } from './weight-reader.ts';
+
+export type LoraKind = 'linear' | 'conv';
+
+/** One LoRA attachment point: graph inputs `<name>.lora_down` and `<name>.lora_up` of rank r (dynamic). */
+export interface LoraSlot {
+  /** The diffusers weight name, e.g. `mid_block.attentions.0.proj_in.weight`. */
+  name: string;
+  kind: LoraKind;
+  inFeatures: number;
+  outFeatures: number;
+  /** [kh, kw]; [1, 1] for linear. */
+  kernel: [number, number];
+  /** Input shapes with r as a symbolic dim: linear down [r,in], up [out,r]; conv down [r,in,kh,kw], up [out,r,1,1]. */
+  downShape: Dim[];
+  upShape: Dim[];
+}
+
+/** A network under construction: the graph, its weights, and whether LoRA branches are being emitted. */
+export class Net {
+  readonly loraSlots: LoraSlot[] = [];
+  /** True while building modules that take LoRA (set by the block builders). */
+  loraHere = false;
+
+  constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean) {}
+
+  /** Runs fn with LoRA branches on (only if the build asked for LoRA). */
+  withLora<T>(fn: () => T): T {
+    const prev = this.loraHere;
+    this.loraHere = this.lora;
+    try {
+      return fn();
+    } finally {
+      this.loraHere = prev;
+    }
+  }
+
+  private addSlot(name: string, kind: LoraKind, inF: number, outF: number, k: [number, number]): { down: Value; up: Value } {
+    const r = `${name}.r`;
+    const downShape: Dim[] = kind === 'linear' ? [r, inF] : [r, inF, k[0], k[1]];
+    const upShape: Dim[] = kind === 'linear' ? [outF, r] : [outF, r, 1, 1];
+    this.loraSlots.push({ name, kind, inFeatures: inF, outFeatures: outF, kernel: k, downShape, upShape });
+    return {
+      down: this.g.input(`${name}.lora_down`, 'float32', downShape),
+      up: this.g.input(`${name}.lora_up`, 'float32', upShape),
+    };
+  }
+
+  loraLinear(name: string, x: Value, inF: number, outF: number): Value {
+    const { down, up } = this.addSlot(name, 'linear', inF, outF, [1, 1]);
+    const g = this.g;
+    const h = g.op('MatMul', [x, g.op('Transpose', [down], { perm: [1, 0] })]);
+    return g.op('MatMul', [h, g.op('Transpose', [up], { perm: [1, 0] })]);
+  }
+
+  loraConv(name: string, x: Value, inF: number, outF: number, k: [number, number], strides: number[], pads: number[]): Value {
+    const { down, up } = this.addSlot(name, 'conv', inF, outF, k);
+    const h = this.g.op('Conv', [x, down], { strides, pads });
+    return this.g.op('Conv', [h, up]);
+  }
+}
+
+export function linear(n: Net, x: Value, prefix: string, lora = true): Value {
+  const g = n.g;
+  const name = `${prefix}.weight`;
+  const [outF, inF] = n.w.shape(name) as [number, number];
+  let y = g.op('MatMul', [x, n.w.paramT(g, name)]);
+  if (n.w.has(`${prefix}.bias`)) y = g.op('Add', [y, n.w.param(g, `${prefix}.bias`, [outF])]);
+  if (lora && n.loraHere) y = g.op('Add', [y, n.loraLinear(name, x, inF, outF)]);
+  return y;
+}
+
+export interface ConvOpts {
+  stride?: number;
+  /** symmetric padding, or ONNX pads [top, left, bottom, right] */
+  pad?: number | number[];
+  lora?: boolean;
+}
+
+export function conv(n: Net, x: Value, prefix: string, opts: ConvOpts = {}): Value {
+  const g = n.g;
+  const name = `${prefix}.weight`;
+  const [outF, inF, kh, kw] = n.w.shape(name) as [number, number, number, number];
+  const p = opts.pad ?? (kh - 1) / 2;
+  const pads = typeof p === 'number' ? [p, p, p, p] : p;
+  const strides = [opts.stride ?? 1, opts.stride ?? 1];
+  const inputs = [x, n.w.param(g, name)];
+  if (n.w.has(`${prefix}.bias`)) inputs.push(n.w.param(g, `${prefix}.bias`, [outF]));
+  let y = g.op('Conv', inputs, { strides, pads, kernel_shape: [kh, kw] });
+  if ((opts.lora ?? true) && n.loraHere) y = g.op('Add', [y, n.loraConv(name, x, inF, outF, [kh, kw], strides, pads)]);
+  return y;
+}
+
+export function groupNorm(n: Net, x: Value, prefix: string, groups: number, eps: number): Value {
+  const c = n.w.shape(`${prefix}.weight`)[0]!;
+  return n.g.op('GroupNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
+    num_groups: groups, epsilon: float(eps),
+  });
+}
+
+export function layerNorm(n: Net, x: Value, prefix: string, eps: number): Value {
+  const c = n.w.shape(`${prefix}.weight`)[0]!;
+  return n.g.op('LayerNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
+    axis: -1, epsilon: float(eps),
+  });
+}
+
+export function silu(g: GraphBuilder, x: Value): Value {
+  return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+}
+
+/** Exact (erf) GELU, torch's default. ONNX Runtime fuses this pattern into its Gelu kernel. */
+export function gelu(g: GraphBuilder, x: Value): Value {
+  const e = g.op('Erf', [g.op('Mul', [x, g.scalar(Math.SQRT1_2)])]);
+  return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [e, g.scalar(1)])]);
+}
+
+/** CLIP's quick_gelu: x * sigmoid(1.702 x). */
+export function quickGelu(g: GraphBuilder, x: Value): Value {
+  return g.op('Mul', [x, g.op('Sigmoid', [g.op('Mul', [x, g.scalar(1.702)])])]);
+}
+
+/** Scaled dot-product attention over [B, S, heads*d] projections (com.microsoft MultiHeadAttention). */
+export function mha(g: GraphBuilder, q: Value, k: Value, v: Value, heads: number, attnBias?: Value): Value {
+  const inputs = attnBias ? [q, k, v, '', '', attnBias] : [q, k, v];
+  return g.op('MultiHeadAttention', inputs, { num_heads: heads }, { domain: MS_DOMAIN });
+}
+
+/** diffusers Attention (to_q/to_k/to_v/to_out.0); context undefined = self-attention. Input [B, S, C]. */
+export function attention(n: Net, x: Value, context: Value | undefined, prefix: string, heads: number): Value {
+  const kv = context ?? x;
+  const q = linear(n, x, `${prefix}.to_q`);
+  const k = linear(n, kv, `${prefix}.to_k`);
+  const v = linear(n, kv, `${prefix}.to_v`);
+  return linear(n, mha(n.g, q, k, v, heads), `${prefix}.to_out.0`);
+}
+
+/** diffusers FeedForward with GEGLU: net.0.proj → (h, gate) → h * gelu(gate) → net.2. */
+export function feedForwardGeglu(n: Net, x: Value, prefix: string): Value {
+  const g = n.g;
+  const proj = linear(n, x, `${prefix}.net.0.proj`);
+  const [h, gate] = g.opN('Split', [proj], 2, { axis: -1, num_outputs: 2 }) as [Value, Value];
+  return linear(n, g.op('Mul', [h, gelu(g, gate)]), `${prefix}.net.2`);
+}
+
+export interface ResnetOpts {
+  groups: number;
+  eps: number;
+  /** The output channels the config implies (checked against conv1's weight). */
+  channels?: number;
+}
+
+/** diffusers ResnetBlock2D (time_embedding_norm "default", output_scale_factor 1). temb is silu'd inside. */
+export function resnetBlock(n: Net, x: Value, temb: Value | undefined, prefix: string, o: ResnetOpts): Value {
+  const g = n.g;
+  const out = n.w.shape(`${prefix}.conv1.weight`)[0];
+  if (o.channels !== undefined && out !== o.channels) {
+    throw new Error(`${n.w.label}: weight ${prefix}.conv1.weight has shape [${n.w.shape(`${prefix}.conv1.weight`)}], the config implies ${o.channels} output channels`);
+  }
+  return g.scope(prefix, () => {
+    let h = silu(g, groupNorm(n, x, `${prefix}.norm1`, o.groups, o.eps));
+    h = conv(n, h, `${prefix}.conv1`);
+    if (temb !== undefined) {
+      const t = linear(n, silu(g, temb), `${prefix}.time_emb_proj`);
+      h = g.op('Add', [h, g.op('Unsqueeze', [t, g.i64([2, 3])])]);
+    }
+    h = silu(g, groupNorm(n, h, `${prefix}.norm2`, o.groups, o.eps));
+    h = conv(n, h, `${prefix}.conv2`);
+    const shortcut = n.w.has(`${prefix}.conv_shortcut.weight`) ? conv(n, x, `${prefix}.conv_shortcut`) : x;
+    return g.op('Add', [shortcut, h]);
+  });
+}
+
+/** [B, C, H, W] → [B, H*W, C] */
+export function toTokens(g: GraphBuilder, x: Value, channels: number): Value {
+  return g.op('Transpose', [g.op('Reshape', [x, g.i64([0, channels, -1])])], { perm: [0, 2, 1] });
+}
+
+/** [B, H*W, C] → the shape of `like` ([B, C, H, W]) */
+export function fromTokens(g: GraphBuilder, x: Value, like: Value): Value {
+  return g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 1] }), g.op('Shape', [like])]);
+}
+
+/** A hook around the self-attention of a transformer block (ToMe merges tokens there). */
+export interface TokenMerge {
+  merge(v: Value): Value;
+  unmerge(v: Value): Value;
+}
+export type TokenMergeFactory = (x: Value, hw: { h: Value; w: Value }) => TokenMerge | undefined;
+
+/** diffusers BasicTransformerBlock (layer norms, self-attn, cross-attn, GEGLU feed-forward). x is [B, S, C]. */
+export function basicTransformerBlock(
+  n: Net, x: Value, ehs: Value, prefix: string, heads: number, tome?: { factory: TokenMergeFactory; hw: { h: Value; w: Value } },
+): Value {
+  const g = n.g;
+  return g.scope(prefix, () => {
+    // tomesd's ToMeBlock: merge the normed input of attn1 only, unmerge its output (merge_attn=True,
+    // merge_crossattn=False, merge_mlp=False); the merge is computed from the block input x.
+    const m = tome?.factory(x, tome.hw);
+    let h = layerNorm(n, x, `${prefix}.norm1`, 1e-5);
+    if (m) h = m.merge(h);
+    let a = attention(n, h, undefined, `${prefix}.attn1`, heads);
+    if (m) a = m.unmerge(a);
+    x = g.op('Add', [a, x]);
+    h = layerNorm(n, x, `${prefix}.norm2`, 1e-5);
+    x = g.op('Add', [attention(n, h, ehs, `${prefix}.attn2`, heads), x]);
+    h = layerNorm(n, x, `${prefix}.norm3`, 1e-5);
+    return g.op('Add', [feedForwardGeglu(n, h, `${prefix}.ff`), x]);
+  });
+}
+
+export interface TransformerOpts {
+  heads: number;
+  groups: number;
+  layers: number;
+  linearProjection: boolean;
+  tome?: TokenMergeFactory;
+}
+
+/** diffusers Transformer2DModel (continuous input) around `layers` BasicTransformerBlocks. x is [B, C, H, W]. */
+export function transformer2d(n: Net, x: Value, ehs: Value, prefix: string, o: TransformerOpts): Value {
+  const g = n.g;
+  return g.scope(prefix, () => n.withLora(() => {
+    const c = n.w.shape(`${prefix}.norm.weight`)[0]!;
+    const shape = g.op('Shape', [x]);
+    const hw = {
+      h: g.op('Gather', [shape, g.i64([2], [])], { axis: 0 }),
+      w: g.op('Gather', [shape, g.i64([3], [])], { axis: 0 }),
+    };
+    let h = groupNorm(n, x, `${prefix}.norm`, o.groups, 1e-6);
+    if (o.linearProjection) {
+      h = linear(n, toTokens(g, h, c), `${prefix}.proj_in`);
+    } else {
+      h = toTokens(g, conv(n, h, `${prefix}.proj_in`), c);
+    }
+    for (let i = 0; i < o.layers; i++) {
+      h = basicTransformerBlock(n, h, ehs, `${prefix}.transformer_blocks.${i}`, o.heads, o.tome ? { factory: o.tome, hw } : undefined);
+    }
+    h = o.linearProjection ? fromTokens(g, linear(n, h, `${prefix}.proj_out`), x) : conv(n, fromTokens(g, h, x), `${prefix}.proj_out`);
+    return g.op('Add', [h, x]);
+  }));
+}
+
+/** diffusers Downsample2D with a conv: stride 2, padding 1 (UNet) or 0 after a (0,1,0,1) pad (VAE). */
+export function downsample(n: Net, x: Value, prefix: string, padding: 0 | 1): Value {
+  return n.withLora(() => conv(n, x, `${prefix}.conv`, { stride: 2, pad: padding === 1 ? 1 : [0, 0, 1, 1] }));
+}
+
+/** diffusers Upsample2D: nearest ×2 (or to the spatial size of `sizeLike`), then a 3×3 conv. */
+export function upsample(n: Net, x: Value, prefix: string, sizeLike?: Value): Value {
+  const g = n.g;
+  const attrs = { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' };
+  let up: Value;
+  if (sizeLike) {
+    const sizes = g.op('Concat', [g.op('Slice', [g.op('Shape', [x]), g.i64([0]), g.i64([2])]), g.op('Slice', [g.op('Shape', [sizeLike]), g.i64([2]), g.i64([4])])], { axis: 0 });
+    up = g.op('Resize', [x, '', '', sizes], attrs);
+  } else {
+    up = g.op('Resize', [x, '', g.f32([1, 1, 2, 2])], attrs);
+  }
+  return n.withLora(() => conv(n, up, `${prefix}.conv`));
+}
+
+/**
+ * diffusers get_timestep_embedding(flip_sin_to_cos, downscale_freq_shift) for timesteps [B] → [B, dim].
+ * The frequencies are computed in float32 steps as torch does, so large timesteps match to the last bits.
+ */
+export function timestepEmbedding(g: GraphBuilder, t: Value, dim: number, flipSinToCos: boolean, shift: number): Value {
+  const half = Math.floor(dim / 2);
+  const f = Math.fround;
+  const logMax = f(-Math.log(10000));
+  const freqs = new Float32Array(half);
+  for (let i = 0; i < half; i++) freqs[i] = f(Math.exp(f(f(f(i) * logMax) / f(half - shift))));
+  const args = g.op('Mul', [g.op('Unsqueeze', [t, g.i64([1])]), g.f32(freqs, [1, half])]);
+  const sin = g.op('Sin', [args]);
+  const cos = g.op('Cos', [args]);
+  if (dim % 2 !== 0) throw new Error('odd timestep embedding dims are not supported');
+  return g.op('Concat', flipSinToCos ? [cos, sin] : [sin, cos], { axis: 1 });
+}

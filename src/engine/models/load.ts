@@ -1,0 +1,104 @@
+// Opens the networks of a model on disk (config + weights under diffusers names) and compiles their ONNX
+// graphs through the compiled-model cache. Reading files and converting layouts (diffusers folders with fp32 or
+// fp16 files, single-file LDM checkpoints, ControlNet 1.x and VAE files) is the weights module's job
+// (weights/open.ts); this file turns its results into networks and graphs.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Built } from '../onnx/session.ts';
+import { compiledModel } from '../onnx/session.ts';
+import type { GraphBuilder } from '../onnx/graph.ts';
+import type { ClipTokenizer } from '../text/clip-tokenizer.ts';
+import type { ControlNetConfig, SdConfigs, VaeConfig } from '../weights/configs.ts';
+import { openBaseModel as openSdModel, openComponentFolder, openControlNet, openVae } from '../weights/open.ts';
+import type { WeightSource } from '../weights/types.ts';
+import { buildClipText, type ClipTextConfigJson } from './clip-text.ts';
+import { buildControlNet } from './controlnet.ts';
+import type { Net } from './layers.ts';
+import { buildUNet, type UNetBuildOptions } from './unet.ts';
+import type { UNetConfigJson } from './unet-config.ts';
+import { buildVaeDecoder, buildVaeEncoder, type VaeConfigJson } from './vae.ts';
+
+/** One network: its diffusers config.json and its weights under diffusers names. */
+export interface NetworkSource<C = Record<string, any>> {
+  config: C;
+  weights: WeightSource;
+  /** Where it came from, for error messages. */
+  origin: string;
+}
+
+export interface BaseModel {
+  format: 'diffusers' | 'single-file';
+  unet: NetworkSource<UNetConfigJson>;
+  textEncoder: NetworkSource<ClipTextConfigJson>;
+  vae: NetworkSource<VaeConfigJson>;
+  schedulerConfig: Record<string, unknown>;
+  tokenizer: ClipTokenizer;
+}
+
+/** An SD 1.x / 2.x base model: a diffusers folder, or a single-file checkpoint (configs default to SD 1.5's). */
+export async function openBaseModel(path: string, singleFileConfigs?: SdConfigs): Promise<BaseModel> {
+  const m = await openSdModel(path, singleFileConfigs);
+  return {
+    format: m.format,
+    unet: { config: m.configs.unet, weights: m.unet, origin: path },
+    textEncoder: { config: m.configs.textEncoder, weights: m.textEncoder, origin: path },
+    vae: { config: m.configs.vae, weights: m.vae, origin: path },
+    schedulerConfig: m.configs.scheduler,
+    tokenizer: m.tokenizer,
+  };
+}
+
+/** One diffusers component folder (config.json + weights), e.g. a base model's unet/ on its own. */
+export async function openComponent<C = Record<string, any>>(dir: string): Promise<NetworkSource<C>> {
+  let config: C;
+  try {
+    config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`);
+  }
+  return { config, weights: await openComponentFolder(dir), origin: dir };
+}
+
+/** A ControlNet folder or single file (ControlNet 1.x layout; `config` is used when the file has none). */
+export async function openControlNetModel(path: string, config?: ControlNetConfig): Promise<NetworkSource<UNetConfigJson>> {
+  const c = await openControlNet(path, config);
+  return { config: c.config, weights: c.weights, origin: path };
+}
+
+/** A VAE folder or single file (diffusers or LDM names). */
+export async function openVaeModel(path: string, config?: VaeConfig): Promise<NetworkSource<VaeConfigJson>> {
+  const v = await openVae(path, config);
+  return { config: v.config, weights: v.weights, origin: path };
+}
+
+export type NetworkKind = 'clip-text' | 'unet' | 'controlnet' | 'vae-encoder' | 'vae-decoder';
+
+export interface CompileOptions {
+  lora?: boolean;
+  /** UNet only. */
+  unet?: Omit<UNetBuildOptions, 'lora'>;
+}
+
+function builder(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions): () => Built {
+  const withSlots = (b: { graph: GraphBuilder; net: Net }): Built => ({ graph: b.graph, info: { loraSlots: b.net.loraSlots } });
+  switch (kind) {
+    case 'clip-text': return () => withSlots(buildClipText(src.config, src.weights, { lora: opts.lora }));
+    case 'unet': return () => withSlots(buildUNet(src.config, src.weights, { ...opts.unet, lora: opts.lora }));
+    case 'controlnet': return () => buildControlNet(src.config, src.weights).graph;
+    case 'vae-encoder': return () => buildVaeEncoder(src.config, src.weights).graph;
+    case 'vae-decoder': return () => buildVaeDecoder(src.config, src.weights).graph;
+  }
+}
+
+/**
+ * The compiled .onnx of one network (built and written on the first call, then read from the cache);
+ * `info.loraSlots` lists the LoRA slots of clip-text and unet graphs.
+ * The cache key holds the config, the weights' fingerprint and the build options; ToMe's merge function
+ * is keyed by its options only.
+ */
+export async function compileNetwork(cacheDir: string, kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions = {}): Promise<{ path: string; built: boolean; info: unknown }> {
+  const t = opts.unet?.tome;
+  const tome = t ? { ratio: t.ratio, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand, seed: t.seed } : null;
+  const key = { kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome };
+  return compiledModel(cacheDir, key, builder(kind, src, opts));
+}

@@ -1,0 +1,75 @@
+// Resolves model ids to files in the models folder (DATA_DIR/models/<kind>/<id>[.ext]) and opens them with
+// weights/open.ts, which handles every on-disk layout (diffusers folders, single files, .pth). Opened models are
+// kept per path and modification time, so a request pays only for what changed on disk.
+import { existsSync, statSync } from 'node:fs';
+import { modelMissing } from '../errors.ts';
+import { modelPath, type ModelKind } from '../store.ts';
+import { openBaseModel, openControlNet, openVae, type LoadedComponent, type SdModel } from '../weights/open.ts';
+import type { ControlNetConfig, VaeConfig } from '../weights/configs.ts';
+import { ContentIds, withContentId } from './content-id.ts';
+
+export type Json = Record<string, any>;
+
+const WEIGHT_EXTS = ['.safetensors', '.ckpt', '.pth', '.pt', '.bin'];
+
+/** The path of model `id` of `kind`: a folder DATA_DIR/models/<kind>/<id>, or a file <id><ext>. */
+export function locate(dataDir: string, kind: ModelKind, id: string, exts = WEIGHT_EXTS): string | undefined {
+  const base = modelPath(kind, id, dataDir);
+  if (existsSync(base)) return base;
+  return exts.map((e) => base + e).find((p) => existsSync(p));
+}
+
+function require(dataDir: string, kind: ModelKind, id: string, what: string): string {
+  const path = locate(dataDir, kind, id);
+  if (!path) throw modelMissing(what, `${modelPath(kind, id, dataDir)} (a folder, or a ${WEIGHT_EXTS.join(' / ')} file)`);
+  return path;
+}
+
+export class ModelFiles {
+  private readonly opened = new Map<string, { stamp: number; value: Promise<unknown> }>();
+
+  private readonly ids: ContentIds;
+
+  constructor(private readonly dataDir: string, cacheDir: string) {
+    this.ids = new ContentIds(cacheDir);
+  }
+
+  private cached<T>(path: string, open: () => Promise<T>): Promise<T> {
+    const stamp = statSync(path).mtimeMs;
+    const hit = this.opened.get(path);
+    if (hit && hit.stamp === stamp) return hit.value as Promise<T>;
+    const value = open();
+    this.opened.set(path, { stamp, value });
+    value.catch(() => this.opened.delete(path));
+    return value;
+  }
+
+  base(id: string): Promise<SdModel> {
+    const path = require(this.dataDir, 'base', id, `model_id ${id}`);
+    return this.cached(path, async () => {
+      const [m, id] = await Promise.all([openBaseModel(path), this.ids.of(path)]);
+      return { ...m, unet: withContentId(m.unet, id), textEncoder: withContentId(m.textEncoder, id), vae: withContentId(m.vae, id) };
+    });
+  }
+
+  /** A ControlNet by id (the default id of a control type is the type's name). */
+  controlnet(id: string): Promise<LoadedComponent<ControlNetConfig>> {
+    const path = require(this.dataDir, 'controlnet', id, `controlnet ${id}`);
+    return this.cached(path, async () => {
+      const [c, id] = await Promise.all([openControlNet(path), this.ids.of(path)]);
+      return { ...c, weights: withContentId(c.weights, id) };
+    });
+  }
+
+  vae(id: string): Promise<LoadedComponent<VaeConfig>> {
+    const path = require(this.dataDir, 'vae', id, `vae ${id}`);
+    return this.cached(path, async () => {
+      const [v, id] = await Promise.all([openVae(path), this.ids.of(path)]);
+      return { ...v, weights: withContentId(v.weights, id) };
+    });
+  }
+
+  lora(id: string): string {
+    return require(this.dataDir, 'lora', id, `lora_model ${id}`);
+  }
+}

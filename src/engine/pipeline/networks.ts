@@ -1,0 +1,67 @@
+// Live sessions for the networks a request needs, built through models/load.ts's compiled-model cache. Graph
+// variants are chosen so that nothing per-request (LoRA set, scales, clip skip) forces a rebuild: those are
+// graph inputs. Only the UNet has a second variant, with ToMe.
+import type { LoraSlot } from '../models/layers.ts';
+import { compileNetwork, type CompileOptions, type NetworkKind } from '../models/load.ts';
+import { tomeMergeFns } from '../models/tome.ts';
+import type { TomeOptions } from '../models/unet.ts';
+import { createSession, type ort, type RuntimeOptions } from '../onnx/session.ts';
+import type { WeightSource } from '../weights/types.ts';
+import { SessionCache } from './sessions.ts';
+
+export interface LoadedNet {
+  key: string;
+  session: ort.InferenceSession;
+  loraSlots: LoraSlot[];
+}
+
+export interface NetworkFiles {
+  config: Record<string, any>;
+  weights: WeightSource;
+}
+
+export class Networks {
+  readonly cache: SessionCache;
+  /** LoRA slots of each loaded graph, from its build info (kept beside the compiled model). */
+  private readonly slots = new Map<string, LoraSlot[]>();
+
+  constructor(private readonly rt: RuntimeOptions, budgetMB: number) {
+    this.cache = new SessionCache(budgetMB);
+  }
+
+  /** Loads (building on a cache miss) and holds a network until release(). */
+  async acquire(kind: NetworkKind, id: string, src: NetworkFiles, opts: CompileOptions = {}): Promise<LoadedNet> {
+    const tome = opts.unet?.tome;
+    const key = `${kind}:${id}:${src.weights.fingerprint()}:${tome ? JSON.stringify({ ...tome, mergeFns: undefined }) : ''}`;
+    const session = await this.cache.acquire(key, async () => {
+      const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, opts);
+      this.slots.set(key, (compiled.info as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? []);
+      return { session: await createSession(compiled.path, this.rt), mb: SessionCache.modelMB(compiled.path) };
+    });
+    return { key, session, loraSlots: this.slots.get(key) ?? [] };
+  }
+
+  release(net: LoadedNet): void {
+    this.cache.release(net.key);
+  }
+
+  textEncoder(id: string, src: NetworkFiles): Promise<LoadedNet> {
+    return this.acquire('clip-text', id, src, { lora: true });
+  }
+
+  unet(id: string, src: NetworkFiles, tome: TomeOptions | undefined): Promise<LoadedNet> {
+    return this.acquire('unet', id, src, { lora: true, unet: { controlnetInputs: true, tome: tome && { ...tome, mergeFns: tomeMergeFns } } });
+  }
+
+  controlnet(id: string, src: NetworkFiles): Promise<LoadedNet> {
+    return this.acquire('controlnet', id, src);
+  }
+
+  vaeEncoder(id: string, src: NetworkFiles): Promise<LoadedNet> {
+    return this.acquire('vae-encoder', id, src);
+  }
+
+  vaeDecoder(id: string, src: NetworkFiles): Promise<LoadedNet> {
+    return this.acquire('vae-decoder', id, src);
+  }
+}

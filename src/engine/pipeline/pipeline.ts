@@ -1,0 +1,311 @@
+// The generation pipeline: diffusers' StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline in one loop, with
+// several ControlNets, LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded
+// TorchGenerator in diffusers' order, so a seed gives diffusers' picture.
+import { annotate } from '../annotators/index.ts';
+import { inpaintCondition } from '../annotators/inpaint.ts';
+import { EngineError, modelMissing } from '../errors.ts';
+import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
+import { LoraCache } from '../lora/load.ts';
+import { controlnetScales } from '../models/controlnet.ts';
+import { tiledDecode, needsTiling } from '../models/vae-tiling.ts';
+import { vaeTileSizes } from '../models/vae.ts';
+import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
+import { TorchGenerator } from '../random/torch-generator.ts';
+import { createScheduler, supportsKarrasSigmas } from '../schedulers/registry.ts';
+import { img2imgStart } from '../schedulers/img2img.ts';
+import { ddimInvertThenRegenerate } from '../schedulers/ddim-inverse.ts';
+import { cacheDir, modelPath, modelsDir } from '../store.ts';
+import type { EngineConfig, EngineStats } from '../host/protocol.ts';
+import { binaryMask, blank, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
+import { ModelFiles, type Json } from './model-files.ts';
+import { Networks, type LoadedNet } from './networks.ts';
+import { encodePrompts } from './prompt.ts';
+import { addInto, blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
+import type { GenerateOptions, GenerateResult, ProgressEvent, RgbImage } from './types.ts';
+
+/** Images above this many pixels decode in tiles (VAE_TILE_ABOVE_PIXELS; default 768x768). */
+const TILE_ABOVE_PIXELS = Number(process.env.VAE_TILE_ABOVE_PIXELS ?? 768 * 768);
+
+/** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
+const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };
+
+export interface Hooks {
+  onProgress?: (p: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+interface ControlRun {
+  net: LoadedNet;
+  config: Json;
+  cond: ort.Tensor;
+  scales: ort.Tensor;
+}
+
+const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
+
+export class Pipeline {
+  private readonly loraCache = new LoraCache();
+  private readonly files: ModelFiles;
+
+  private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly dataDir: string, private readonly tome: typeof TOME) {
+    this.files = new ModelFiles(dataDir, rt.cacheDir);
+  }
+
+  static async create(config: EngineConfig): Promise<Pipeline> {
+    const provider = parseProvider(config.provider);
+    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir) };
+    await assertProviderAvailable(provider, rt.cacheDir);
+    return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+  }
+
+  stats(): EngineStats {
+    return { provider: this.rt.provider, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
+  }
+
+  /** Generates and encodes the PNGs the API returns. */
+  async generate(o: GenerateOptions, hooks: Hooks = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const raw = await this.generateRaw(o, hooks);
+    let images: RgbImage[] = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
+    const nsfw = images.map(() => false); // no safety checker model is wired yet: meta says "unavailable"
+    images = images.map((img, i) => (nsfw[i] ? blank(o.width, o.height) : img));
+    return { images: await Promise.all(images.map(encodePng)), nsfw, applied: raw.applied, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** The decoded images before quantization: [samples, 3, H, W], the VAE's output (about [-1, 1]). */
+  async generateRaw(o: GenerateOptions, hooks: Hooks = {}): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
+    const held: LoadedNet[] = [];
+    const hold = async (p: Promise<LoadedNet>): Promise<LoadedNet> => {
+      const n = await p;
+      held.push(n);
+      return n;
+    };
+    try {
+      return await this.run(o, hooks, hold);
+    } finally {
+      for (const n of held) this.nets.release(n);
+    }
+  }
+
+  private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
+    const applied: Record<string, unknown> = {};
+    if (o.upscale) throw modelMissing('upscaler', modelPath('upscaler', 'default', this.dataDir));
+    const model = await this.files.base(o.modelId);
+    const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
+    const vaeId = o.vae ? `vae:${o.vae}` : o.modelId;
+    const W = o.width, H = o.height;
+    // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
+    const vf = 2 ** (((vaeFiles.config.block_out_channels as number[] | undefined)?.length ?? 4) - 1);
+    if (W % vf || H % vf) throw new EngineError('bad_input', `width and height must be multiples of ${vf} for this model`, 'width');
+    const lw = W / vf, lh = H / vf;
+    const cfg = o.guidanceScale > 1;
+    const gen = new TorchGenerator(o.seed);
+
+    // LoRAs: one combined branch set, fed to the text encoder and UNet graphs as inputs (no rebuild).
+    const layersPerBlock = model.configs.unet.layers_per_block ?? 2;
+    const loras = await Promise.all(o.loras.map(async (l) => ({
+      parsed: await this.loraCache.get(this.files.lora(l.id), { layersPerBlock }), strength: l.strength,
+    })));
+    const combined = combineLoras(loras);
+
+    // Text
+    const text = await hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
+    const textLora = loraFeeds(text.loraSlots, combined);
+    const embeds = await encodePrompts(model.tokenizer, async (ids, rows, skip) => {
+      const out = await text.session.run({
+        input_ids: new ort.Tensor('int64', ids, [rows, ids.length / rows]),
+        skip: new ort.Tensor('int64', BigInt64Array.of(BigInt(skip)), []),
+        ...feedsOf(textLora),
+      });
+      const hs = out.hidden_states!;
+      return { data: hs.data as Float32Array, dim: hs.dims[2]! };
+    }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1);
+    const ehs = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
+    const ehsCond = cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : ehs;
+
+    // ControlNets and their hints
+    const controls: ControlRun[] = [];
+    const maskImg = o.maskImage ? await resizeRgb(o.maskImage, W, H) : undefined;
+    const initImg = o.initImage ? await resizeRgb(o.initImage, W, H) : undefined;
+    for (const [i, unit] of o.controls.entries()) {
+      const files = await this.files.controlnet(unit.modelId ?? unit.type);
+      const net = await hold(this.nets.controlnet(unit.modelId ?? unit.type, files));
+      let image = await resizeRgb(unit.image, W, H);
+      let hint: Float32Array;
+      if (unit.type === 'inpaint' && maskImg) {
+        hint = inpaintCondition(initImg ?? image, maskImg);
+      } else {
+        if (o.autoHint) image = await annotate(unit.type, image, { width: W, height: H, modelsDir: modelsDir(this.dataDir), mask: maskImg, seed: o.seed + i });
+        hint = toChw(image, '0,1');
+      }
+      controls.push({ net, config: files.config, cond: tensor(hint, [1, 3, H, W]), scales: tensor(new Float32Array(0), [0]) });
+    }
+    const guessMode = o.guessMode || controls[0]?.config.global_pool_conditions === true;
+    const ctrlBatch = cfg && !guessMode ? 2 * o.samples : o.samples;
+    for (const [i, c] of controls.entries()) {
+      c.cond = tensor(repeat(c.cond.data as Float32Array, ctrlBatch), [ctrlBatch, 3, H, W]);
+      c.scales = tensor(controlnetScales(c.config, o.controls[i]!.scale, guessMode), [controlnetScales(c.config, 1, false).length]);
+    }
+
+    // Scheduler and the starting latents (txt2img, img2img or inpaint, as diffusers orders the draws)
+    const sched = createScheduler(o.scheduler, model.configs.scheduler, { useKarrasSigmas: o.useKarrasSigmas, algorithmType: o.algorithmType });
+    applied.use_karras_sigmas = o.useKarrasSigmas ? (supportsKarrasSigmas(o.scheduler) ? 'yes' : 'ignored') : 'no';
+    sched.setTimesteps(o.steps);
+    const inversion = o.scheduler === 'DDIMInverseScheduler';
+    if (inversion && !initImg) throw new EngineError('bad_input', 'scheduler DDIMInverseScheduler needs init_image (it inverts that image, then regenerates it)', 'scheduler');
+    const mode = inversion ? 'ddim_inversion' : maskImg && initImg ? 'inpaint' : initImg && o.strength < 1 ? 'img2img' : 'txt2img';
+    let timesteps = sched.timesteps;
+    if (mode === 'img2img' || mode === 'inpaint') {
+      try {
+        timesteps = img2imgStart(sched, o.steps, o.strength).timesteps;
+      } catch (e) {
+        throw new EngineError('bad_input', `strength ${o.strength} with num_inference_steps ${o.steps}: ${(e as Error).message}`, 'strength');
+      }
+    }
+    const latentShape = [o.samples, 4, lh, lw];
+    const vaeScale: number = vaeFiles.config.scaling_factor ?? 0.18215;
+    let latents: Float32Array;
+    let inpaint: { imageLatents: Float32Array; noise: Float32Array; mask: Float32Array } | undefined;
+    if (mode === 'txt2img') {
+      latents = scale(gen.randn(latentShape), sched.initNoiseSigma);
+    } else {
+      const enc = await hold(this.nets.vaeEncoder(vaeId, vaeFiles));
+      const encode = async (img: Float32Array): Promise<Float32Array> => {
+        const out = await enc.session.run({ sample: tensor(img, [1, 3, H, W]) });
+        const mean = out.mean!.data as Float32Array;
+        return scale(gaussianSample(mean, out.std!.data as Float32Array, gen.randn([1, 4, lh, lw])), vaeScale);
+      };
+      const imageLatents = repeat(await encode(toChw(initImg!, '-1,1')), o.samples);
+      const noise = gen.randn(latentShape);
+      if (mode === 'ddim_inversion') {
+        latents = imageLatents; // inverted from the clean latents; the drawn noise only keeps draws in order
+      } else if (mode === 'img2img') {
+        latents = sched.addNoise(imageLatents, noise, timesteps[0]!);
+      } else {
+        latents = o.strength === 1 ? scale(noise, sched.initNoiseSigma) : sched.addNoise(imageLatents, noise, timesteps[0]!);
+        // diffusers also encodes the masked image (used only by 9-channel inpaint UNets): its draw is taken
+        // here so that later draws line up with diffusers'.
+        gen.randn([1, 4, lh, lw]);
+        inpaint = { imageLatents, noise, mask: maskToLatent(binaryMask(maskImg!), W, H, lw, lh) };
+      }
+    }
+
+    // Denoising loop
+    const unet = await hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? { ...this.tome, seed: o.seed } : undefined));
+    const unetLoraFeeds = loraFeeds(unet.loraSlots, combined);
+    const unetLora = feedsOf(unetLoraFeeds);
+    // a LoRA weight that matched neither network's slots was not applied: say so rather than pretend
+    const unmatched = unetLoraFeeds.unused.filter((k) => !textLora.feeds.has(`${k}.lora_down`));
+    if (unmatched.length) applied.lora_unmatched = unmatched.slice(0, 20);
+    const t0 = performance.now();
+    const progress = (step: number, total: number): void => {
+      if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
+      hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
+    };
+
+    /** The guided noise prediction for latents at t: CFG over [negative, prompt], ControlNets summed. */
+    const predict = async (x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> => {
+      const B = withCfg ? 2 * o.samples : o.samples;
+      const promptEmbeds = withCfg ? ehs : ehsCond;
+      const latIn = scaleInput(withCfg ? cat(x, x) : x);
+      const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
+      const residuals = await this.controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
+      const out = await unet.session.run({
+        sample: tensor(latIn, [B, 4, lh, lw]),
+        timestep: tensor(new Float32Array(B).fill(t), [B]),
+        encoder_hidden_states: promptEmbeds,
+        ...residuals,
+        ...unetLora,
+      });
+      const pred = out.out_sample!.data as Float32Array;
+      return withCfg ? guidance(pred, o.guidanceScale) : pred;
+    };
+
+    if (mode === 'ddim_inversion') {
+      // Inversion runs without CFG (guidance breaks the DDIM ODE's reversibility), regeneration with it.
+      latents = await ddimInvertThenRegenerate(
+        (x, t, phase) => predict(x, t, phase === 'generate' && cfg, (v) => v),
+        latents, model.configs.scheduler, o.steps, o.strength, progress,
+      );
+    } else {
+      for (const [i, t] of timesteps.entries()) {
+        const noisePred = await predict(latents, t, cfg, (v) => sched.scaleModelInput(v, t));
+        latents = sched.step(noisePred, t, latents, { generator: gen });
+        if (inpaint) {
+          const proper = i < timesteps.length - 1 ? sched.addNoise(inpaint.imageLatents, inpaint.noise, timesteps[i + 1]!) : inpaint.imageLatents;
+          latents = blendByMask(proper, latents, inpaint.mask);
+        }
+        progress(i + 1, timesteps.length);
+      }
+    }
+
+    // Decode
+    const dec = await hold(this.nets.vaeDecoder(vaeId, vaeFiles));
+    const decode = async (lat: Float32Array, dims: number[]): Promise<Float32Array> =>
+      (await dec.session.run({ latent: tensor(lat, dims) })).sample!.data as Float32Array;
+    const scaled = divide(latents, vaeScale);
+    const tiles = vaeTileSizes(vaeFiles.config);
+    let pixels: Float32Array;
+    // Tiling bounds the decoder's memory for large images; below the threshold decode whole, as diffusers does.
+    if (W * H > TILE_ABOVE_PIXELS && needsTiling(latentShape, tiles)) {
+      const dims: [number, number, number, number] = [o.samples, 4, lh, lw];
+      pixels = (await tiledDecode({ data: scaled, dims }, async (tl) => ({
+        data: await decode(tl.data, tl.dims), dims: [tl.dims[0], 3, tl.dims[2] * vf, tl.dims[3] * vf],
+      }), tiles)).data;
+    } else {
+      pixels = await decode(scaled, latentShape);
+    }
+    applied.safety_checker = o.safetyChecker ? 'unavailable' : 'no';
+    applied.enhance_prompt = o.enhancePrompt ? 'unavailable' : 'no';
+    applied.multi_lingual = o.multiLingual ? 'unavailable' : 'no';
+    applied.prompt = o.prompt;
+    applied.tomesd = o.tomesd ? 'yes' : 'no';
+    applied.guess_mode = guessMode ? 'yes' : 'no';
+    applied.mode = mode;
+    applied.steps_run = mode === 'ddim_inversion' ? 2 * Math.min(Math.trunc(o.steps * o.strength), o.steps) : timesteps.length;
+    return { pixels, applied };
+  }
+
+  /** Runs every ControlNet on this step's input and sums their residuals (MultiControlNetModel). */
+  private async controlResiduals(
+    controls: ControlRun[], sample: Float32Array, latentHW: [number, number], t: number, ehs: ort.Tensor, zeroUncond: boolean,
+  ): Promise<Record<string, ort.Tensor>> {
+    const batch = ehs.dims[0]!;
+    let sums: Float32Array[] | undefined;
+    let dims: (readonly number[])[] = [];
+    for (const ctl of controls) {
+      const out = await ctl.net.session.run({
+        sample: tensor(sample, [batch, 4, ...latentHW]),
+        timestep: tensor(new Float32Array(batch).fill(t), [batch]),
+        encoder_hidden_states: ehs,
+        controlnet_cond: ctl.cond,
+        conditioning_scales: ctl.scales,
+      });
+      const names = residualNames(Object.keys(out).length);
+      const parts = names.map((n) => out[n]!.data as Float32Array);
+      dims = names.map((n) => out[n]!.dims);
+      if (!sums) sums = parts.map((p) => Float32Array.from(p));
+      else sums.forEach((s, k) => addInto(s, parts[k]!));
+    }
+    const names = residualNames(sums!.length);
+    const feeds: Record<string, ort.Tensor> = {};
+    names.forEach((n, k) => {
+      const d = [...dims[k]!];
+      // guess mode with CFG: the ControlNet saw only the conditional half; the unconditional half gets zeros
+      const data = zeroUncond ? cat(new Float32Array(sums![k]!.length), sums![k]!) : sums![k]!;
+      if (zeroUncond) d[0] = d[0]! * 2;
+      feeds[n === 'mid_block_res_sample' ? 'mid_block_additional_residual' : n.replace('down_block_res_sample_', 'down_block_additional_residual_')] = tensor(data, d);
+    });
+    return feeds;
+  }
+}
+
+function residualNames(count: number): string[] {
+  return [...Array.from({ length: count - 1 }, (_, i) => `down_block_res_sample_${i}`), 'mid_block_res_sample'];
+}
+
+function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, t] of l.feeds) out[name] = tensor(t.data, t.dims);
+  return out;
+}

@@ -1,0 +1,32 @@
+// A queued generate request and its outcome, as the queue stores it.
+import type { GenerateRequest } from '../api/schema.ts';
+
+export type JobStatus = 'queued' | 'running' | 'success' | 'failed';
+
+/** What a finished job produced: enough to answer fetch and webhook without re-reading the engine. */
+export interface JobResult {
+  output: string[];
+  proxy_links: string[];
+  nsfw_content_detected: boolean;
+  generationTime: number;
+  meta: Record<string, unknown>;
+}
+
+export interface Job {
+  id: number;
+  keyId: number;
+  status: JobStatus;
+  request: GenerateRequest;
+  baseUrl: string;
+  filePrefix: string;
+  result?: JobResult;
+  error?: string;
+  /** HTTP status a fetch of a failed job answers with. */
+  errorStatus?: number;
+  step: number;
+  totalSteps: number;
+  attempts: number;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}

@@ -1,0 +1,161 @@
+// Conformance of all diffusers-equal schedulers against tools/oracle/schedulers.py trajectories.
+// Tolerance: |ours - diffusers| <= 1e-5 * max(|diffusers|, FLOOR) elementwise, FLOOR = 0.01 (the latents are
+// O(1)..O(15); the floor keeps values that cross zero from demanding absolute 1e-11 agreement).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadFixture, maxRelDiff } from '../../support/fixtures.ts';
+import { TorchGenerator } from '../../../src/engine/random/torch-generator.ts';
+import {
+  createScheduler, requestOverrides, resolveSchedulerConfig, supportsAlgorithmType, supportsKarrasSigmas,
+} from '../../../src/engine/schedulers/registry.ts';
+import { img2imgStart } from '../../../src/engine/schedulers/img2img.ts';
+import type { Scheduler, SchedulerConfig } from '../../../src/engine/schedulers/types.ts';
+import { SCHEDULER_NAMES, type SchedulerName } from '../../../src/engine/pipeline/types.ts';
+
+const fx = loadFixture('schedulers/trajectories');
+const SD15 = fx.meta.sd15_config as SchedulerConfig;
+const SEED = fx.meta.seed as number;
+const TOL = 1e-5;
+const FLOOR = Number(process.env.SCHED_FLOOR ?? 0.01);
+
+function fakeModel(x: Float32Array, t: number): Float32Array {
+  return x.map((v) => Math.tanh(v * 0.5 + t / 1000));
+}
+
+function run(s: Scheduler, timesteps: number[], latents: Float32Array, g: TorchGenerator, eta?: number) {
+  let first: Float32Array | null = null;
+  let x = latents;
+  timesteps.forEach((t, i) => {
+    const eps = fakeModel(s.scaleModelInput(x, t), t);
+    x = s.step(eps, t, x, { generator: g, eta });
+    if (i === 0) first = x;
+  });
+  return { final: x, first: first! };
+}
+
+function float64Of(key: string): number[] {
+  const t = fx.get(key);
+  if (t.data instanceof BigInt64Array) return Array.from(new Float64Array(t.data.buffer, t.data.byteOffset, t.data.length));
+  return Array.from(t.data as ArrayLike<number>);
+}
+
+interface Case {
+  key: string; name: SchedulerName; steps: number; karras: boolean; algo: string; prediction_type: string;
+  overrides: SchedulerConfig; id?: number; error?: string;
+}
+
+/** What our registry gets for the case's request options (the oracle passes the same overrides). */
+function build(c: { name: SchedulerName; karras: boolean; algo?: string; prediction_type?: string }): Scheduler {
+  return createScheduler(c.name, SD15, {
+    useKarrasSigmas: c.karras,
+    algorithmType: (c.algo ?? 'none') as never,
+    overrides: { prediction_type: c.prediction_type ?? 'epsilon' },
+  });
+}
+
+test('request overrides equal the from_config kwargs the oracle used', () => {
+  for (const c of fx.meta.cases as Case[]) {
+    const ours = requestOverrides(c.name, SD15, { useKarrasSigmas: c.karras, algorithmType: c.algo as never, overrides: { prediction_type: c.prediction_type } });
+    assert.deepEqual(ours, c.overrides, c.key);
+  }
+});
+
+test('every diffusers-equal scheduler and option combination matches diffusers (timesteps, sigmas, trajectory)', () => {
+  const failures: string[] = [];
+  let checked = 0;
+  for (const c of fx.meta.cases as Case[]) {
+    try {
+      const s = build(c);
+      s.setTimesteps(c.steps);
+      if (c.error) {
+        failures.push(`${c.key}: diffusers raised (${c.error}) but ours did not`);
+        continue;
+      }
+      const id = c.id!;
+      const ts = float64Of(`${id}.timesteps64`);
+      assert.equal(s.timesteps.length, ts.length, 'timestep count');
+      const dt = maxRelDiff(s.timesteps, ts, 1);
+      if (dt > 1e-6) failures.push(`${c.key}: timesteps off by ${dt} (${s.timesteps.slice(0, 4)} vs ${ts.slice(0, 4)})`);
+      if (fx.tensors[`${id}.sigmas`]) {
+        const ds = maxRelDiff(s.sigmas!, fx.f32(`${id}.sigmas`), 1e-6);
+        if (ds > TOL) failures.push(`${c.key}: sigmas off by ${ds}`);
+      }
+      const ins = fx.f32(`${id}.init_noise_sigma`)[0]!;
+      if (Math.abs(s.initNoiseSigma - ins) > TOL * ins) failures.push(`${c.key}: init_noise_sigma ${s.initNoiseSigma} vs ${ins}`);
+      const g = new TorchGenerator(SEED);
+      const lat = g.randn([1, 4, 8, 8]).map((v) => Math.fround(v * Math.fround(ins)));
+      const { final, first } = run(s, ts, lat, g);
+      const d1 = maxRelDiff(first, fx.f32(`${id}.first`), FLOOR);
+      const d2 = maxRelDiff(final, fx.f32(`${id}.final`), FLOOR);
+      if (d1 > TOL || d2 > TOL) failures.push(`${c.key}: first step off by ${d1.toExponential(2)}, final by ${d2.toExponential(2)}`);
+      checked++;
+    } catch (e) {
+      if (!c.error) failures.push(`${c.key}: threw ${(e as Error).message}`);
+    }
+  }
+  assert.deepEqual(failures, [], `${failures.length} combinations differ:\n${failures.join('\n')}`);
+  assert.ok(checked > 300, `only ${checked} trajectories checked`);
+});
+
+test('img2img (strength 0.55): start timesteps, add_noise and the loop match diffusers', () => {
+  const failures: string[] = [];
+  const x0 = fx.f32('init_latents');
+  for (const c of fx.meta.img2img as { name: SchedulerName; karras: boolean; steps: number; strength: number; id: number; error?: string }[]) {
+    const s = build({ name: c.name, karras: c.karras });
+    s.setTimesteps(c.steps);
+    const start = img2imgStart(s, c.steps, c.strength);
+    const g = new TorchGenerator(SEED);
+    const noise = g.randn([1, 4, 8, 8]);
+    if (c.error) continue; // IPNDM: diffusers has no add_noise; ours extends it (checked in ipndm.test.ts)
+    const ts = float64Of(`${c.id}.timesteps`);
+    const dt = maxRelDiff(start.timesteps, ts, 1);
+    if (start.timesteps.length !== ts.length || dt > 1e-6) { failures.push(`${c.name} karras=${c.karras}: timesteps differ`); continue; }
+    const noisy = s.addNoise(x0, noise, start.latentTimestep);
+    const dn = maxRelDiff(noisy, fx.f32(`${c.id}.noisy`), FLOOR);
+    const { final } = run(s, start.timesteps, noisy, g);
+    const df = maxRelDiff(final, fx.f32(`${c.id}.final`), FLOOR);
+    if (dn > TOL || df > TOL) failures.push(`${c.name} karras=${c.karras}: add_noise off by ${dn.toExponential(2)}, final by ${df.toExponential(2)}`);
+  }
+  assert.deepEqual(failures, [], failures.join('\n'));
+});
+
+test('DDIM with eta > 0 draws its noise like diffusers', () => {
+  for (const c of fx.meta.ddim_eta as { eta: number; id: number }[]) {
+    const s = build({ name: 'DDIMScheduler', karras: false });
+    s.setTimesteps(30);
+    const g = new TorchGenerator(SEED);
+    const lat = g.randn([1, 4, 8, 8]);
+    const { final } = run(s, s.timesteps, lat, g, c.eta);
+    const d = maxRelDiff(final, fx.f32(`${c.id}.final`), FLOOR);
+    assert.ok(d <= TOL, `eta ${c.eta}: off by ${d}`);
+  }
+});
+
+test('use_karras_sigmas / algorithm_type support matches the diffusers classes', () => {
+  const karras = new Set(fx.meta.karras_classes as string[]);
+  for (const name of SCHEDULER_NAMES) {
+    if (name === 'KarrasVeScheduler' || name === 'ScoreSdeVeScheduler') assert.equal(supportsKarrasSigmas(name), false);
+    else assert.equal(supportsKarrasSigmas(name), karras.has(name), name);
+    assert.equal(supportsAlgorithmType(name), name === 'DPMSolverMultistepScheduler');
+    assert.ok(createScheduler(name, SD15, { useKarrasSigmas: true, algorithmType: 'dpmsolver+++' }), name);
+  }
+});
+
+test("'dpmsolver+++' means sde-dpmsolver++ and 'none' keeps the class default", () => {
+  assert.equal(resolveSchedulerConfig('DPMSolverMultistepScheduler', SD15, { algorithmType: 'dpmsolver+++' }).algorithm_type, 'sde-dpmsolver++');
+  assert.equal(resolveSchedulerConfig('DPMSolverMultistepScheduler', SD15, { algorithmType: 'none' }).algorithm_type, 'dpmsolver++');
+  // from_config keeps the model's keys and the class defaults for the rest
+  const ddim = resolveSchedulerConfig('DDIMScheduler', SD15);
+  assert.equal(ddim.beta_schedule, 'scaled_linear');
+  assert.equal(ddim.set_alpha_to_one, false);
+  assert.equal(ddim.timestep_spacing, 'leading');
+  assert.equal(ddim.clip_sample, false);
+  assert.equal('skip_prk_steps' in ddim, false);
+});
+
+test('diffusers rejects final_sigmas_type zero for dpmsolver/sde-dpmsolver; so do we when the model config asks for it', () => {
+  for (const algo of ['dpmsolver', 'sde-dpmsolver'] as const) {
+    assert.throws(() => createScheduler('DPMSolverMultistepScheduler', { ...SD15, final_sigmas_type: 'zero' }, { algorithmType: algo }), /final_sigmas_type/);
+    assert.equal(resolveSchedulerConfig('DPMSolverMultistepScheduler', SD15, { algorithmType: algo }).final_sigmas_type, 'sigma_min');
+  }
+});

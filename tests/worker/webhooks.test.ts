@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDb } from '../../src/jobs/db.ts';
+import { WebhookSender, SIGNATURE_HEADER, signBody } from '../../src/worker/webhooks.ts';
+
+test('delivery with retries and exponential backoff, signed, durable across reopen', async () => {
+  const received: { body: string; sig?: string }[] = [];
+  let failuresLeft = 2;
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ body, sig: req.headers[SIGNATURE_HEADER] as string | undefined });
+      if (failuresLeft-- > 0) res.writeHead(500).end();
+      else res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const dir = mkdtempSync(join(tmpdir(), 'cn-wh-'));
+  let now = 0;
+  const opts = { secret: 'shh', maxAttempts: 5, baseDelayMs: 1000, fetch: { allow: ['127.0.0.1'] }, now: () => now };
+  try {
+    let db = openDb(dir);
+    let s = new WebhookSender(db, opts);
+    s.enqueue(7, url, { status: 'success', id: 7, track_id: 'abc' });
+    await new Promise((r) => setTimeout(r, 200)); // the immediate attempt
+    assert.equal(received.length, 1);
+    assert.deepEqual(s.status(7).map((x) => [x.status, x.attempts]), [['pending', 1]]);
+    // Not due before the backoff has passed (1 s after attempt 1).
+    now = 999;
+    assert.equal(await s.deliverDue(), 0);
+    db.close(); // restart: the pending delivery is in SQLite
+    db = openDb(dir);
+    s = new WebhookSender(db, opts);
+    now = 1000;
+    assert.equal(await s.deliverDue(), 1);
+    assert.equal(received.length, 2);
+    now = 1000 + 1999;
+    assert.equal(await s.deliverDue(), 0, 'second backoff is 2 s');
+    now = 3000;
+    assert.equal(await s.deliverDue(), 1);
+    assert.deepEqual(s.status(7).map((x) => [x.status, x.attempts]), [['delivered', 3]]);
+    const body = received[2]!.body;
+    assert.deepEqual(JSON.parse(body), { status: 'success', id: 7, track_id: 'abc' });
+    assert.equal(received[2]!.sig, signBody('shh', body));
+    assert.match(received[2]!.sig!, /^sha256=[0-9a-f]{64}$/);
+    db.close();
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('gives up after maxAttempts; private webhook targets are refused without an allowlist', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cn-wh-'));
+  let now = 0;
+  try {
+    const db = openDb(dir);
+    const s = new WebhookSender(db, { maxAttempts: 2, baseDelayMs: 10, now: () => now });
+    s.enqueue(1, 'http://169.254.169.254/latest', { status: 'failed', id: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    now = 100;
+    await s.deliverDue();
+    const st = s.status(1)[0]!;
+    assert.equal(st.status, 'dead');
+    assert.equal(st.attempts, 2);
+    assert.match(st.last_error!, /not a public address/);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
