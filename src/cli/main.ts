@@ -18,8 +18,10 @@ import { DEFAULT_CONTROLNET_REPOS } from '../storage/default-models.ts';
 import { WebhookSender } from '../worker/webhooks.ts';
 import { JobWorker } from '../worker/worker.ts';
 import { engineOptions } from '../worker/engine-options.ts';
-import { engineFactory } from '../worker/engine-factory.ts';
-import { ensureDemoModel } from './demo-model.ts';
+
+// The engine and the demo models load ONNX and weight code: only the commands that run them import it.
+const engineFactory = async (cfg: Config) => (await import('../worker/engine-factory.ts')).engineFactory(cfg);
+const ensureDemoModel = async (cfg: Config, log: (m: string) => void) => (await import('./demo-model.ts')).ensureDemoModel(cfg, log);
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const fail = (s: string): never => {
@@ -44,7 +46,7 @@ program.command('serve').description('run the API server and a job worker')
     let cfg = config(o);
     const log = pino({ level: cfg.logLevel });
     cfg = await ensureDemoModel(cfg, (m) => log.info(m));
-    const app = await createApp(cfg, { engine: o.worker === false ? undefined : engineFactory(cfg), logger: log });
+    const app = await createApp(cfg, { engine: o.worker === false ? undefined : await engineFactory(cfg), logger: log });
     if (app.ctx.keys.count() === 0) {
       const { key } = app.ctx.keys.create({ admin: true, label: 'first start' });
       say(`no API key existed: created admin key ${key} (shown once; set CONTROLNET_API_KEY or run "controlnet keys create")`);
@@ -68,7 +70,7 @@ program.command('worker').description('run only a job worker on the DATA_DIR que
     const fetch = fetchOptions(cfg);
     const webhooks = new WebhookSender(db, { secret: cfg.webhookSecret, maxAttempts: cfg.webhookMaxAttempts, baseDelayMs: cfg.webhookBaseDelayMs, fetch });
     webhooks.start();
-    const engine = await engineFactory(cfg)();
+    const engine = await (await engineFactory(cfg))();
     const worker = new JobWorker({ queue, engine, store, webhooks, log, limits: { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch },
       tempLinkTtlMs: cfg.tempLinkTtlMs });
     worker.start();
@@ -114,7 +116,7 @@ program.command('generate').description('run one request from the command line a
     r.model_id ??= cfg.defaultModelId ?? models.firstInstalled('base') ?? fail('no base model installed; pass --model');
     r.seed ??= randomInt(0, 2 ** 32 - 1);
     const opts = await engineOptions(r, { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch: fetchOptions(cfg) });
-    const engine = await engineFactory(cfg)();
+    const engine = await (await engineFactory(cfg))();
     try {
       const res = await engine.generate(opts, { onProgress: (p) => process.stderr.write(`\rstep ${p.step}/${p.totalSteps}`) });
       process.stderr.write('\n');

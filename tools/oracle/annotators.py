@@ -458,8 +458,18 @@ ADE_PALETTE = [
 ]
 
 
-SECTIONS = {'dense': dense_fixtures, 'face': face_fixtures, 'mlsd': mlsd_fixtures, 'draw': draw_fixtures, 'pose': pose_fixtures, 'canny': canny_fixtures, 'shuffle': shuffle_fixtures, 'qrcode': qrcode_fixtures,
-            'inpaint': inpaint_fixtures, 'scribble': scribble_fixtures}
+SECTIONS = {
+    'canny': canny_fixtures,
+    'shuffle': shuffle_fixtures,
+    'qrcode': qrcode_fixtures,
+    'inpaint': inpaint_fixtures,
+    'scribble': scribble_fixtures,
+    'draw': draw_fixtures,
+    'pose': pose_fixtures,
+    'face': face_fixtures,
+    'mlsd': mlsd_fixtures,
+    'dense': dense_fixtures,
+}
 
 if __name__ == '__main__':
     os.environ.setdefault('OMP_NUM_THREADS', '1')

@@ -209,7 +209,32 @@ for pred_type in ('epsilon', 'v_prediction'):
 tensors['fake.xa'] = xa
 tensors['fake.xb'] = xb
 
+# Combinations diffusers rejects (ours must raise too).
+REJECT = [
+    ('DPMSolverMultistepScheduler', {'algorithm_type': 'dpmsolver', 'final_sigmas_type': 'zero'}, 30),
+    ('DPMSolverMultistepScheduler', {'algorithm_type': 'sde-dpmsolver', 'final_sigmas_type': 'zero'}, 30),
+    ('DPMSolverMultistepScheduler', {'algorithm_type': 'sde-dpmsolver', 'final_sigmas_type': 'sigma_min', 'solver_order': 3}, 30),
+    ('DPMSolverSinglestepScheduler', {'algorithm_type': 'sde-dpmsolver'}, 30),
+    ('DPMSolverMultistepScheduler', {'algorithm_type': 'bogus'}, 30),
+    ('LCMScheduler', {}, 51),
+    ('DDPMScheduler', {}, 1001),
+    ('DDIMInverseScheduler', {'timestep_spacing': 'linspace'}, 30),
+    ('EulerDiscreteScheduler', {'timestep_spacing': 'bogus'}, 30),
+]
+rejections = []
+for name, kw, steps in REJECT:
+    try:
+        s = make(name, kw)
+        s.set_timesteps(steps)
+        g = torch.Generator('cpu').manual_seed(SEED)
+        latents = torch.randn(SHAPE, generator=g) * s.init_noise_sigma
+        loop(s, s.timesteps, latents, g)
+        raise SystemExit(f'expected diffusers to reject {name} {kw}')
+    except (ValueError, NotImplementedError, UnboundLocalError) as e:
+        rejections.append({'name': name, 'overrides': kw, 'steps': steps, 'error': f'{type(e).__name__}: {e}'})
+
 save_fixture('schedulers/trajectories', tensors, {
+    'rejections': rejections,
     'diffusers': diffusers.__version__, 'torch': torch.__version__, 'sd15_config': SD15, 'shape': list(SHAPE),
     'seed': SEED, 'cases': cases, 'img2img': img2img, 'ddim_eta': eta_cases, 'ddim_inverse': inv_cases,
     'karras_ve': karras_ve_meta, 'karras_classes': sorted(KARRAS),

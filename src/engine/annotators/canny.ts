@@ -12,15 +12,17 @@ function gradients(img: { width: number; height: number; channels: number; data:
   const { width: w, height: h, channels: cn, data } = img;
   const dx = new Int32Array(w * h), dy = new Int32Array(w * h), mag = new Int32Array(w * h).fill(-1);
   for (let y = 0; y < h; y++) {
-    const ym = (y > 0 ? y - 1 : 0) * w, y0 = y * w, yp = (y < h - 1 ? y + 1 : h - 1) * w;
+    const rm = (y > 0 ? y - 1 : 0) * w * cn, r0 = y * w * cn, rp = (y < h - 1 ? y + 1 : h - 1) * w * cn;
     for (let x = 0; x < w; x++) {
-      const xm = x > 0 ? x - 1 : 0, xp = x < w - 1 ? x + 1 : w - 1;
-      const i = y0 + x;
+      const cm = (x > 0 ? x - 1 : 0) * cn, c0 = x * cn, cp = (x < w - 1 ? x + 1 : w - 1) * cn;
+      const i = y * w + x;
       for (let c = 0; c < cn; c++) {
-        const p = (o: number) => data[o * cn + c]!;
-        const gx = (p(ym + xp) - p(ym + xm)) + 2 * (p(y0 + xp) - p(y0 + xm)) + (p(yp + xp) - p(yp + xm));
-        const gy = (p(yp + xm) - p(ym + xm)) + 2 * (p(yp + x) - p(ym + x)) + (p(yp + xp) - p(ym + xp));
-        const m = Math.abs(gx) + Math.abs(gy);
+        const a = data[rm + cm + c]!, b = data[rm + c0 + c]!, d = data[rm + cp + c]!;
+        const l = data[r0 + cm + c]!, r = data[r0 + cp + c]!;
+        const e = data[rp + cm + c]!, f = data[rp + c0 + c]!, g = data[rp + cp + c]!;
+        const gx = d - a + 2 * (r - l) + g - e;
+        const gy = e - a + 2 * (f - b) + g - d;
+        const m = (gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy);
         if (m > mag[i]!) { // strictly greater: the first channel wins ties, as in OpenCV
           mag[i] = m;
           dx[i] = gx;

@@ -31,19 +31,24 @@ export function gaussianBlur(src: FloatMap, sigma: number, forUint8: boolean): F
   const k = gaussianKernel(ksize, sigma);
   const r = (ksize - 1) / 2;
   const { width: w, height: h } = src;
+  // reflected source index of every tap, per column and per row
+  const xs = new Int32Array(w * ksize), ys = new Int32Array(h * ksize);
+  for (let x = 0; x < w; x++) for (let i = 0; i < ksize; i++) xs[x * ksize + i] = reflect101(x + i - r, w);
+  for (let y = 0; y < h; y++) for (let i = 0; i < ksize; i++) ys[y * ksize + i] = reflect101(y + i - r, h) * w;
   const tmp = new Float64Array(w * h);
   for (let y = 0; y < h; y++) {
+    const row = y * w;
     for (let x = 0; x < w; x++) {
       let s = 0;
-      for (let i = 0; i < ksize; i++) s += k[i]! * src.data[y * w + reflect101(x + i - r, w)]!;
-      tmp[y * w + x] = s;
+      for (let i = 0; i < ksize; i++) s += k[i]! * src.data[row + xs[x * ksize + i]!]!;
+      tmp[row + x] = s;
     }
   }
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       let s = 0;
-      for (let i = 0; i < ksize; i++) s += k[i]! * tmp[reflect101(y + i - r, h) * w + x]!;
+      for (let i = 0; i < ksize; i++) s += k[i]! * tmp[ys[y * ksize + i]! + x]!;
       out[y * w + x] = s;
     }
   }

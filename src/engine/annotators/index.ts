@@ -34,7 +34,8 @@ export interface AnnotateOptions {
 /**
  * The hint of `type` for `image`, width x height RGB. Neural types throw AnnotatorMissingError (naming the
  * file) when their model is not installed; scribble then falls back to canny edges (see annotatorNote).
- * inpaint returns a preview with masked pixels black: feed the ControlNet inpaintCondition() instead.
+ * inpaint returns a preview with masked pixels black (the image itself without a mask): feed the ControlNet
+ * inpaintCondition() instead, whose masked pixels are -1.
  */
 export async function annotate(type: ControlNetType, image: RgbImage, opts: AnnotateOptions): Promise<RgbImage> {
   const { width, height, modelsDir } = opts;
@@ -50,10 +51,9 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
       return tile(img);
     case 'qrcode':
       return qrcode(img);
-    case 'inpaint': {
-      if (!opts.mask) throw new Error('the inpaint annotator needs mask_image');
-      return inpaintPreview(img, await resizeRgb(opts.mask, width, height));
-    }
+    case 'inpaint':
+      // no mask: nothing is masked, so the condition is the image itself
+      return opts.mask ? inpaintPreview(img, await resizeRgb(opts.mask, width, height)) : img;
     case 'scribble': {
       if (!hasAnnotatorFiles('hed', modelsDir)) return scribbleFromCanny(img);
       const [hedPath] = requireAnnotatorFiles('hed', modelsDir);

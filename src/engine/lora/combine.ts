@@ -1,16 +1,12 @@
 // Turns the request's LoRAs into the graph's LoRA inputs. Several LoRAs on one weight become one branch of
 // the summed rank: down stacked along the rank axis, up concatenated along it, each up scaled by
-// strength × alpha / rank, so up_all @ down_all = Σ strength_i · alpha_i / r_i · up_i @ down_i.
+// strength × alpha / rank, so up_all @ down_all = Σ strength_i · alpha_i / r_i · up_i @ down_i
+// (alpha / rank is applied when a file is parsed, the strength here).
 import type { FeedTensor, LoraBranch, ParsedLora } from './types.ts';
 
 export interface LoraUse {
   parsed: ParsedLora;
   strength: number;
-}
-
-/** The scale folded into `up`: strength × alpha / rank (alpha absent → strength). */
-export function branchScale(b: LoraBranch, strength: number): number {
-  return b.alpha === undefined ? strength : (strength * b.alpha) / b.rank;
 }
 
 /** Ups already multiplied by a scale, per branch (the last scale used): a repeated request re-scales nothing. */
@@ -60,7 +56,7 @@ export function combineLoras(loras: LoraUse[]): Map<string, FeedTensor> {
     for (const [target, b] of parsed.targets) {
       let list = byTarget.get(target);
       if (!list) byTarget.set(target, (list = []));
-      list.push({ b, scale: branchScale(b, strength) });
+      list.push({ b, scale: strength }); // alpha / rank is already in b.up
     }
   }
   const out = new Map<string, FeedTensor>();
@@ -76,7 +72,8 @@ export function combineLoras(loras: LoraUse[]): Map<string, FeedTensor> {
     const inner = first.down.length / first.rank; // in · kh · kw
     const outF = first.up.length / first.rank;
     for (const { b } of list) {
-      if (b.down.length / b.rank !== inner || b.up.length / b.rank !== outF || b.downDims.length !== first.downDims.length) {
+      // A 1×1 conv branch may be stored as [r,in,1,1] in one file and [r,in] in another: equal sizes suffice.
+      if (b.down.length / b.rank !== inner || b.up.length / b.rank !== outF) {
         throw new Error(`LoRAs disagree on the shape of ${target}: down [${first.downDims}] vs [${b.downDims}]`);
       }
     }

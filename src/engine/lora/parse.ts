@@ -115,6 +115,13 @@ function peftAlpha(cfg: PeftLoraConfig, module: string, rank: number): number | 
   return cfg.use_rslora ? alpha * Math.sqrt(rank) : alpha;
 }
 
+function scaled(a: Float32Array, scale: number): Float32Array {
+  if (scale === 1) return a;
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! * scale;
+  return out;
+}
+
 /** Tensor reads in flight at once: each may open the file, and a LoRA has ~1000 tensors. */
 const READ_CONCURRENCY = 16;
 
@@ -211,7 +218,7 @@ export async function parseLora(src: WeightSource, opts: ParseOptions = {}): Pro
     if (alpha === undefined && cfg && (p.format === 'diffusers' || p.format === 'peft')) {
       alpha = peftAlpha(cfg, target.slice(0, -'.weight'.length), rank);
     }
-    targets.set(target, { down, downDims, up, upDims, rank, alpha });
+    targets.set(target, { down, downDims, up: alpha === undefined ? up : scaled(up, alpha / rank), upDims, rank, alpha });
     formats.add(p.format);
   });
   // Deterministic order (the promises above settle in any order).

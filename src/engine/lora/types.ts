@@ -1,15 +1,17 @@
 // What a parsed LoRA file is, whatever its key format: one low-rank branch per diffusers weight name.
 
-/** One branch ΔW = (alpha / rank) · up @ down on the weight `target` (a diffusers weight name). */
+/** One branch ΔW = up @ down on the weight `target` (a diffusers weight name), alpha / rank already in `up`. */
 export interface LoraBranch {
   /** [rank, in] for a Linear, [rank, in, kh, kw] for a Conv (LoCon). */
   down: Float32Array;
   downDims: number[];
-  /** [out, rank] for a Linear, [out, rank, 1, 1] for a Conv. */
+  /** [out, rank] for a Linear, [out, rank, 1, 1] for a Conv: the file's up × alpha / rank (so that the usual
+   *  strength 1 needs no further copy). */
   up: Float32Array;
   upDims: number[];
   rank: number;
-  /** The network alpha; undefined means alpha = rank (scale 1), as kohya and diffusers read a missing alpha. */
+  /** The network alpha (informative: already applied to `up`); undefined means alpha = rank, scale 1, as kohya
+   *  and diffusers read a missing alpha. */
   alpha: number | undefined;
 }
 

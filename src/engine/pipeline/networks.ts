@@ -3,7 +3,7 @@
 // graph inputs. Only the UNet has a second variant, with ToMe.
 import type { LoraSlot } from '../models/layers.ts';
 import { compileNetwork, type CompileOptions, type NetworkKind } from '../models/load.ts';
-import { tomeMergeFns } from '../models/tome.ts';
+import { tomeMergeFnsFedRand } from '../models/tome.ts';
 import type { TomeOptions } from '../models/unet.ts';
 import { createSession, type ort, type RuntimeOptions } from '../onnx/session.ts';
 import type { WeightSource } from '../weights/types.ts';
@@ -50,7 +50,8 @@ export class Networks {
   }
 
   unet(id: string, src: NetworkFiles, tome: TomeOptions | undefined): Promise<LoadedNet> {
-    return this.acquire('unet', id, src, { lora: true, unet: { controlnetInputs: true, tome: tome && { ...tome, mergeFns: tomeMergeFns } } });
+    // with useRand the dst choice is a graph input (tome_rand), so one graph serves every seed
+    return this.acquire('unet', id, src, { lora: true, unet: { controlnetInputs: true, tome: tome && { ...tome, mergeFns: tomeMergeFnsFedRand } } });
   }
 
   controlnet(id: string, src: NetworkFiles): Promise<LoadedNet> {

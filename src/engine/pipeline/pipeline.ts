@@ -8,6 +8,7 @@ import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
 import { controlnetScales } from '../models/controlnet.ts';
 import { tiledDecode, needsTiling } from '../models/vae-tiling.ts';
+import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { vaeTileSizes } from '../models/vae.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
@@ -27,7 +28,7 @@ import type { GenerateOptions, GenerateResult, ProgressEvent, RgbImage } from '.
 const TILE_ABOVE_PIXELS = Number(process.env.VAE_TILE_ABOVE_PIXELS ?? 768 * 768);
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
-const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };
+const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };  // seed: fed per request (tome_rand)
 
 export interface Hooks {
   onProgress?: (p: ProgressEvent) => void;
@@ -107,6 +108,8 @@ export class Pipeline {
       parsed: await this.loraCache.get(this.files.lora(l.id), { layersPerBlock }), strength: l.strength,
     })));
     const combined = combineLoras(loras);
+    const ignored = loras.flatMap((l, i) => l.parsed.ignored.map((x) => `${o.loras[i]!.id}: ${x.key} (${x.reason})`));
+    if (ignored.length) applied.lora_ignored = ignored.slice(0, 20);
 
     // Text
     const text = await hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
@@ -191,9 +194,14 @@ export class Pipeline {
     }
 
     // Denoising loop
-    const unet = await hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? { ...this.tome, seed: o.seed } : undefined));
+    const unet = await hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? this.tome : undefined));
     const unetLoraFeeds = loraFeeds(unet.loraSlots, combined);
-    const unetLora = feedsOf(unetLoraFeeds);
+    const unetExtra = feedsOf(unetLoraFeeds);
+    if (o.tomesd && this.tome.useRand) {
+      // tomesd's random destination choice, drawn from the request's seed for the full-resolution grid
+      const cells = Math.floor(lh / this.tome.sy) * Math.floor(lw / this.tome.sx);
+      unetExtra[TOME_RAND_INPUT] = new ort.Tensor('int64', tomeRandTable(o.seed, this.tome.sx, this.tome.sy, Math.max(1, cells)), [Math.max(1, cells)]);
+    }
     // a LoRA weight that matched neither network's slots was not applied: say so rather than pretend
     const unmatched = unetLoraFeeds.unused.filter((k) => !textLora.feeds.has(`${k}.lora_down`));
     if (unmatched.length) applied.lora_unmatched = unmatched.slice(0, 20);
@@ -215,7 +223,7 @@ export class Pipeline {
         timestep: tensor(new Float32Array(B).fill(t), [B]),
         encoder_hidden_states: promptEmbeds,
         ...residuals,
-        ...unetLora,
+        ...unetExtra,
       });
       const pred = out.out_sample!.data as Float32Array;
       return withCfg ? guidance(pred, o.guidanceScale) : pred;

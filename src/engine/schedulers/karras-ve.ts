@@ -11,7 +11,7 @@
 // of step i+1 is added at the end of step i (from the request's generator); the first step's churn is
 // folded into initNoiseSigma (same distribution: N(0, sigma_0^2 + s_noise^2 (sigma_hat_0^2 - sigma_0^2))).
 import {
-  alphasCumprod, f, indexForTimestep, karrasSigmas, logF32Array, sigmaToT, trainBetas, trainSigmas,
+  alphasCumprod, f, karrasSigmas, logF32Array, sigmaToT, trainBetas, trainSigmas,
 } from './common.ts';
 import { requireGenerator } from './euler-ancestral.ts';
 import type { TorchGenerator } from '../random/torch-generator.ts';
@@ -74,6 +74,12 @@ export function karrasVeStepCorrect(modelOutput: Float32Array, sigmaHat: number,
   });
 }
 
+export function firstIndexOf(timesteps: number[], t: number): number {
+  const i = timesteps.indexOf(t);
+  if (i < 0) throw new Error(`timestep ${t} is not in the schedule`);
+  return i;
+}
+
 interface KarrasStep {
   sigma: number;
   sigmaHat: number;
@@ -116,8 +122,10 @@ export class KarrasVeScheduler implements Scheduler {
     const [lo, hi] = this.sigmaRange;
     const sig = karrasSigmas([hi, lo], n, lo, hi);
     const gammaMax = Math.min((this.config.s_churn as number) / n, 2 ** 0.5 - 1);
+    // Churn only where sigma_hat stays inside the model's trained range (EDM's S_tmax does this job).
+    const sMax = Math.min(this.config.s_max as number, hi / (1 + gammaMax));
     this.plan = sig.map((s, i) => {
-      const gamma = (this.config.s_min as number) <= s && s <= (this.config.s_max as number) ? gammaMax : 0;
+      const gamma = (this.config.s_min as number) <= s && s <= sMax ? gammaMax : 0;
       return { sigma: s, sigmaHat: s + gamma * s, next: i + 1 < n ? sig[i + 1]! : 0 };
     });
     this.evals = [];
@@ -140,7 +148,8 @@ export class KarrasVeScheduler implements Scheduler {
   }
 
   private currentEval(timestep: number): number {
-    if (this.evalIndex === null) this.evalIndex = this.beginIndex ?? indexForTimestep(this.timesteps, timestep);
+    // Timesteps can repeat (clipped at the ends), so a fresh run starts at the first match, not diffusers' second.
+    if (this.evalIndex === null) this.evalIndex = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
     return this.evalIndex;
   }
 
@@ -189,7 +198,7 @@ export class KarrasVeScheduler implements Scheduler {
 
   /** img2img: the source latent noised to the (churned) level of the evaluation it starts at. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const e = this.beginIndex ?? indexForTimestep(this.timesteps, timestep);
+    const e = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
     const [i] = this.evals[e]!;
     const s = this.plan[i]!;
     const sn = this.config.s_noise as number;

@@ -71,7 +71,8 @@ export class LMSDiscreteScheduler extends SigmaScheduler {
     const coeffs = Array.from({ length: order }, (_, c) => f(this.lmsCoefficient(order, i, c)));
     const newestFirst = [...this.derivatives].reverse();
     const sum = new Float32Array(sample.length);
-    for (let c = 0; c < order; c++) {
+    // zip(coeffs, reversed(derivatives)): after img2img's late start fewer derivatives than `order` exist.
+    for (let c = 0; c < Math.min(order, newestFirst.length); c++) {
       const d = newestFirst[c]!;
       for (let k = 0; k < sum.length; k++) sum[k] = f(sum[k]! + f(coeffs[c]! * d[k]!));
     }

@@ -8,7 +8,8 @@
 // corrector evaluations then one predictor evaluation at the same sigma, so `order` (evaluations per step,
 // what img2img skips by) is correct_steps + 1. The last predictor returns its noise-free mean, as
 // diffusers' ScoreSdeVePipeline returns sample_mean.
-import { alphasCumprod, f, indexForTimestep, logF32Array, sigmaToT, torchLinspaceF32, trainBetas, trainSigmas } from './common.ts';
+import { firstIndexOf } from './karras-ve.ts';
+import { alphasCumprod, f, logF32Array, sigmaToT, torchLinspaceF32, trainBetas, trainSigmas } from './common.ts';
 import { requireGenerator } from './euler-ancestral.ts';
 import type { TorchGenerator } from '../random/torch-generator.ts';
 import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
@@ -68,6 +69,11 @@ export function scoreSdeVeStepCorrect(score: Float32Array, sample: Float32Array,
   return sample.map((x, k) => f(f(x + f(stepSize * score[k]!)) + f(c * noise[k]!)));
 }
 
+/** add_noise: original + noise * discrete_sigmas[index]. */
+export function scoreSdeVeAddNoise(original: Float32Array, noise: Float32Array, sigma: number): Float32Array {
+  return original.map((x, k) => f(x + f(noise[k]! * sigma)));
+}
+
 export class ScoreSdeVeScheduler implements Scheduler {
   readonly name = 'ScoreSdeVeScheduler' as const;
   readonly order: number;
@@ -125,7 +131,8 @@ export class ScoreSdeVeScheduler implements Scheduler {
   }
 
   private currentEval(timestep: number): number {
-    if (this.evalIndex === null) this.evalIndex = this.beginIndex ?? indexForTimestep(this.timesteps, timestep);
+    // Corrector and predictor evaluations share a timestep: a fresh run starts at the first match.
+    if (this.evalIndex === null) this.evalIndex = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
     return this.evalIndex;
   }
 
@@ -149,8 +156,7 @@ export class ScoreSdeVeScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const e = this.beginIndex ?? indexForTimestep(this.timesteps, timestep);
-    const sigma = this.stepSigma[this.evals[e]![0]]!;
-    return original.map((x, k) => f(x + f(noise[k]! * sigma)));
+    const e = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
+    return scoreSdeVeAddNoise(original, noise, this.stepSigma[this.evals[e]![0]]!);
   }
 }

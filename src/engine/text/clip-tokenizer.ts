@@ -56,7 +56,7 @@ export class ClipTokenizer {
 
   /** vocab.json text and merges.txt text as the SD repositories ship them. */
   static fromStrings(vocabJson: string, mergesTxt: string, opts?: ClipTokenizerOptions): ClipTokenizer {
-    const merges = mergesTxt.split('\n').filter((l, i) => l.length > 0 && !(i === 0 && l.startsWith('#version')));
+    const merges = mergesTxt.split(/\r?\n/).filter((l, i) => l.length > 0 && !(i === 0 && l.startsWith('#version')));
     return new ClipTokenizer(JSON.parse(vocabJson), merges, opts);
   }
 
@@ -66,11 +66,7 @@ export class ClipTokenizer {
       readFile(join(dir, 'vocab.json'), 'utf8'),
       readFile(join(dir, 'merges.txt'), 'utf8'),
     ]);
-    const cfgPath = join(dir, 'tokenizer_config.json');
-    const cfg = existsSync(cfgPath) ? JSON.parse(await readFile(cfgPath, 'utf8')) : {};
-    const pad = typeof cfg.pad_token === 'string' ? cfg.pad_token : cfg.pad_token?.content;
-    const max = typeof cfg.model_max_length === 'number' && cfg.model_max_length <= 4096 ? cfg.model_max_length : undefined;
-    return ClipTokenizer.fromStrings(vocab, merges, { padToken: pad, maxLength: max, ...opts });
+    return ClipTokenizer.fromStrings(vocab, merges, { ...(await configOptions(dir)), ...opts });
   }
 
   private id(token: string): number {
@@ -166,6 +162,26 @@ function lowercaseChars(s: string): string {
   let out = '';
   for (const ch of s) out += ch.toLowerCase();
   return out;
+}
+
+/** pad token and max length from a folder's tokenizer_config.json, when it has one. */
+async function configOptions(dir: string): Promise<ClipTokenizerOptions> {
+  const path = join(dir, 'tokenizer_config.json');
+  if (!existsSync(path)) return {};
+  const cfg = JSON.parse(await readFile(path, 'utf8'));
+  const pad = typeof cfg.pad_token === 'string' ? cfg.pad_token : cfg.pad_token?.content;
+  // transformers writes a huge sentinel when no length is set
+  const max = typeof cfg.model_max_length === 'number' && cfg.model_max_length <= 4096 ? cfg.model_max_length : undefined;
+  return { padToken: pad, maxLength: max };
+}
+
+/**
+ * A pipeline's tokenizer folder; when it holds no vocabulary (or there is no folder, as for single-file
+ * checkpoints) the bundled clip-vit-large-patch14 one, with the folder's tokenizer_config.json if any.
+ */
+export async function loadClipTokenizer(dir?: string): Promise<ClipTokenizer> {
+  if (dir && existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) return ClipTokenizer.fromDir(dir);
+  return ClipTokenizer.fromDir(DEFAULT_CLIP_TOKENIZER_DIR, dir ? await configOptions(dir) : {});
 }
 
 let defaultTokenizer: Promise<ClipTokenizer> | undefined;

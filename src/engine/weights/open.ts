@@ -3,7 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ClipTokenizer, DEFAULT_CLIP_TOKENIZER_DIR } from '../text/clip-tokenizer.ts';
+import { loadClipTokenizer, type ClipTokenizer } from '../text/clip-tokenizer.ts';
 import { SD15_CONFIGS, SD15_CONTROLNET_CONFIG, type ClipTextConfig, type ControlNetConfig, type SdConfigs, type UNetConfig, type VaeConfig } from './configs.ts';
 import { clipPrefix, clipTextKeyPairs, isClipBuffer } from './convert-ldm-clip.ts';
 import { ldmControlNetKeyPairs } from './convert-controlnet.ts';
@@ -33,7 +33,7 @@ const TORCH_EXT = /\.(bin|pt|pth|ckpt)$/i;
 
 /** One weights file: .safetensors, a torch.save file (.bin/.pt/.pth/.ckpt), or a sharded *.index.json. */
 export async function openWeightsFile(path: string): Promise<WeightSource> {
-  if (path.endsWith('.index.json')) {
+  if (/\.index(\.fp16)?\.json$/.test(path)) {
     const index = JSON.parse(await readFile(path, 'utf8')) as { weight_map: Record<string, string> };
     const shards = [...new Set(Object.values(index.weight_map))].sort();
     return mergedSources(await Promise.all(shards.map((s) => openWeightsFile(join(dirname(path), s)))));
@@ -83,19 +83,6 @@ function modernVaeNames(source: WeightSource): WeightSource {
   return renamedView(source, (k) => OLD_VAE_ATTENTION.reduce((s, [re, to]) => s.replace(re, to), k), 'vae-attention-names');
 }
 
-async function tokenizerFor(dir: string | undefined): Promise<ClipTokenizer> {
-  if (dir && existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) return ClipTokenizer.fromDir(dir);
-  const base = await ClipTokenizer.fromDir(DEFAULT_CLIP_TOKENIZER_DIR);
-  const cfgPath = dir && join(dir, 'tokenizer_config.json');
-  if (!cfgPath || !existsSync(cfgPath)) return base;
-  // A folder with only tokenizer_config.json: the bundled vocabulary with that folder's pad token and length.
-  const cfg = await readJson<Record<string, any>>(cfgPath);
-  const pad = typeof cfg.pad_token === 'string' ? cfg.pad_token : cfg.pad_token?.content;
-  const vocab = await readFile(join(DEFAULT_CLIP_TOKENIZER_DIR, 'vocab.json'), 'utf8');
-  const merges = await readFile(join(DEFAULT_CLIP_TOKENIZER_DIR, 'merges.txt'), 'utf8');
-  return ClipTokenizer.fromStrings(vocab, merges, { padToken: pad, maxLength: typeof cfg.model_max_length === 'number' && cfg.model_max_length <= 4096 ? cfg.model_max_length : undefined });
-}
-
 /** A diffusers pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/). */
 export async function openDiffusersFolder(dir: string): Promise<SdModel> {
   const configs: SdConfigs = {
@@ -113,7 +100,7 @@ export async function openDiffusersFolder(dir: string): Promise<SdModel> {
     vae: expectKeys(modernVaeNames(vaeFile!), ldmVaeKeyPairs(configs.vae).pairs, 'VAE', join(dir, 'vae')),
     textEncoder: textEncoderView(textFile!, configs.textEncoder, '', join(dir, 'text_encoder')),
     configs,
-    tokenizer: await tokenizerFor(existsSync(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : undefined),
+    tokenizer: await loadClipTokenizer(existsSync(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : undefined),
   };
 }
 
@@ -134,7 +121,7 @@ export async function openSingleFileCheckpoint(path: string, configs: SdConfigs 
     vae: convertKeys(file, ldmVaeKeyPairs(configs.vae).pairs, { component: 'VAE', file: path, prefix: 'first_stage_model.', ignore: (k) => k.startsWith('loss.') }),
     textEncoder: textEncoderView(file, configs.textEncoder, 'cond_stage_model.transformer.', path),
     configs,
-    tokenizer: await tokenizerFor(undefined),
+    tokenizer: await loadClipTokenizer(),
   };
 }
 

@@ -106,3 +106,20 @@ test('combineLoras: strength 0 zeroes the branch; strengths scale linearly', asy
   assert.ok(combineLoras([{ parsed, strength: 0 }]).get(`${t}.lora_up`)!.data.every((v) => v === 0));
   assert.throws(() => combineLoras([{ parsed, strength: NaN }]), /strength/);
 });
+
+test('combineLoras: the same 1x1 layer stored as [r,in,1,1] in one file and [r,in] in another combines', async () => {
+  const branch = (downDims: number[], upDims: number[], v: number) => ({
+    down: new Float32Array(downDims.reduce((a, b) => a * b, 1)).fill(v), downDims,
+    up: new Float32Array(upDims.reduce((a, b) => a * b, 1)).fill(1), upDims, rank: downDims[0]!, alpha: undefined,
+  });
+  const t = 'mid_block.attentions.0.proj_in.weight';
+  const a = { targets: new Map([[t, branch([2, 3, 1, 1], [4, 2, 1, 1], 1)]]), formats: [], ignored: [] };
+  const b = { targets: new Map([[t, branch([1, 3], [4, 1], 2)]]), formats: [], ignored: [] };
+  const c = combineLoras([{ parsed: a, strength: 1 }, { parsed: b, strength: 0.5 }]);
+  assert.deepEqual(c.get(`${t}.lora_down`)!.dims, [3, 3, 1, 1]);
+  assert.deepEqual([...c.get(`${t}.lora_up`)!.data.subarray(0, 3)], [1, 1, 0.5]);
+  const { feeds } = loraFeeds([{ name: t, kind: 'conv', inFeatures: 3, outFeatures: 4, kernel: [1, 1] }], c);
+  assert.deepEqual(feeds.get(`${t}.lora_up`)!.dims, [4, 3, 1, 1]);
+  const wrong = { targets: new Map([[t, branch([1, 5], [4, 1], 2)]]), formats: [], ignored: [] };
+  assert.throws(() => combineLoras([{ parsed: a, strength: 1 }, { parsed: wrong, strength: 1 }]), /disagree on the shape/);
+});

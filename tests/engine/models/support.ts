@@ -46,13 +46,3 @@ export function i64(fx: Fixture, key: string): ort.Tensor {
 export function scalarI64(v: number): ort.Tensor {
   return new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), []);
 }
-
-/** Rank-0 LoRA inputs (zero-sized tensors) for every `.lora_down` / `.lora_up` input of a session. */
-export function emptyLoraFeeds(session: ort.InferenceSession, shapes: Map<string, number[]>): Feeds {
-  const feeds: Feeds = {};
-  for (const name of session.inputNames) {
-    const s = shapes.get(name);
-    if (s) feeds[name] = new ort.Tensor('float32', new Float32Array(0), s);
-  }
-  return feeds;
-}

@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadFixture } from '../../support/fixtures.ts';
-import { ClipTokenizer, defaultClipTokenizer } from '../../../src/engine/text/clip-tokenizer.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClipTokenizer, defaultClipTokenizer, loadClipTokenizer } from '../../../src/engine/text/clip-tokenizer.ts';
 
 const fx = loadFixture('tokenizer/clip');
 const prompts: string[] = fx.meta.prompts;
@@ -49,4 +52,13 @@ test('pad token and max length come from tokenizer_config', () => {
   assert.deepEqual(tok.encodePadded('A'), [2, 1, 3, 0, 0, 0]);
   assert.deepEqual(tok.encodeChunks('a a a a a'), [[2, 1, 1, 1, 1, 3], [2, 1, 3, 0, 0, 0]]);
   assert.throws(() => ClipTokenizer.fromStrings(JSON.stringify(vocab), '', { padToken: '<pad>' }), /no token "<pad>"/);
+});
+
+test('a tokenizer folder without vocabulary uses the bundled one with the folder\'s config (SD 2.x pads with "!")', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tok-'));
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ pad_token: { content: '!' }, model_max_length: 77 }));
+  const tok = await loadClipTokenizer(dir);
+  assert.equal(tok.padId, 0);
+  assert.deepEqual(tok.encodePadded('a cat').slice(0, 5), [49406, 320, 2368, 49407, 0]);
+  assert.equal((await loadClipTokenizer()).padId, 49407);
 });

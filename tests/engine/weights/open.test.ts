@@ -140,4 +140,20 @@ test('diffusers-format ControlNet and VAE folders, and ControlNet 1.0 files that
 
   const vaeDir = join(W, 'sd15-tiny-diffusers', 'vae');
   await assertMatches((await openVae(vaeDir)).weights, sd.diffusers_folder.vae, 'vae folder');
+  // diffusers < 0.14 named the VAE attention query / key / value / proj_attn
+  const old = await rewrite(join(vaeDir, 'diffusion_pytorch_model.safetensors'), (k) =>
+    k.replace('.to_q.', '.query.').replace('.to_k.', '.key.').replace('.to_v.', '.value.').replace('.to_out.0.', '.proj_attn.'));
+  await assertMatches((await openVae(old, sd.configs.vae)).weights, sd.diffusers_folder.vae, 'vae with old attention names');
+});
+
+test('sharded weights (*.safetensors.index.json) open as one source', async () => {
+  const { openWeightsFile } = await import('../../../src/engine/weights/open.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'shards-'));
+  await writeSafetensors(join(dir, 'model-00001-of-00002.safetensors'), { a: { dtype: 'float32', shape: [1], data: new Float32Array([1]) } });
+  await writeSafetensors(join(dir, 'model-00002-of-00002.safetensors'), { b: { dtype: 'float32', shape: [1], data: new Float32Array([2]) } });
+  writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }));
+  const src = await openWeightsFile(join(dir, 'model.safetensors.index.json'));
+  assert.deepEqual(src.keys().sort(), ['a', 'b']);
+  assert.deepEqual(Array.from(await src.readF32('b')), [2]);
+  await assert.rejects(openWeightsFile(join(dir, 'weights.onnx')), /unknown weights file type/);
 });

@@ -2,6 +2,7 @@
 // Input sizes follow each model: multiples of 14 for Depth Anything (ViT patches), 512x512 for SegFormer,
 // multiples of 16 for the convolutional edge/normal/lineart networks (their pooling strides).
 import type { RgbImage } from '../../pipeline/types.ts';
+import { cvRound } from '../draw.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, grayToRgb, resizeRgb, toTensorData } from '../image.ts';
 import { ADE20K_PALETTE } from './ade20k.ts';
 import { depthImage, hedBytes, lineartImage, normalImage, planeOf, resizeBytes, segmentationImage, unitMapBytes } from './post.ts';
@@ -9,14 +10,18 @@ import { annotatorSession, runF32 } from './session.ts';
 
 const ONE = [0, 0, 0], UNIT = [1, 1, 1];
 
-/** Nearest multiple of m (at least m). */
+/** Nearest multiple of m (at least m), ties to even as numpy's round in DPTImageProcessor. */
 export function multipleOf(v: number, m: number): number {
-  return Math.max(m, Math.round(v / m) * m);
+  return Math.max(m, cvRound(v / m) * m);
 }
 
-/** Depth Anything's input size: the shorter side near 518, both sides multiples of 14, aspect kept. */
+/**
+ * Depth Anything's input size, as transformers' DPTImageProcessor (size 518, keep_aspect_ratio,
+ * ensure_multiple_of 14): one scale for both sides, the one of 518/h and 518/w closer to 1.
+ */
 export function depthInputSize(width: number, height: number, side = 518): { w: number; h: number } {
-  const k = side / Math.min(width, height);
+  const sh = side / height, sw = side / width;
+  const k = Math.abs(1 - sw) < Math.abs(1 - sh) ? sw : sh;
   return { w: multipleOf(width * k, 14), h: multipleOf(height * k, 14) };
 }
 

@@ -1,0 +1,66 @@
+// Loaded networks: switching LoRAs reuses the same compiled graphs and sessions; the memory budget evicts
+// least recently used sessions that no request holds.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pipeline } from '../../../src/engine/pipeline/pipeline.ts';
+import { SessionCache } from '../../../src/engine/pipeline/sessions.ts';
+import type { GenerateOptions } from '../../../src/engine/pipeline/types.ts';
+import { ort } from '../../../src/engine/onnx/session.ts';
+import { tinyDataDir } from '../../support/tiny-models.ts';
+
+const dataDir = tinyDataDir();
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+const W = 32, H = 32;
+const hint = { width: W, height: H, data: new Uint8Array(W * H * 3).map((_, i) => (i * 11) % 256) };
+const opts: GenerateOptions = {
+  modelId: 'tiny', prompt: 'a boat', negativePrompt: '', width: W, height: H, controls: [{ type: 'canny', image: hint, scale: 1 }],
+  autoHint: false, guessMode: false, samples: 1, scheduler: 'DDIMScheduler', steps: 2, guidanceScale: 7.5, strength: 1, seed: 5,
+  tomesd: false, useKarrasSigmas: false, algorithmType: 'none', vae: null, loras: [], clipSkip: 1, safetyChecker: false,
+  enhancePrompt: false, multiLingual: false, upscale: false,
+};
+
+test('switching the LoRA set rebuilds and reloads nothing, and changes the image', async () => {
+  const p = await Pipeline.create({ dataDir, threads: 1 });
+  const none = await p.generateRaw(opts);
+  const compiled = readdirSync(join(dataDir, 'cache', 'onnx')).sort();
+  const loaded = p.stats().loaded.map((l) => l.key).sort();
+  const withA = await p.generateRaw({ ...opts, loras: [{ id: 'lora-a', strength: 1 }] });
+  const withAB = await p.generateRaw({ ...opts, loras: [{ id: 'lora-a', strength: 0.5 }, { id: 'lora-b', strength: 0.8 }] });
+  const back = await p.generateRaw(opts);
+  assert.deepEqual(readdirSync(join(dataDir, 'cache', 'onnx')).sort(), compiled, 'no graph was compiled for a LoRA set');
+  assert.deepEqual(p.stats().loaded.map((l) => l.key).sort(), loaded, 'no session was loaded for a LoRA set');
+  const diff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+  assert.ok(diff(none.pixels, withA.pixels) > 1e-3, 'the LoRA changed the output');
+  assert.ok(diff(withA.pixels, withAB.pixels) > 1e-3, 'another LoRA set, another output');
+  assert.equal(diff(none.pixels, back.pixels), 0, 'back to no LoRA gives the first image exactly');
+});
+
+test('ToMe with random destinations: another seed reuses the same graph and changes the image', async () => {
+  const p = await Pipeline.create({ dataDir, threads: 1 });
+  const a = await p.generateRaw({ ...opts, tomesd: true, seed: 1 });
+  const compiled = readdirSync(join(dataDir, 'cache', 'onnx')).sort();
+  const b = await p.generateRaw({ ...opts, tomesd: true, seed: 2 });
+  const a2 = await p.generateRaw({ ...opts, tomesd: true, seed: 1 });
+  assert.deepEqual(readdirSync(join(dataDir, 'cache', 'onnx')).sort(), compiled, 'a new seed compiled no graph');
+  assert.ok(a.pixels.some((v, i) => v !== b.pixels[i]), 'another seed, another image');
+  assert.deepEqual(a2.pixels, a.pixels, 'the same seed, the same image');
+});
+
+test('SessionCache evicts the least recently used idle session beyond its budget, never a held one', async () => {
+  const released: string[] = [];
+  const fake = (name: string) => async () => ({ session: { release: async () => { released.push(name); } } as unknown as ort.InferenceSession, mb: 40 });
+  const cache = new SessionCache(100);
+  await cache.acquire('a', fake('a'));
+  await cache.acquire('b', fake('b'));
+  cache.release('a');
+  await new Promise((r) => setImmediate(r));
+  await cache.acquire('c', fake('c')); // 120 MB: 'a' is idle and oldest
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(released, ['a']);
+  await cache.acquire('d', fake('d')); // 120 MB again, but b, c, d are all held
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(released, ['a']);
+  assert.deepEqual(cache.loaded().map((l) => l.key).sort(), ['b', 'c', 'd']);
+});
