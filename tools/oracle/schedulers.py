@@ -116,6 +116,44 @@ for name in REGULAR:
                     cases.append(case)
                     n += 1
 
+# Config variants other models ship: leading/trailing spacing, the cosine schedule, zero-terminal-SNR v-models.
+VARIANT_CONFIGS = [
+    {'timestep_spacing': 'leading'}, {'timestep_spacing': 'trailing'},
+    {'beta_schedule': 'squaredcos_cap_v2'},
+    {'rescale_betas_zero_snr': True, 'prediction_type': 'v_prediction', 'timestep_spacing': 'trailing'},
+    {'thresholding': True, 'sample_max_value': 1.5},
+    {'clip_sample': True},
+    {'solver_order': 3}, {'solver_type': 'heun'},
+]
+variants = []
+for extra in VARIANT_CONFIGS:
+    for name in REGULAR:
+        if name == 'IPNDMScheduler':
+            continue
+        keys = set(getattr(diffusers, name).from_config(SD15).config.keys())
+        if not set(extra) <= keys:
+            continue  # the class has no such option
+        for steps in (21, 30):
+            case = {'name': name, 'steps': steps, 'overrides': extra, 'id': n}
+            try:
+                s = make(name, extra)
+                s.set_timesteps(steps)
+                ts = s.timesteps.clone()
+                sig = getattr(s, 'sigmas', None)
+                g = torch.Generator('cpu').manual_seed(SEED)
+                latents = torch.randn(SHAPE, generator=g) * s.init_noise_sigma
+                out, mid = loop(s, ts, latents, g)
+                tensors[f'{n}.timesteps64'] = ts.double().numpy().view(np.int64)
+                if sig is not None and isinstance(sig, torch.Tensor):
+                    tensors[f'{n}.sigmas'] = sig.float()
+                tensors[f'{n}.init_noise_sigma'] = np.array([float(s.init_noise_sigma)], dtype=np.float32)
+                tensors[f'{n}.final'] = out
+                tensors[f'{n}.first'] = mid
+            except (ValueError, NotImplementedError, AssertionError, UnboundLocalError, IndexError) as e:
+                case['error'] = f'{type(e).__name__}: {e}'
+            variants.append(case)
+            n += 1
+
 # img2img: set_timesteps(30), get_timesteps(30, 0.55), set_begin_index, add_noise at timesteps[:1], loop.
 img2img = []
 for name in REGULAR:
@@ -234,12 +272,16 @@ for name, kw, steps in REJECT:
         rejections.append({'name': name, 'overrides': kw, 'steps': steps, 'error': f'{type(e).__name__}: {e}'})
 
 save_fixture('schedulers/trajectories', tensors, {
-    'rejections': rejections,
+    'rejections': rejections, 'variants': variants,
     'diffusers': diffusers.__version__, 'torch': torch.__version__, 'sd15_config': SD15, 'shape': list(SHAPE),
     'seed': SEED, 'cases': cases, 'img2img': img2img, 'ddim_eta': eta_cases, 'ddim_inverse': inv_cases,
     'karras_ve': karras_ve_meta, 'karras_classes': sorted(KARRAS),
 })
 ok = sum(1 for c in cases if 'error' not in c)
+print(f'variants: {len(variants)} ({sum(1 for v in variants if "error" in v)} rejected)')
+for v in variants:
+    if 'error' in v:
+        print('  variant rejected:', v['name'], v['overrides'], v['error'][:100])
 print(f'schedulers: {len(cases)} cases ({ok} ran, {len(cases) - ok} rejected by diffusers), {len(img2img)} img2img')
 for c in cases:
     if 'error' in c:

@@ -5,7 +5,8 @@ import { existsSync, statSync } from 'node:fs';
 import { modelMissing } from '../errors.ts';
 import { modelPath, type ModelKind } from '../store.ts';
 import { openBaseModel, openControlNet, openVae, type LoadedComponent, type SdModel } from '../weights/open.ts';
-import type { ControlNetConfig, VaeConfig } from '../weights/configs.ts';
+import { SD15_CONTROLNET_CONFIG, type ControlNetConfig, type VaeConfig } from '../weights/configs.ts';
+import type { ControlNetType } from './types.ts';
 import { ContentIds, withContentId } from './content-id.ts';
 
 export type Json = Record<string, any>;
@@ -52,11 +53,15 @@ export class ModelFiles {
     });
   }
 
-  /** A ControlNet by id (the default id of a control type is the type's name). */
-  controlnet(id: string): Promise<LoadedComponent<ControlNetConfig>> {
+  /**
+   * A ControlNet by id (the default id of a control type is the type's name). A single file carries no config:
+   * SD 1.5's is assumed, with global pooling for the shuffle type (control_v11e_sd15_shuffle pools globally).
+   */
+  controlnet(id: string, type?: ControlNetType): Promise<LoadedComponent<ControlNetConfig>> {
     const path = require(this.dataDir, 'controlnet', id, `controlnet ${id}`);
+    const config = type === 'shuffle' ? { ...SD15_CONTROLNET_CONFIG, global_pool_conditions: true } : SD15_CONTROLNET_CONFIG;
     return this.cached(path, async () => {
-      const [c, id] = await Promise.all([openControlNet(path), this.ids.of(path)]);
+      const [c, id] = await Promise.all([openControlNet(path, config), this.ids.of(path)]);
       return { ...c, weights: withContentId(c.weights, id) };
     });
   }

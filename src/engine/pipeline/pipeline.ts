@@ -1,7 +1,7 @@
 // The generation pipeline: diffusers' StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline in one loop, with
 // several ControlNets, LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded
 // TorchGenerator in diffusers' order, so a seed gives diffusers' picture.
-import { annotate } from '../annotators/index.ts';
+import { annotate, annotatorNote, AnnotatorMissingError } from '../annotators/index.ts';
 import { inpaintCondition } from '../annotators/inpaint.ts';
 import { EngineError, modelMissing } from '../errors.ts';
 import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
@@ -131,14 +131,23 @@ export class Pipeline {
     const maskImg = o.maskImage ? await resizeRgb(o.maskImage, W, H) : undefined;
     const initImg = o.initImage ? await resizeRgb(o.initImage, W, H) : undefined;
     for (const [i, unit] of o.controls.entries()) {
-      const files = await this.files.controlnet(unit.modelId ?? unit.type);
+      const files = await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
       const net = await hold(this.nets.controlnet(unit.modelId ?? unit.type, files));
       let image = await resizeRgb(unit.image, W, H);
       let hint: Float32Array;
       if (unit.type === 'inpaint' && maskImg) {
         hint = inpaintCondition(initImg ?? image, maskImg);
       } else {
-        if (o.autoHint) image = await annotate(unit.type, image, { width: W, height: H, modelsDir: modelsDir(this.dataDir), mask: maskImg, seed: o.seed + i });
+        if (o.autoHint) {
+          try {
+            image = await annotate(unit.type, image, { width: W, height: H, modelsDir: modelsDir(this.dataDir), mask: maskImg, seed: o.seed + i });
+          } catch (e) {
+            if (e instanceof AnnotatorMissingError) throw modelMissing(`the ${unit.type} annotator (auto_hint)`, e.file);
+            throw e;
+          }
+          const note = annotatorNote(unit.type, modelsDir(this.dataDir));
+          if (note) applied[`auto_hint_${unit.type}`] = note;
+        }
         hint = toChw(image, '0,1');
       }
       controls.push({ net, config: files.config, cond: tensor(hint, [1, 3, H, W]), scales: tensor(new Float32Array(0), [0]) });

@@ -30,7 +30,12 @@ test('DDIM inversion then DDIM regeneration with the same model reconstructs the
   const out = await ddimInvertThenRegenerate(model, x0, SD15, 50);
   assert.equal(calls, 100);
   const err = maxAbsDiff(out, x0);
-  assert.ok(err < 2e-2, `reconstruction error ${err}`);
+  // DDIM inversion is first order in the step size (the model is evaluated one level early): measured 0.032
+  // at 50 steps on this model (inputs ~1), halving with every doubling of the steps.
+  assert.ok(err < 0.05, `reconstruction error ${err}`);
+  const fine = maxAbsDiff(await ddimInvertThenRegenerate(model, x0, SD15, 200), x0);
+  assert.ok(fine < err / 3, `200 steps: ${fine} vs 50 steps: ${err}`);
+  calls = 0;
   // and the inverted latent really is noise-level: regenerating from an unrelated model drifts away
   const other = await ddimInvertThenRegenerate(async (x, t, phase) => (phase === 'invert' ? model(x, t) : fake(x, t).map((v) => -v)), x0, SD15, 50);
   assert.ok(maxAbsDiff(other, x0) > 10 * err);
@@ -38,5 +43,5 @@ test('DDIM inversion then DDIM regeneration with the same model reconstructs the
   calls = 0;
   const half = await ddimInvertThenRegenerate(model, x0, SD15, 50, 0.5);
   assert.equal(calls, 50);
-  assert.ok(maxAbsDiff(half, x0) < 2e-2);
+  assert.ok(maxAbsDiff(half, x0) < 0.05);
 });

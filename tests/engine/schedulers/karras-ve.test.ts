@@ -33,7 +33,7 @@ function sample(steps: number, target: Float32Array, seed: number) {
   s.setTimesteps(steps);
   const model = idealPointDenoiser(SD15, target);
   const g = new TorchGenerator(seed);
-  let x = g.randn([target.length]).map((v) => v * s.initNoiseSigma);
+  let x: Float32Array = g.randn([target.length]).map((v) => v * s.initNoiseSigma);
   for (const t of s.timesteps) x = s.step(model(s.scaleModelInput(x, t), t), t, x, { generator: g });
   return { x, s };
 }
@@ -72,7 +72,7 @@ test('KarrasVe sampler turns noise into the data distribution (exact Gaussian de
   s.setTimesteps(50);
   const model = idealGaussianDenoiser(SD15, 0.3, 0.5);
   const g = new TorchGenerator(1);
-  let x = g.randn([8192]).map((v) => v * s.initNoiseSigma);
+  let x: Float32Array = g.randn([8192]).map((v) => v * s.initNoiseSigma);
   for (const t of s.timesteps) x = s.step(model(s.scaleModelInput(x, t), t), t, x, { generator: g });
   const { mean, std } = meanStd(x);
   assert.ok(Math.abs(mean - 0.3) < 0.02, `mean ${mean}`);

@@ -188,6 +188,6 @@ test('combinations diffusers rejects are rejected here too', () => {
       s.setTimesteps(r.steps);
       const g = new TorchGenerator(SEED);
       run(s, s.timesteps, g.randn([1, 4, 8, 8]), g);
-    }, undefined, `${r.name} ${JSON.stringify(r.overrides)} (diffusers: ${r.error})`);
+    }, Error, `${r.name} ${JSON.stringify(r.overrides)} (diffusers: ${r.error})`);
   }
 });

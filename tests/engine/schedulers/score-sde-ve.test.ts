@@ -38,7 +38,7 @@ test('ScoreSdeVe predictor-corrector sampler turns noise into the data distribut
   assert.equal(s.timesteps.length, 100, 'one corrector + one predictor evaluation per step');
   const model = idealGaussianDenoiser(SD15, 0.3, 0.5);
   const g = new TorchGenerator(1);
-  let x = g.randn([8192]).map((v) => v * s.initNoiseSigma);
+  let x: Float32Array = g.randn([8192]).map((v) => v * s.initNoiseSigma);
   for (const t of s.timesteps) x = s.step(model(s.scaleModelInput(x, t), t), t, x, { generator: g });
   const { mean, std } = meanStd(x);
   assert.ok(Math.abs(mean - 0.3) < 0.02, `mean ${mean}`);
