@@ -8,6 +8,11 @@ import { join } from 'node:path';
 import { openDb } from '../../src/jobs/db.ts';
 import { WebhookSender, SIGNATURE_HEADER, signBody } from '../../src/worker/webhooks.ts';
 
+/** Polls until the immediate (fire-and-forget) attempt has been recorded. */
+async function attempted(s: WebhookSender, jobId: number, attempts: number): Promise<void> {
+  for (let i = 0; i < 500 && (s.status(jobId)[0]?.attempts ?? 0) < attempts; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 test('delivery with retries and exponential backoff, signed, durable across reopen', async () => {
   const received: { body: string; sig?: string }[] = [];
   let failuresLeft = 2;
@@ -29,7 +34,7 @@ test('delivery with retries and exponential backoff, signed, durable across reop
     let db = openDb(dir);
     let s = new WebhookSender(db, opts);
     s.enqueue(7, url, { status: 'success', id: 7, track_id: 'abc' });
-    await new Promise((r) => setTimeout(r, 200)); // the immediate attempt
+    await attempted(s, 7, 1);
     assert.equal(received.length, 1);
     assert.deepEqual(s.status(7).map((x) => [x.status, x.attempts]), [['pending', 1]]);
     // Not due before the backoff has passed (1 s after attempt 1).
@@ -64,7 +69,7 @@ test('gives up after maxAttempts; private webhook targets are refused without an
     const db = openDb(dir);
     const s = new WebhookSender(db, { maxAttempts: 2, baseDelayMs: 10, now: () => now });
     s.enqueue(1, 'http://169.254.169.254/latest', { status: 'failed', id: 1 });
-    await new Promise((r) => setTimeout(r, 100));
+    await attempted(s, 1, 1);
     now = 100;
     await s.deliverDue();
     const st = s.status(1)[0]!;

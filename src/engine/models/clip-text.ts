@@ -22,6 +22,12 @@ export const CLIP_SEQ_LEN = 77;
 /** Canonical weight prefix (SD checkpoints, kohya LoRA names); transformers >= 5 writes names without it. */
 const PREFIX = 'text_model.';
 
+/** The largest valid `skip` input (hidden_states has layers + 1 entries). The graph cannot reject a larger one
+ *  (Gather would wrap a negative index), so callers check against this. */
+export function clipMaxSkip(config: ClipTextConfigJson): number {
+  return config.num_hidden_layers ?? 12;
+}
+
 export interface ClipBuildOptions {
   lora?: boolean;
 }

@@ -2,14 +2,14 @@
 // random weights, so a fresh machine with no network can serve (noise-like) images end to end.
 // Architectures (configs, weight names and shapes) come from diffusers via tools/oracle/networks_demo.py.
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTROLNET_TYPES, type ControlNetType } from '../pipeline/types.ts';
 import { DEFAULT_MODEL_ID } from '../store.ts';
 import { float32ToFloat16 } from '../weights/dtype.ts';
 import { writeSafetensors, type TensorToWrite } from '../weights/safetensors.ts';
-import manifest from './demo-manifest.json' with { type: 'json' };
 
+const MANIFEST = join(import.meta.dirname, 'demo-manifest.json');
 const TOKENIZER_DIR = join(import.meta.dirname, '..', '..', '..', 'assets', 'tokenizer', 'clip-vit-large-patch14');
 
 /** diffusers' SD 1.5 scheduler_config.json (runwayml/stable-diffusion-v1-5). */
@@ -88,7 +88,7 @@ export interface DemoResult {
 
 /** Creates the demo models under `modelsDir` (base/<id>, controlnet/<id>) where nothing exists yet. */
 export async function createDemoModels(modelsDir: string, opts: DemoOptions = {}): Promise<DemoResult> {
-  const m = manifest as unknown as Record<'unet' | 'controlnet' | 'vae' | 'text_encoder', NetworkManifest>;
+  const m = JSON.parse(await readFile(MANIFEST, 'utf8')) as Record<'unet' | 'controlnet' | 'vae' | 'text_encoder', NetworkManifest>;
   const created: string[] = [];
   const base = join(modelsDir, 'base', opts.baseId ?? DEFAULT_MODEL_ID);
   if (!existsSync(base)) {

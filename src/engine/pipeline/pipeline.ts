@@ -12,9 +12,7 @@ import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { vaeTileSizes } from '../models/vae.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
-import { createScheduler, supportsKarrasSigmas } from '../schedulers/registry.ts';
-import { img2imgStart } from '../schedulers/img2img.ts';
-import { ddimInvertThenRegenerate } from '../schedulers/ddim-inverse.ts';
+import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
 import { cacheDir, modelPath, modelsDir } from '../store.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, blank, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
@@ -162,6 +160,7 @@ export class Pipeline {
     // Scheduler and the starting latents (txt2img, img2img or inpaint, as diffusers orders the draws)
     const sched = createScheduler(o.scheduler, model.configs.scheduler, { useKarrasSigmas: o.useKarrasSigmas, algorithmType: o.algorithmType });
     applied.use_karras_sigmas = o.useKarrasSigmas ? (supportsKarrasSigmas(o.scheduler) ? 'yes' : 'ignored') : 'no';
+    applied.algorithm_type = o.algorithmType === 'none' ? 'none' : supportsAlgorithmType(o.scheduler) ? o.algorithmType : 'ignored';
     sched.setTimesteps(o.steps);
     const inversion = o.scheduler === 'DDIMInverseScheduler';
     if (inversion && !initImg) throw new EngineError('bad_input', 'scheduler DDIMInverseScheduler needs init_image (it inverts that image, then regenerates it)', 'scheduler');
@@ -247,7 +246,7 @@ export class Pipeline {
     } else {
       for (const [i, t] of timesteps.entries()) {
         const noisePred = await predict(latents, t, cfg, (v) => sched.scaleModelInput(v, t));
-        latents = sched.step(noisePred, t, latents, { generator: gen });
+        latents = sched.step(noisePred, t, latents, { generator: gen, batchSize: o.samples });
         if (inpaint) {
           const proper = i < timesteps.length - 1 ? sched.addNoise(inpaint.imageLatents, inpaint.noise, timesteps[i + 1]!) : inpaint.imageLatents;
           latents = blendByMask(proper, latents, inpaint.mask);
@@ -295,7 +294,9 @@ export class Pipeline {
         sample: tensor(sample, [batch, 4, ...latentHW]),
         timestep: tensor(new Float32Array(batch).fill(t), [batch]),
         encoder_hidden_states: ehs,
-        controlnet_cond: ctl.cond,
+        // the hint is one image repeated: a call without CFG (DDIM inversion) takes the first `batch` copies
+        controlnet_cond: ctl.cond.dims[0] === batch ? ctl.cond
+          : tensor((ctl.cond.data as Float32Array).subarray(0, (ctl.cond.data.length / ctl.cond.dims[0]!) * batch), [batch, ...ctl.cond.dims.slice(1)]),
         conditioning_scales: ctl.scales,
       });
       const names = residualNames(Object.keys(out).length);

@@ -1,7 +1,8 @@
 // Pieces shared by the scheduler families: from_config resolution, the training noise schedule (bit-exact
 // with torch's float32 linspace/cumprod), numpy-style spacing/interp helpers, and Karras sigmas.
 // Values diffusers keeps in float32 tensors are rounded with fround; numpy float64 math stays in doubles.
-import type { SchedulerConfig } from './types.ts';
+import type { TorchGenerator } from '../random/torch-generator.ts';
+import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const f = Math.fround;
 
@@ -202,10 +203,6 @@ export function indexForTimestep(timesteps: ArrayLike<number>, t: number): numbe
   return hits.length > 1 ? hits[1]! : hits[0]!;
 }
 
-export function checkPrediction(cfg: SchedulerConfig, allowed: readonly string[], cls: string): void {
-  const p = cfg.prediction_type as string;
-  if (!allowed.includes(p)) throw new Error(`prediction_type given as ${p} must be one of ${allowed.join(', ')} for ${cls}`);
-}
 
 /** _sigma_to_t as diffusers runs it on float32 tensors (KDPM2's interpolated sigmas): float32 arithmetic. */
 export function sigmaToTF32(sigma: number, logSigmas: Float32Array): number {
@@ -253,4 +250,10 @@ export function thresholdSample(x: Float32Array, batch: number, ratio: number, m
 
 export function clampArray(x: Float32Array, range: number): Float32Array {
   return x.map((v) => Math.min(Math.max(v, -range), range));
+}
+
+/** The request's generator; stochastic steps cannot run without one (diffusers would use global RNG). */
+export function requireGenerator(opts: StepOptions, cls: string): TorchGenerator {
+  if (!opts.generator) throw new Error(`${cls}.step needs a generator (it draws noise)`);
+  return opts.generator;
 }

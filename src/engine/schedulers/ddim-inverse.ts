@@ -3,10 +3,9 @@
 // ddimInvertThenRegenerate() inverts the init latents with this scheduler and denoises them again with
 // DDIMScheduler under the request's prompt and control, keeping the source's layout.
 import { AlphaScheduler } from './alpha-base.ts';
-import { BETA_DEFAULTS, clampArray, f, npArange, roundHalfEven } from './common.ts';
+import { BETA_DEFAULTS, clampArray, f, npArange, resolveConfig, roundHalfEven } from './common.ts';
 import { DDIM_DEFAULTS, DDIMScheduler } from './ddim.ts';
 import type { SchedulerConfig } from './types.ts';
-import { resolveConfig } from './common.ts';
 
 export const DDIM_INVERSE_DEFAULTS = {
   ...BETA_DEFAULTS,

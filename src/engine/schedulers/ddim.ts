@@ -1,7 +1,6 @@
 // DDIMScheduler (Song et al. 2020): deterministic with eta = 0, stochastic with eta > 0.
 import { AlphaScheduler } from './alpha-base.ts';
-import { BETA_DEFAULTS, f, spacedTimesteps } from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { BETA_DEFAULTS, f, requireGenerator, spacedTimesteps } from './common.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const DDIM_DEFAULTS = {

@@ -1,7 +1,6 @@
 // DDPMScheduler: ancestral sampling of Ho et al. (2020) on the chosen timestep subset.
 import { AlphaScheduler } from './alpha-base.ts';
-import { BETA_DEFAULTS, f, spacedTimesteps } from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { BETA_DEFAULTS, f, requireGenerator, spacedTimesteps } from './common.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const DDPM_DEFAULTS = {

@@ -1,7 +1,6 @@
 // DPMSolverMultistepScheduler: DPM-Solver / DPM-Solver++ (Lu et al. 2022) in their ODE and SDE forms,
 // orders 1-3, multistep (one model call per step, reusing the previous outputs).
-import { BETA_DEFAULTS, f } from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
 import { MultistepScheduler, combine, sub } from './multistep-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 

@@ -1,8 +1,7 @@
 // DPMSolverSinglestepScheduler: DPM-Solver(++) singlestep; each order-k step spans k table intervals and
 // re-uses the sample at the start of the group (orders follow get_order_list).
-import { BETA_DEFAULTS, f } from './common.ts';
+import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
 import { normaliseDpmConfig } from './dpmsolver-multistep.ts';
-import { requireGenerator } from './euler-ancestral.ts';
 import { MultistepScheduler, combine, sub } from './multistep-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 

@@ -1,5 +1,5 @@
 // EulerAncestralDiscreteScheduler: an Euler step to sigma_down plus fresh noise of size sigma_up.
-import { BETA_DEFAULTS, f } from './common.ts';
+import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
 import { SigmaScheduler } from './sigma-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
@@ -42,9 +42,4 @@ export class EulerAncestralDiscreteScheduler extends SigmaScheduler {
     this.stepIndex = i + 1;
     return prev.map((x, k) => f(x + f(noise[k]! * sigmaUp)));
   }
-}
-
-export function requireGenerator(opts: StepOptions, cls: string) {
-  if (!opts.generator) throw new Error(`${cls}.step needs a generator (it draws noise)`);
-  return opts.generator;
 }

@@ -1,4 +1,4 @@
-// HeunDiscreteScheduler: second-order Heun (trapezoid) in sigma space; every step past the first costs two
+// HeunDiscreteScheduler: second-order Heun (trapezoid) in sigma space; every step but the last (to sigma 0) costs two
 // model calls, so the timestep table repeats each inner timestep.
 import { BETA_DEFAULTS, f } from './common.ts';
 import { SigmaScheduler, interleaveMiddle } from './sigma-base.ts';

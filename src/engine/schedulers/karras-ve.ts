@@ -10,10 +10,7 @@
 // sigma_{i+1} (corrector), so the timestep list interleaves like Heun's and `order` is 2. The churn noise
 // of step i+1 is added at the end of step i (from the request's generator); the first step's churn is
 // folded into initNoiseSigma (same distribution: N(0, sigma_0^2 + s_noise^2 (sigma_hat_0^2 - sigma_0^2))).
-import {
-  alphasCumprod, f, karrasSigmas, logF32Array, sigmaToT, trainBetas, trainSigmas,
-} from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { alphasCumprod, f, karrasSigmas, logF32Array, requireGenerator, sigmaToT, trainBetas, trainSigmas } from './common.ts';
 import type { TorchGenerator } from '../random/torch-generator.ts';
 import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
 

@@ -1,8 +1,7 @@
 // KDPM2DiscreteScheduler and KDPM2AncestralDiscreteScheduler (k-diffusion's DPM-Solver-2 "dpm_2" and
 // "dpm_2_ancestral"): each step evaluates the model at sigma and at the log-midpoint sigma_interpol, so the
 // timestep table interleaves the two. The ancestral variant adds noise of size sigma_up after each pair.
-import { BETA_DEFAULTS, f, lerpHalfF32, roundHalfEven, sigmaToTF32 } from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { BETA_DEFAULTS, f, lerpHalfF32, requireGenerator, roundHalfEven, sigmaToTF32 } from './common.ts';
 import { SigmaScheduler } from './sigma-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
@@ -51,10 +50,6 @@ abstract class KDpm2Base extends SigmaScheduler {
   protected get inFirstOrder(): boolean {
     return this.firstSample === null;
   }
-
-  protected predict(modelOutput: Float32Array, sample: Float32Array, sigmaInput: number): Float32Array {
-    return this.predictOriginal(modelOutput, sample, sigmaInput);
-  }
 }
 
 export class KDPM2DiscreteScheduler extends KDpm2Base {
@@ -86,7 +81,7 @@ export class KDPM2DiscreteScheduler extends KDpm2Base {
     const sigma = first ? this.sigmaTable[i]! : this.sigmaTable[i - 1]!;
     const sigmaInterpol = first ? this.interpolTable[i + 1]! : this.interpolTable[i]!;
     const sigmaNext = first ? this.sigmaTable[i + 1]! : this.sigmaTable[i]!;
-    const pred = this.predict(modelOutput, sample, first ? sigma : sigmaInterpol);
+    const pred = this.predictOriginal(modelOutput, sample, first ? sigma : sigmaInterpol);
     let out: Float32Array;
     if (first) {
       const dt = f(sigmaInterpol - sigma);
@@ -149,7 +144,7 @@ export class KDPM2AncestralDiscreteScheduler extends KDpm2Base {
     const sigmaInterpol = this.interpolTable[j]!;
     const sigmaUp = this.upTable[j]!;
     const sigmaDown = this.downTable[(i - 1 + this.downTable.length) % this.downTable.length]!;
-    const pred = this.predict(modelOutput, sample, first ? sigma : sigmaInterpol);
+    const pred = this.predictOriginal(modelOutput, sample, first ? sigma : sigmaInterpol);
     let out: Float32Array;
     if (first) {
       const dt = f(sigmaInterpol - sigma);

@@ -1,8 +1,7 @@
 // LCMScheduler (latent consistency models): each step jumps to a denoised estimate through the consistency
 // boundary condition (c_skip, c_out), then re-noises it to the next timestep with fresh noise.
 import { AlphaScheduler } from './alpha-base.ts';
-import { BETA_DEFAULTS, f, indexForTimestep, npLinspace } from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { BETA_DEFAULTS, f, indexForTimestep, npLinspace, requireGenerator } from './common.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const LCM_DEFAULTS = {

@@ -9,8 +9,7 @@
 // what img2img skips by) is correct_steps + 1. The last predictor returns its noise-free mean, as
 // diffusers' ScoreSdeVePipeline returns sample_mean.
 import { firstIndexOf } from './karras-ve.ts';
-import { alphasCumprod, f, logF32Array, sigmaToT, torchLinspaceF32, trainBetas, trainSigmas } from './common.ts';
-import { requireGenerator } from './euler-ancestral.ts';
+import { alphasCumprod, f, logF32Array, requireGenerator, sigmaToT, torchLinspaceF32, trainBetas, trainSigmas } from './common.ts';
 import type { TorchGenerator } from '../random/torch-generator.ts';
 import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
 
@@ -21,12 +20,12 @@ export const SCORE_SDE_VE_DEFAULTS = {
   sigma_max: 1348.0,
   sampling_eps: 1e-5,
   correct_steps: 1,
-  // Not diffusers ScoreSdeVe keys: the VP noise schedule of the model we sample (SD 1.5 by default).
+  // Not diffusers ScoreSdeVe keys: the VP noise schedule of the model we sample (SD 1.5 by default);
+  // together with num_train_timesteps (which from_config takes from the model's config) they define it.
   beta_start: 0.00085,
   beta_end: 0.012,
   beta_schedule: 'scaled_linear',
   trained_betas: null as number[] | null,
-  vp_train_timesteps: 1000,
 };
 
 /** set_timesteps + set_sigmas of diffusers' class: continuous t in [1, eps] and the discrete sigmas. */
@@ -91,8 +90,7 @@ export class ScoreSdeVeScheduler implements Scheduler {
 
   constructor(config: SchedulerConfig) {
     this.config = config;
-    const vp = { ...config, num_train_timesteps: config.vp_train_timesteps };
-    const train = trainSigmas(alphasCumprod(trainBetas(vp)));
+    const train = trainSigmas(alphasCumprod(trainBetas(config)));
     this.logSigmas = logF32Array(train);
     this.sigmaRange = [Math.max(config.sigma_min as number, train[0]!), Math.min(config.sigma_max as number, train[train.length - 1]!)];
     this.order = (config.correct_steps as number) + 1;

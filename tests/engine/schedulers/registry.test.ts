@@ -78,7 +78,7 @@ test('request overrides equal the from_config kwargs the oracle used', () => {
   }
 });
 
-test('every diffusers-equal scheduler and option combination matches diffusers (timesteps, sigmas, trajectory)', () => {
+test('every diffusers-equal scheduler and option combination matches diffusers (timesteps, sigmas, trajectory)', (t) => {
   const failures: string[] = [];
   let checked = 0;
   for (const c of fx.meta.cases as Case[]) {
@@ -106,6 +106,7 @@ test('every diffusers-equal scheduler and option combination matches diffusers (
       const { final, first } = run(s, ts, lat, g);
       const d1 = maxRelDiff(first, fx.f32(`${id}.first`), FLOOR);
       const d2 = maxRelDiff(final, fx.f32(`${id}.final`), FLOOR);
+      if (c.key in KNOWN) t.diagnostic(`${c.key} (known, see KNOWN): first ${d1.toExponential(2)}, final ${d2.toExponential(2)}`);
       if (d1 > tol || d2 > tol) failures.push(`${c.key}: first step off by ${d1.toExponential(2)}, final by ${d2.toExponential(2)}`);
       checked++;
     } catch (e) {
@@ -114,6 +115,63 @@ test('every diffusers-equal scheduler and option combination matches diffusers (
   }
   assert.deepEqual(failures, [], `${failures.length} combinations differ:\n${failures.join('\n')}`);
   assert.ok(checked > 300, `only ${checked} trajectories checked`);
+});
+
+/**
+ * Variant combinations held to a measured bound instead of 1e-5, and why:
+ * - DEIS: its log-rho coefficients are differences of nearly equal float32 logs, and diffusers takes those
+ *   logs with numpy's float32 log, which is not correctly rounded (~12% of inputs off by 1 ulp, measured);
+ *   the cancellation amplifies that to 1e-5..3e-5 after 21-30 steps.
+ * - Euler / Euler ancestral with zero-terminal-SNR betas (sigma_max = 4096) or cosine betas (sigma_0 = 20291):
+ *   the first step works on 4096-scale values (one float32 ulp = 4.9e-4), and Euler ancestral's first
+ *   sigma_down = sqrt(to^2 - up^2) is the same ill-conditioned difference as KDPM2 ancestral's below (up ~= to
+ *   when sigma_from >> sigma_to), so torch's 1-ulp-off sqrt shows in the first step (the final sample
+ *   agrees to ~1e-6 for zero-SNR, 1.7e-5 for cosine).
+ * - KDPM2 ancestral, cosine betas: sigma_down of the first step is the ill-conditioned difference of two
+ *   nearly equal squares when sigma_0 >> sigma_1 (20291 vs 12.8); torch's 1-ulp-off float32 sqrt moves it
+ *   from the exact 0.0081 to 0.0068 (ours 0.0087), so one interpolated timestep differs (944.4 vs 950.9).
+ */
+const KNOWN_VARIANTS: Record<string, number> = {
+  'DEISMultistepScheduler|30|{"timestep_spacing":"leading"}': 5e-5,
+  'DEISMultistepScheduler|21|{"beta_schedule":"squaredcos_cap_v2"}': 5e-5,
+  'DEISMultistepScheduler|21|{"solver_order":3}': 5e-5,
+  'DEISMultistepScheduler|30|{"solver_order":3}': 5e-5,
+  'EulerDiscreteScheduler|21|{"prediction_type":"v_prediction","rescale_betas_zero_snr":true,"timestep_spacing":"trailing"}': 5e-5,
+  'EulerDiscreteScheduler|30|{"prediction_type":"v_prediction","rescale_betas_zero_snr":true,"timestep_spacing":"trailing"}': 5e-5,
+  'EulerAncestralDiscreteScheduler|21|{"prediction_type":"v_prediction","rescale_betas_zero_snr":true,"timestep_spacing":"trailing"}': 1e-3,
+  'EulerAncestralDiscreteScheduler|30|{"prediction_type":"v_prediction","rescale_betas_zero_snr":true,"timestep_spacing":"trailing"}': 1e-3,
+  'EulerAncestralDiscreteScheduler|21|{"beta_schedule":"squaredcos_cap_v2"}': 5e-5,
+  'KDPM2AncestralDiscreteScheduler|21|{"beta_schedule":"squaredcos_cap_v2"}': 2e-2,
+};
+const KNOWN_TIMESTEP_DIFF = new Set(['KDPM2AncestralDiscreteScheduler|21|{"beta_schedule":"squaredcos_cap_v2"}']);
+
+test('config variants (spacing, cosine betas, zero-SNR v-models, thresholding, clipping, order 3, heun) match diffusers', (t) => {
+  const failures: string[] = [];
+  const variants = fx.meta.variants as { name: SchedulerName; steps: number; overrides: SchedulerConfig; id: number; error?: string }[];
+  for (const c of variants) {
+    const label = `${c.name}|${c.steps}|${JSON.stringify(c.overrides)}`;
+    const tol = KNOWN_VARIANTS[label] ?? TOL;
+    try {
+      const s = createScheduler(c.name, SD15, { overrides: c.overrides });
+      s.setTimesteps(c.steps);
+      const ts = float64Of(`${c.id}.timesteps64`);
+      if (s.timesteps.length !== ts.length || (maxRelDiff(s.timesteps, ts, 1) > TOL && !KNOWN_TIMESTEP_DIFF.has(label))) { failures.push(`${label}: timesteps ${s.timesteps.slice(0, 3)} vs ${ts.slice(0, 3)}`); continue; }
+      if (fx.tensors[`${c.id}.sigmas`] && maxRelDiff(s.sigmas!, fx.f32(`${c.id}.sigmas`), 1e-6) > TOL) failures.push(`${label}: sigmas`);
+      const ins = fx.f32(`${c.id}.init_noise_sigma`)[0]!;
+      if (Math.abs(s.initNoiseSigma - ins) > TOL * ins) failures.push(`${label}: init_noise_sigma ${s.initNoiseSigma} vs ${ins}`);
+      const g = new TorchGenerator(SEED);
+      const lat = g.randn([1, 4, 8, 8]).map((v) => Math.fround(v * Math.fround(ins)));
+      const { final, first } = run(s, ts, lat, g);
+      const d1 = maxRelDiff(first, fx.f32(`${c.id}.first`), FLOOR);
+      const d2 = maxRelDiff(final, fx.f32(`${c.id}.final`), FLOOR);
+      if (label in KNOWN_VARIANTS) t.diagnostic(`${label} (known, see KNOWN_VARIANTS): first ${d1.toExponential(2)}, final ${d2.toExponential(2)}`);
+      if (d1 > tol || d2 > tol) failures.push(`${label}: first step off by ${d1.toExponential(2)}, final by ${d2.toExponential(2)}`);
+    } catch (e) {
+      failures.push(`${label}: threw ${(e as Error).message}`);
+    }
+  }
+  assert.ok(variants.length > 100);
+  assert.deepEqual(failures, [], `${failures.length} variants differ:\n${failures.join('\n')}`);
 });
 
 test('img2img (strength 0.55): start timesteps, add_noise and the loop match diffusers', () => {
