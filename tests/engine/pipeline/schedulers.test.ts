@@ -38,7 +38,7 @@ test('DDIMInverseScheduler without init_image is a bad_input error naming the sc
 });
 
 test('DPMSolverMultistepScheduler honours each algorithm_type; Karras sigmas are reported ignored where unsupported', async () => {
-  const outs = [];
+  const outs: Float32Array[] = [];
   for (const algorithmType of ['dpmsolver++', 'sde-dpmsolver++', 'dpmsolver'] as const) {
     outs.push((await pipeline.generateRaw({ ...opts, scheduler: 'DPMSolverMultistepScheduler', algorithmType })).pixels);
   }
