@@ -1,5 +1,7 @@
 // Wires one machine's server: SQLite store and queue, output folder, models folder, keys, webhooks, metrics, the
 // engine (in its worker thread) and the job loop, behind the fastify server.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -49,10 +51,22 @@ async function dirBytes(p: string): Promise<number> {
   return n;
 }
 
+/** The configured link secret, else the one kept in DATA_DIR (created on first use, readable by the owner only). */
+export function linkSecret(config: Config): string {
+  if (config.linkSecret) return config.linkSecret;
+  const path = join(config.dataDir, 'link-secret');
+  try {
+    writeFileSync(path, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  return readFileSync(path, 'utf8').trim();
+}
+
 /** Shared by the server and the `worker` command: the store, queue and output folder of DATA_DIR. */
 export function openStores(config: Config, now: () => number = Date.now): { db: Db; queue: SqliteQueue; store: LocalStore; models: ModelsFolder } {
   const db = openDb(config.dataDir);
-  return { db, queue: new SqliteQueue(db, now), store: new LocalStore(config.dataDir, config.linkSecret, now), models: new ModelsFolder(config.modelsDir) };
+  return { db, queue: new SqliteQueue(db, now), store: new LocalStore(config.dataDir, linkSecret(config), now), models: new ModelsFolder(config.modelsDir) };
 }
 
 export function fetchOptions(config: Config, resolver?: Resolver) {

@@ -1,7 +1,7 @@
 // Every failure leaves the server as {"status":"error","message","messege"} (both spellings: clients of the
 // hosted API read either) with the SPEC's HTTP status.
 export class ApiError extends Error {
-  constructor(readonly statusCode: 400 | 401 | 403 | 404 | 413 | 422 | 429 | 500 | 503, message: string,
+  constructor(readonly statusCode: 400 | 401 | 404 | 413 | 422 | 429 | 500 | 503, message: string,
     readonly extra: Record<string, unknown> = {}) {
     super(message);
   }
@@ -11,9 +11,3 @@ export function errorBody(message: string, extra: Record<string, unknown> = {}):
   return { status: 'error', message, messege: message, ...extra };
 }
 
-/** A model named by a request that is not in the models folder (HTTP 422). */
-export class ModelNotInstalledError extends ApiError {
-  constructor(kind: string, id: string) {
-    super(422, `${kind} model "${id}" is not installed`);
-  }
-}

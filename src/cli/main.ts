@@ -115,7 +115,8 @@ program.command('generate').description('run one request from the command line a
     const models = new ModelsFolder(cfg.modelsDir);
     r.model_id ??= cfg.defaultModelId ?? models.firstInstalled('base') ?? fail('no base model installed; pass --model');
     r.seed ??= randomInt(0, 2 ** 32 - 1);
-    const opts = await engineOptions(r, { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch: fetchOptions(cfg) });
+    const opts = await engineOptions(r, { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch: fetchOptions(cfg) })
+      .catch((e: Error) => fail(e.message));
     const engine = await (await engineFactory(cfg))();
     try {
       const res = await engine.generate(opts, { onProgress: (p) => process.stderr.write(`\rstep ${p.step}/${p.totalSteps}`) });
@@ -128,6 +129,9 @@ program.command('generate').description('run one request from the command line a
         say(f);
       }
       say(JSON.stringify({ seed: r.seed, seconds: res.seconds, nsfw: res.nsfw, applied: res.applied }));
+    } catch (e) {
+      await engine.close();
+      fail((e as Error).message);
     } finally {
       await engine.close();
     }

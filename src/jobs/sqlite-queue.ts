@@ -98,12 +98,12 @@ export class SqliteQueue {
     return { queued: rows.find((r) => r.status === 'queued')?.n ?? 0, running: rows.find((r) => r.status === 'running')?.n ?? 0 };
   }
 
-  /** Fails every queued (not running) job (a fetch answers 503: no capacity was given to it); returns how many. */
-  clearQueued(reason = 'the queue was cleared by an administrator'): number {
+  /** Fails every queued (not running) job (a fetch answers 503: no capacity was given to it); returns their ids. */
+  clearQueued(reason = 'the queue was cleared by an administrator'): number[] {
     const ids = this.db.prepare(`UPDATE jobs SET status = 'failed', error = ?, error_status = 503, finished_at = ? WHERE status = 'queued' RETURNING id`)
       .all(reason, this.now()) as { id: number }[];
     for (const { id } of ids) this.events.emit('finished', id);
-    return ids.length;
+    return ids.map((r) => r.id);
   }
 
   /** Mean seconds per finished job over the recent ones (undefined before the first). */

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestApp, tinyPngBase64 } from './harness.ts';
@@ -45,10 +47,24 @@ test('enterprise endpoints: admin only; load/verify/list/delete models from a hu
     assert.equal((await admin('delete_model', { model_id: 'lineart', model_type: 'controlnet' })).status, 404);
 
     const img = await tinyPngBase64();
-    for (let i = 0; i < 3; i++) await t.post('/api/v5/controlnet', { key: t.key, controlnet_model: 'canny', init_image: img });
+    const hooks: any[] = [];
+    const receiver = http.createServer((req, res) => {
+      let b = '';
+      req.on('data', (c) => (b += c));
+      req.on('end', () => { hooks.push(JSON.parse(b)); res.end(); });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+    for (let i = 0; i < 3; i++) await t.post('/api/v5/controlnet', { key: t.key, controlnet_model: 'canny', init_image: img, webhook, track_id: i });
     const cleared = await admin('clear_queue');
     assert.equal(cleared.body.cancelled, 3);
     assert.equal(t.app.ctx.queue.depth().queued, 0);
+    for (let i = 0; i < 100 && hooks.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    receiver.close();
+    assert.deepEqual(hooks.map((h) => [h.status, h.track_id]).sort(), [['failed', 0], ['failed', 1], ['failed', 2]]);
+    const cancelledFetch = await t.post(`/api/v6/images/fetch/${hooks[0].id}`, { key: t.key });
+    assert.equal(cancelledFetch.status, 503);
+    assert.match(cancelledFetch.body.message, /cleared by an administrator/);
 
     mkdirSync(join(t.dataDir, 'cache', 'onnx'), { recursive: true });
     writeFileSync(join(t.dataDir, 'cache', 'onnx', 'x.onnx'), Buffer.alloc(1234));

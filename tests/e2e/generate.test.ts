@@ -89,6 +89,9 @@ test('success within the wait window: output links serve PNGs, meta echoes the a
     const again = await post(`${s.url}/api/v5/controlnet`, { ...body, webhook: null });
     const second = Buffer.from(await (await fetch(again.body.output[0])).arrayBuffer());
     assert.ok(first.equals(second), 'same seed, same PNG');
+    const other = await post(`${s.url}/api/v5/controlnet`, { ...body, webhook: null, seed: 1235, samples: 1 });
+    const third = Buffer.from(await (await fetch(other.body.output[0])).arrayBuffer());
+    assert.ok(!first.equals(third), 'another seed, another PNG');
     // The webhook: success body plus track_id, signed.
     for (let i = 0; i < 50 && hooks.length === 0; i++) await new Promise((res) => setTimeout(res, 100));
     const h = hooks.find((x) => x.body.id === r.body.id)!;

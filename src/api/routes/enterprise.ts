@@ -106,7 +106,15 @@ export function registerEnterprise(app: FastifyInstance, ctx: AppContext): void 
     return { body: { status: 'success', message: 'cache cleared', removed_bytes: removedBytes, expired_temp_files: temp } };
   });
   route(['clear_queue'], async () => {
-    const n = ctx.queue.clearQueued();
+    const ids = ctx.queue.clearQueued();
+    // Their webhooks learn of it like of any other failure.
+    for (const id of ids) {
+      const job = ctx.queue.get(id);
+      if (job?.request.webhook) {
+        ctx.webhooks.enqueue(id, job.request.webhook, { status: 'failed', id, message: job.error, track_id: job.request.track_id ?? null });
+      }
+    }
+    const n = ids.length;
     return { body: { status: 'success', message: `${n} queued requests cancelled`, cancelled: n } };
   });
   route(['restart_server'], async () => {

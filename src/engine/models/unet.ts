@@ -3,14 +3,13 @@
 // with `controlnetInputs`, also down_block_additional_residual_0..N-1 and mid_block_additional_residual.
 import { GraphBuilder, type Value } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights/types.ts';
-import { conv, groupNorm, Net, resnetBlock, silu, transformer2d, upsample, type TokenMergeFactory } from './layers.ts';
+import { conv, groupNorm, Net, resnetBlock, silu, transformer2d, upsample, type TokenMerge, type TokenMergeFactory } from './layers.ts';
 import { downBlocks, midBlock, skipShapes, timeEmbedding, type TomeAt } from './unet-blocks.ts';
 import { parseUNetConfig, type UNetConfigJson } from './unet-config.ts';
 import { WeightReader } from './weight-reader.ts';
-import type { TokenMerge } from './layers.ts';
 import { tomeMergeFns } from './tome.ts';
 
-/** tomesd's settings (tomesd.apply_patch arguments). */
+/** tomesd's settings (tomesd.apply_patch arguments; max_downsample is a factor: 1, 2, 4 or 8). */
 export interface TomeOptions {
   ratio: number;
   maxDownsample: number;

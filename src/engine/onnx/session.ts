@@ -60,6 +60,9 @@ export function sessionOptions(rt: RuntimeOptions): ort.InferenceSession.Session
     enableCpuMemArena: true,
     enableMemPattern: true,
     logSeverityLevel: 3,
+    // Idle pool threads sleep instead of spinning: a spinning pool starves the HTTP thread on small machines,
+    // and the wake-up cost is negligible next to a diffusion step.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }
 
