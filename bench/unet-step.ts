@@ -4,7 +4,7 @@
 // Run: node --import tsx bench/unet-step.ts [--keep DIR] [--no-lora] [--repeats N]
 // Heavy: ≈ 5 GB of weights written twice, several minutes on 2 cores.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphBuilder } from '../src/engine/onnx/graph.ts';
@@ -60,7 +60,6 @@ async function peak(): Promise<{ conv: number; matmul: number }> {
   conv.output(conv.op('Conv', [conv.input('x', 'float32', [2, 320, 64, 64]), conv.weight('w', 'float32', [320, 320, 3, 3], randomF32(320 * 320 * 9, 0.02))], { pads: [1, 1, 1, 1] }), 'y', 'float32', [2, 320, 64, 64]);
   const mm = new GraphBuilder('matmul');
   mm.output(mm.op('MatMul', [mm.input('x', 'float32', [4096, 1280]), mm.weight('w', 'float32', [1280, 1280], randomF32(1280 * 1280, 0.02))]), 'y', 'float32', [4096, 1280]);
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(dir, { recursive: true });
   await writeModel(conv, join(dir, 'conv.onnx'));
   await writeModel(mm, join(dir, 'matmul.onnx'));

@@ -9,18 +9,17 @@ block and step after step (so it is not reproducible from a request seed). tome.
 block uses the first draws of torch.Generator().manual_seed(seed). 'out_rand' is tomesd with exactly that: the
 generator is reset to manual_seed(42) before each merging block.
 """
-import os
 import torch
 import tomesd
-from common import FIXTURES, save_fixture
+from common import save_fixture
 from diffusers import UNet2DConditionModel
+from tiny_models import UNET_SD15, randomize, round_fp16  # the same tiny UNet, rebuilt (no file-order dependency)
 
 torch.set_grad_enabled(False)
 
 
 def main():
-    unet = UNet2DConditionModel.from_pretrained(os.path.join(FIXTURES, 'tiny', 'sd15', 'unet'), variant='fp16', torch_dtype=torch.float32).eval()
-    g = torch.Generator().manual_seed(11)
+    unet = round_fp16(randomize(UNet2DConditionModel(**UNET_SD15), 1))
     sample = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(11))
     t = torch.tensor([999.0, 10.5])
     ehs = torch.randn(2, 77, 32, generator=torch.Generator().manual_seed(12))

@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { compileNetwork, openBaseModel, openComponent, openControlNetModel } from '../../../src/engine/models/load.ts';
+import { compileNetwork, openBaseModel, openComponent, openControlNetModel, openVaeModel } from '../../../src/engine/models/load.ts';
 import { ldmUnetKeyPairs } from '../../../src/engine/weights/convert-ldm-unet.ts';
 import { ldmVaeKeyPairs } from '../../../src/engine/weights/convert-ldm-vae.ts';
 import { ldmControlNetKeyPairs } from '../../../src/engine/weights/convert-controlnet.ts';
@@ -70,7 +70,7 @@ async function toSingleFile(out: Record<string, TensorToWrite>, src: WeightSourc
   }
 }
 
-test('single-file checkpoint and ControlNet 1.1 file of the tiny weights give the same outputs as diffusers', async () => {
+test('single-file checkpoint, ControlNet 1.1 file and LDM VAE file of the tiny weights give the same outputs as diffusers', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'load-single-'));
   try {
     const folder = await openBaseModel(join(TINY, 'sd15'));
@@ -105,6 +105,13 @@ test('single-file checkpoint and ControlNet 1.1 file of the tiny weights give th
     assert.ok(maxAbsDiff(enc.mean!.data as Float32Array, v.f32('mean')) <= TOL);
     const dec = await run((await compileNetwork(cache, 'vae-decoder', single.vae)).path, { latent: f32(v, 'latent') });
     assert.ok(maxAbsDiff(dec.sample!.data as Float32Array, v.f32('decoded')) <= TOL);
+    // a stand-alone VAE file in LDM names without prefix (the vae-ft-mse-840000 layout)
+    const vt: Record<string, TensorToWrite> = {};
+    await toSingleFile(vt, folder.vae.weights, ldmVaeKeyPairs(configs.vae).pairs, '', true);
+    writeFileSync(join(dir, 'vae.safetensors'), encodeSafetensors(vt));
+    const vae = await openVaeModel(join(dir, 'vae.safetensors'), configs.vae);
+    const dec2 = await run((await compileNetwork(join(dir, 'cache-vae'), 'vae-decoder', vae)).path, { latent: f32(v, 'latent') });
+    assert.ok(maxAbsDiff(dec2.sample!.data as Float32Array, v.f32('decoded')) <= TOL);
     const cl = loadFixture('tiny/clip_fwd');
     const clipOut = await run((await compileNetwork(cache, 'clip-text', single.textEncoder)).path, { input_ids: i64(cl, 'input_ids'), skip: scalarI64(1) });
     assert.ok(maxAbsDiff(clipOut.hidden_states!.data as Float32Array, cl.f32('skip1')) <= TOL);
