@@ -11,7 +11,8 @@ import { GraphBuilder } from '../src/engine/onnx/graph.ts';
 import { writeModel } from '../src/engine/onnx/serialize.ts';
 import { createSession, ort, type RuntimeOptions } from '../src/engine/onnx/session.ts';
 import { compileNetwork, openComponent, openControlNetModel } from '../src/engine/models/load.ts';
-import { loraFeeds, type LoraSlot } from '../src/engine/models/lora-slots.ts';
+import type { LoraSlot } from '../src/engine/models/lora-slots.ts';
+import { loraFeeds } from '../src/engine/lora/combine.ts';
 import { controlnetScales } from '../src/engine/models/controlnet.ts';
 
 const STEP_TFLOP = 2.17; // one CFG step (batch 2) of SD 1.5 + one ControlNet at 512×512
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
   let out: Float32Array | undefined;
   const step = async () => {
     const r = await cn.run({ ...base, controlnet_cond: tensor('controlnet_cond'), conditioning_scales: new ort.Tensor('float32', scales, [scales.length]) });
-    const feeds: Record<string, ort.Tensor> = { ...base, ...(lora ? loraFeeds(slots, new Map()) : {}), mid_block_additional_residual: r.mid_block_res_sample! };
+    const feeds: Record<string, ort.Tensor> = { ...base, ...(lora ? Object.fromEntries([...loraFeeds(slots, new Map(), { emptyRank: 0 }).feeds].map(([k, t]) => [k, new ort.Tensor('float32', t.data, t.dims)])) : {}), mid_block_additional_residual: r.mid_block_res_sample! };
     for (let i = 0; i < scales.length - 1; i++) feeds[`down_block_additional_residual_${i}`] = r[`down_block_res_sample_${i}`]!;
     out = (await unet.run(feeds)).out_sample!.data as Float32Array;
   };

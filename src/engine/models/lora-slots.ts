@@ -1,7 +1,6 @@
 // LoRA inputs of a built graph. Each slot is a pair of graph inputs `<weight>.lora_down` / `<weight>.lora_up`
 // whose rank is dynamic, so switching LoRAs only changes the feeds, never the graph. With no LoRA on a slot
-// the feeds are rank-0 (zero-sized) tensors: ONNX Runtime's MatMul and Conv then add exact zeros.
-import { ort } from '../onnx/session.ts';
+// the feeds are rank-0 (zero-sized) tensors (lora/combine.ts builds them): MatMul and Conv then add exact zeros.
 import type { WeightSource } from '../weights/types.ts';
 import type { LoraSlot } from './layers.ts';
 
@@ -22,37 +21,4 @@ export function loraSlotsFromInputs(inputNames: readonly string[], src: WeightSo
       : { name, kind: 'linear', inFeatures: inF, outFeatures: outF, kernel: [1, 1], downShape: [r, inF], upShape: [outF, r] });
   }
   return slots;
-}
-
-export interface LoraPair {
-  down: ort.Tensor;
-  up: ort.Tensor;
-}
-
-/** Feeds for every slot: the given pairs (strength and alpha/r already folded into `up`), rank 0 elsewhere. */
-export function loraFeeds(slots: readonly LoraSlot[], given: ReadonlyMap<string, LoraPair>): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  const known = new Set(slots.map((s) => s.name));
-  for (const name of given.keys()) if (!known.has(name)) throw new Error(`LoRA targets ${name}, which has no LoRA slot in this graph`);
-  for (const s of slots) {
-    const pair = given.get(s.name);
-    if (pair) {
-      checkPair(s, pair);
-      feeds[`${s.name}.lora_down`] = pair.down;
-      feeds[`${s.name}.lora_up`] = pair.up;
-      continue;
-    }
-    const dims = (shape: readonly (number | string)[]) => shape.map((d) => (typeof d === 'number' ? d : 0));
-    feeds[`${s.name}.lora_down`] = new ort.Tensor('float32', new Float32Array(0), dims(s.downShape));
-    feeds[`${s.name}.lora_up`] = new ort.Tensor('float32', new Float32Array(0), dims(s.upShape));
-  }
-  return feeds;
-}
-
-function checkPair(s: LoraSlot, p: LoraPair): void {
-  const r = p.down.dims[0];
-  const want = (shape: readonly (number | string)[]) => shape.map((d) => (typeof d === 'number' ? d : r)).join(',');
-  if (p.down.dims.join(',') !== want(s.downShape) || p.up.dims.join(',') !== want(s.upShape)) {
-    throw new Error(`LoRA ${s.name}: got down [${p.down.dims}] up [${p.up.dims}], expected [${want(s.downShape)}] / [${want(s.upShape)}]`);
-  }
 }

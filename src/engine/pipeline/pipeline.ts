@@ -6,6 +6,7 @@ import { inpaintCondition } from '../annotators/inpaint.ts';
 import { EngineError, modelMissing } from '../errors.ts';
 import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
+import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
 import { tiledDecode, needsTiling } from '../models/vae-tiling.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
@@ -110,6 +111,8 @@ export class Pipeline {
     if (ignored.length) applied.lora_ignored = ignored.slice(0, 20);
 
     // Text
+    const maxSkip = clipMaxSkip(model.configs.textEncoder);
+    if (o.clipSkip - 1 > maxSkip) throw new EngineError('bad_input', `clip_skip must be at most ${maxSkip + 1} for model ${o.modelId}`, 'clip_skip');
     const text = await hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
     const textLora = loraFeeds(text.loraSlots, combined);
     const embeds = await encodePrompts(model.tokenizer, async (ids, rows, skip) => {

@@ -3,9 +3,30 @@ import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { buildUNet } from '../../../src/engine/models/unet.ts';
 import { buildClipText } from '../../../src/engine/models/clip-text.ts';
-import { loraFeeds, loraSlotsFromInputs } from '../../../src/engine/models/lora-slots.ts';
+import { loraSlotsFromInputs } from '../../../src/engine/models/lora-slots.ts';
+import { loraFeeds as loraFeedTensors, type LoraSlotSpec } from '../../../src/engine/lora/combine.ts';
+import type { FeedTensor } from '../../../src/engine/lora/types.ts';
 import { loadFixture, maxAbsDiff } from '../../support/fixtures.ts';
 import { f32, i64, scalarI64, sessionFor, tinyConfig, tinyWeights } from './support.ts';
+import type { Fixture } from '../../support/fixtures.ts';
+
+/** The product's feed builder (lora/combine.ts) as ort tensors: given branches where named, rank 0 elsewhere. */
+function loraFeeds(slots: LoraSlotSpec[], given: Map<string, FeedTensor>): Record<string, ort.Tensor> {
+  const { feeds, unused } = loraFeedTensors(slots, given, { emptyRank: 0 });
+  assert.deepEqual(unused, [], 'every given branch has a slot');
+  return Object.fromEntries([...feeds].map(([k, t]) => [k, new ort.Tensor('float32', t.data, t.dims)]));
+}
+
+function fixtureBranches(lx: Fixture): Map<string, FeedTensor> {
+  const given = new Map<string, FeedTensor>();
+  for (const name of lx.meta.slots as string[]) {
+    for (const part of ['lora_down', 'lora_up']) {
+      const t = lx.get(`${name}.${part}`);
+      given.set(`${name}.${part}`, { dims: t.shape, data: t.data as Float32Array });
+    }
+  }
+  return given;
+}
 
 const TOL = 1e-4;
 
@@ -28,8 +49,7 @@ test('UNet LoRA slots: rank-0 inputs give the plain UNet; rank-2 LoRAs equal dif
   const err0 = maxAbsDiff(plain.out_sample!.data as Float32Array, fx.f32('out'));
   assert.ok(err0 <= TOL, `no LoRA: max abs err ${err0}`);
 
-  const given = new Map<string, { down: ort.Tensor; up: ort.Tensor }>();
-  for (const name of lx.meta.slots as string[]) given.set(name, { down: f32(lx, `${name}.lora_down`), up: f32(lx, `${name}.lora_up`) });
+  const given = fixtureBranches(lx);
   const withLora = await s.run({ ...base, ...loraFeeds(slots, given) });
   const err = maxAbsDiff(withLora.out_sample!.data as Float32Array, lx.f32('out'));
   assert.ok(err <= TOL, `LoRA: max abs err ${err}`);
@@ -43,8 +63,7 @@ test('CLIP LoRA slots equal transformers with merged weights', async () => {
   const { graph, net } = buildClipText(tinyConfig('sd15/text_encoder'), src, { lora: true });
   assert.equal(net.loraSlots.length, 5 * 6);
   const s = await sessionFor(graph);
-  const given = new Map<string, { down: ort.Tensor; up: ort.Tensor }>();
-  for (const name of lx.meta.slots as string[]) given.set(name, { down: f32(lx, `${name}.lora_down`), up: f32(lx, `${name}.lora_up`) });
+  const given = fixtureBranches(lx);
   for (const k of [0, 1]) {
     const out = await s.run({ input_ids: i64(fx, 'input_ids'), skip: scalarI64(k), ...loraFeeds(net.loraSlots, given) });
     const err = maxAbsDiff(out.hidden_states!.data as Float32Array, lx.f32(`skip${k}`));
