@@ -1,5 +1,6 @@
 // Wires one machine's server: SQLite store and queue, output folder, models folder, keys, webhooks, metrics, the
 // engine (in its worker thread) and the job loop, behind the fastify server.
+import { ApiError } from './errors.ts';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
@@ -101,6 +102,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     limiter: new RateLimiter(config.rateLimitPerMinute, now),
     downloader: new ModelDownloader(models, { hfEndpoint: config.hfEndpoint, fetch: fetchOpts }),
     resolver: opts.resolver,
+    fetch: fetchOpts,
+    hint: opts.engine ? async (req) => {
+      if (!engine) throw new ApiError(503, 'the engine is restarting; try again');
+      return engine.hint(req);
+    } : undefined,
     defaultModelId: () => config.defaultModelId ?? models.firstInstalled('base'),
     engineStats: async () => (engine?.stats ? engine.stats() : null),
     restart: async () => {

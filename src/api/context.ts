@@ -10,7 +10,8 @@ import type { WebhookSender } from '../worker/webhooks.ts';
 import type { KeyStore } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import type { Resolver } from '../inputs/safe-fetch.ts';
+import type { SafeFetchOptions, Resolver } from '../inputs/safe-fetch.ts';
+import type { HintRequest } from '../engine/pipeline/types.ts';
 
 export interface AppContext {
   config: Config;
@@ -34,4 +35,8 @@ export interface AppContext {
   /** Clears the compiled-model cache (enterprise clear_cache). */
   clearCache(): Promise<{ removedBytes: number }>;
   resolver?: Resolver;
+  /** The SSRF-safe fetch settings for images given by URL. */
+  fetch: SafeFetchOptions;
+  /** The hint maps of auto_hint, on this process's engine (absent when it runs none). */
+  hint?(req: HintRequest): Promise<Buffer[]>;
 }

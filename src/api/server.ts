@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import type { AppContext } from './context.ts';
 import { ApiError, errorBody } from './errors.ts';
 import { registerGenerate } from './routes/generate.ts';
+import { registerHint } from './routes/hint.ts';
 import { registerFetch } from './routes/fetch.ts';
 import { registerEnterprise } from './routes/enterprise.ts';
 import { registerSystem } from './routes/system.ts';
@@ -42,6 +43,7 @@ export function buildServer(ctx: AppContext): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(`no route ${req.method} ${req.url.split('?')[0]}`)));
   registerGenerate(app, ctx);
   registerFetch(app, ctx);
+  registerHint(app, ctx);
   registerEnterprise(app, ctx);
   registerSystem(app, ctx);
   return app;

@@ -17,6 +17,7 @@ import { ModelsFolder } from '../storage/models-folder.ts';
 import { DEFAULT_CONTROLNET_REPOS } from '../storage/default-models.ts';
 import { WebhookSender } from '../worker/webhooks.ts';
 import { JobWorker } from '../worker/worker.ts';
+import { loadImage } from '../inputs/image.ts';
 import { engineOptions } from '../worker/engine-options.ts';
 
 // The engine and the demo models load ONNX and weight code: only the commands that run them import it.
@@ -131,6 +132,42 @@ program.command('generate').description('run one request from the command line a
       say(JSON.stringify({ seed: r.seed, seconds: res.seconds, nsfw: res.nsfw, applied: res.applied }));
     } catch (e) {
       await engine.close();
+      fail((e as Error).message);
+    } finally {
+      await engine.close();
+    }
+  });
+
+program.command('hint').description('write the hint maps auto_hint would compute (canny edges, depth, pose, ...) as PNGs')
+  .addOption(dataDirOpt())
+  .requiredOption('-c, --controlnet <types>', 'control types, e.g. canny or canny,depth,openpose')
+  .requiredOption('-i, --image <file|url>', 'the input image').option('--mask-image <file|url>', 'mask (inpaint preview)')
+  .option('-W, --width <n>', 'width', '512').option('-H, --height <n>', 'height', '512').option('--seed <n>', 'seed (shuffle)', '0')
+  .option('-o, --out <dir>', 'output folder', 'outputs')
+  .action(async (o) => {
+    const cfg = config(o);
+    let r;
+    try {
+      r = parseRequest({ controlnet_model: o.controlnet, init_image: await imageArg(o.image), mask_image: await imageArg(o.maskImage),
+        width: o.width, height: o.height, seed: o.seed });
+    } catch (e) {
+      if (e instanceof ValidationError) fail(e.message);
+      throw e;
+    }
+    const limits = { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch: fetchOptions(cfg) };
+    const image = await loadImage('image', r.init_image!, r.width, r.height, limits).catch((e: Error) => fail(e.message));
+    const mask = r.mask_image ? await loadImage('mask_image', r.mask_image, r.width, r.height, limits).catch((e: Error) => fail(e.message)) : undefined;
+    const engine = await (await engineFactory(cfg))();
+    try {
+      const pngs = await engine.hint({ types: r.controlnet_model, image, mask, width: r.width, height: r.height, seed: r.seed ?? 0 });
+      const out = resolve(o.out as string);
+      await mkdir(out, { recursive: true });
+      for (const [i, png] of pngs.entries()) {
+        const f = join(out, `hint-${r.controlnet_model[i]}.png`);
+        await writeFile(f, png);
+        say(f);
+      }
+    } catch (e) {
       fail((e as Error).message);
     } finally {
       await engine.close();

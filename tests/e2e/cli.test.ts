@@ -61,6 +61,24 @@ test('generate writes PNGs from a local image file', async () => {
   }
 });
 
+test('hint writes the auto_hint maps of several types', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cn-hint-cli-'));
+  try {
+    const input = join(dir, 'in.png');
+    writeFileSync(input, await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+      .composite([{ input: Buffer.from('<svg width="64" height="64"><circle cx="32" cy="32" r="16" fill="white"/></svg>') }]).png().toBuffer());
+    const out = join(dir, 'out');
+    const { stdout } = await run(process.execPath, ['bin/controlnet.js', 'hint', '--data-dir', dir, '-c', 'canny,tile,qrcode', '-i', input,
+      '-W', '64', '-H', '64', '-o', out], { env: { ...process.env, ENGINE_THREADS: '1' } });
+    assert.deepEqual(readdirSync(out).sort(), ['hint-canny.png', 'hint-qrcode.png', 'hint-tile.png']);
+    assert.match(stdout, /hint-canny\.png/);
+    const { data } = await sharp(join(out, 'hint-canny.png')).raw().toBuffer({ resolveWithObject: true });
+    assert.ok(data.some((v) => v === 255) && data.some((v) => v === 0), 'the canny map has edges and background');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('serve --no-worker with a separate `controlnet worker` process on the same DATA_DIR; CONTROLNET_API_KEY works', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cn-split-'));
   const { createDemoModels } = await import('../../src/engine/models/demo.ts');

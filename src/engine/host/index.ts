@@ -2,7 +2,7 @@
 // requests fail with an internal error and the next request starts a fresh worker.
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.ts';
-import type { Engine, GenerateOptions, GenerateResult, ProgressEvent } from '../pipeline/types.ts';
+import type { Engine, GenerateOptions, GenerateResult, HintRequest, ProgressEvent } from '../pipeline/types.ts';
 import type { EngineConfig, EngineStats, FromWorker, ToWorker } from './protocol.ts';
 
 export type { EngineConfig, EngineStats } from './protocol.ts';
@@ -38,6 +38,7 @@ export class WorkerEngine implements Engine {
         this.pending.delete(m.id);
         if (m.type === 'result') p.resolve({ ...m.result, images: m.result.images.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
         else if (m.type === 'stats') p.resolve(m.stats);
+        else if (m.type === 'hints') p.resolve(m.images.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
         else p.reject(EngineError.from(m.error));
       });
       const fail = (e: Error): void => {
@@ -71,6 +72,10 @@ export class WorkerEngine implements Engine {
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  hint(req: HintRequest): Promise<Buffer[]> {
+    return this.call<Buffer[]>((id) => ({ type: 'hint', id, req }));
   }
 
   stats(): Promise<EngineStats> {

@@ -1,5 +1,5 @@
 // Messages between the engine host (the API process's main thread) and the engine worker thread.
-import type { GenerateOptions, GenerateResult, ProgressEvent } from '../pipeline/types.ts';
+import type { GenerateOptions, GenerateResult, HintRequest, ProgressEvent } from '../pipeline/types.ts';
 import type { EngineErrorCode } from '../errors.ts';
 
 export interface EngineConfig {
@@ -16,6 +16,7 @@ export interface EngineConfig {
 
 export type ToWorker =
   | { type: 'generate'; id: number; opts: GenerateOptions }
+  | { type: 'hint'; id: number; req: HintRequest }
   | { type: 'cancel'; id: number }
   | { type: 'stats'; id: number };
 
@@ -24,6 +25,7 @@ export type FromWorker =
   | { type: 'fatal'; message: string }
   | { type: 'progress'; id: number; progress: ProgressEvent }
   | { type: 'result'; id: number; result: GenerateResult }
+  | { type: 'hints'; id: number; images: Uint8Array[] }
   | { type: 'stats'; id: number; stats: EngineStats }
   | { type: 'error'; id: number; error: { code: EngineErrorCode; message: string; field?: string } };
 

@@ -16,6 +16,16 @@ async function main(): Promise<void> {
   port.on('message', (m: ToWorker) => {
     if (m.type === 'cancel') return controllers.get(m.id)?.abort();
     if (m.type === 'stats') return send({ type: 'stats', id: m.id, stats: pipeline.stats() });
+    if (m.type === 'hint') {
+      chain = chain.then(async () => {
+        try {
+          send({ type: 'hints', id: m.id, images: await pipeline.hint(m.req) });
+        } catch (e) {
+          send({ type: 'error', id: m.id, error: EngineError.from(e).toJSON() });
+        }
+      });
+      return;
+    }
     const ac = new AbortController();
     controllers.set(m.id, ac);
     chain = chain.then(async () => {

@@ -2,7 +2,7 @@
 // several ControlNets, LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded
 // TorchGenerator in diffusers' order, so a seed gives diffusers' picture.
 import { annotate, annotatorNote, AnnotatorMissingError } from '../annotators/index.ts';
-import { inpaintCondition } from '../annotators/inpaint.ts';
+import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { EngineError, modelMissing } from '../errors.ts';
 import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
@@ -21,7 +21,7 @@ import { ModelFiles, type Json } from './model-files.ts';
 import { Networks, type LoadedNet } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { addInto, blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
-import type { GenerateOptions, GenerateResult, ProgressEvent, RgbImage } from './types.ts';
+import type { ControlNetType, GenerateOptions, GenerateResult, HintRequest, ProgressEvent, RgbImage } from './types.ts';
 
 /** Images above this many pixels decode in tiles (VAE_TILE_ABOVE_PIXELS; default 768x768). */
 const TILE_ABOVE_PIXELS = Number(process.env.VAE_TILE_ABOVE_PIXELS ?? 768 * 768);
@@ -60,6 +60,30 @@ export class Pipeline {
 
   stats(): EngineStats {
     return { provider: this.rt.provider, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
+  }
+
+  /** The hint map of each type, as auto_hint computes it (inpaint: the masked init image, masked pixels black). */
+  async hint(req: HintRequest): Promise<Buffer[]> {
+    const image = await resizeRgb(req.image, req.width, req.height);
+    const mask = req.mask && (await resizeRgb(req.mask, req.width, req.height));
+    const out: Buffer[] = [];
+    for (const [i, type] of req.types.entries()) {
+      if (type === 'inpaint') {
+        out.push(await encodePng(mask ? inpaintPreview(image, mask) : image));
+        continue;
+      }
+      out.push(await encodePng(await this.annotateOrMissing(type, image, { width: req.width, height: req.height, mask, seed: req.seed + i })));
+    }
+    return out;
+  }
+
+  private async annotateOrMissing(type: ControlNetType, image: RgbImage, o: { width: number; height: number; mask?: RgbImage; seed: number }): Promise<RgbImage> {
+    try {
+      return await annotate(type, image, { ...o, modelsDir: modelsDir(this.dataDir) });
+    } catch (e) {
+      if (e instanceof AnnotatorMissingError) throw modelMissing(`the ${type} annotator (auto_hint)`, e.file);
+      throw e;
+    }
   }
 
   /** Generates and encodes the PNGs the API returns. */
@@ -140,12 +164,7 @@ export class Pipeline {
         hint = inpaintCondition(initImg ?? image, maskImg);
       } else {
         if (o.autoHint) {
-          try {
-            image = await annotate(unit.type, image, { width: W, height: H, modelsDir: modelsDir(this.dataDir), mask: maskImg, seed: o.seed + i });
-          } catch (e) {
-            if (e instanceof AnnotatorMissingError) throw modelMissing(`the ${unit.type} annotator (auto_hint)`, e.file);
-            throw e;
-          }
+          image = await this.annotateOrMissing(unit.type, image, { width: W, height: H, mask: maskImg, seed: o.seed + i });
           const note = annotatorNote(unit.type, modelsDir(this.dataDir));
           if (note) applied[`auto_hint_${unit.type}`] = note;
         }

@@ -85,7 +85,19 @@ export interface GenerateResult {
   seconds: number;
 }
 
+/** The hint maps auto_hint would feed each ControlNet type, on their own (users ask to see them). */
+export interface HintRequest {
+  types: ControlNetType[];
+  image: RgbImage;
+  mask?: RgbImage;
+  width: number;
+  height: number;
+  seed: number;
+}
+
 export interface Engine {
+  /** One PNG per requested type, at width x height. */
+  hint(req: HintRequest): Promise<Buffer[]>;
   generate(opts: GenerateOptions, hooks?: { onProgress?: (p: ProgressEvent) => void; signal?: AbortSignal }): Promise<GenerateResult>;
   close(): Promise<void>;
 }
