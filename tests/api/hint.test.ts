@@ -46,7 +46,7 @@ test('canny hint: the edges of a white square, as a PNG link and as base64', asy
   const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([info.width, info.height], [64, 64]);
   const at = (x: number, y: number) => data[(y * 64 + x) * info.channels]!;
-  assert.equal(at(15, 32), 255, 'edge on the left side of the square (where OpenCV's non-maximum suppression puts it)');
+  assert.equal(at(15, 32), 255, 'edge on the left side of the square (where OpenCV non-maximum suppression puts it)');
   assert.equal(at(47, 32), 255, 'edge on the right side');
   assert.equal(at(32, 32), 0, 'no edge inside the square');
   assert.equal(at(4, 4), 0, 'no edge in the background');

@@ -10,6 +10,8 @@ export interface EngineConfig {
   threads?: number;
   /** Upper bound for networks kept loaded (MB); least recently used sessions are released beyond it. */
   memoryBudgetMB?: number;
+  /** Idle ONNX Runtime threads spin (faster on a dedicated machine, starves other threads on a small one). */
+  allowSpinning?: boolean;
   /** tomesd's use_rand (its default, true): random destination tokens, seeded from the request's seed. */
   tomeUseRand?: boolean;
 }

@@ -9,7 +9,7 @@ import { GraphBuilder } from './graph.ts';
 import { writeModel, type WriteOptions } from './serialize.ts';
 
 /** Bump when any graph builder changes what it emits: old cache entries are then ignored. */
-export const BUILDER_VERSION = 2;
+export const BUILDER_VERSION = 3;
 
 export const PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -19,6 +19,11 @@ export interface RuntimeOptions {
   /** intra-op threads; 0 lets ONNX Runtime choose (one per physical core). */
   threads?: number;
   cacheDir: string;
+  /**
+   * Let idle pool threads spin (ONNX Runtime's default). Off by default: a spinning pool starves the HTTP thread on
+   * small machines. A dedicated worker machine may turn it on (ENGINE_ALLOW_SPINNING=1); bench/unet-step.ts measures both.
+   */
+  allowSpinning?: boolean;
 }
 
 export function parseProvider(s: string | undefined): Provider {
@@ -60,9 +65,7 @@ export function sessionOptions(rt: RuntimeOptions): ort.InferenceSession.Session
     enableCpuMemArena: true,
     enableMemPattern: true,
     logSeverityLevel: 3,
-    // Idle pool threads sleep instead of spinning: a spinning pool starves the HTTP thread on small machines,
-    // and the wake-up cost is negligible next to a diffusion step.
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: rt.allowSpinning ? '1' : '0' }, inter_op: { allow_spinning: rt.allowSpinning ? '1' : '0' } } },
   };
 }
 

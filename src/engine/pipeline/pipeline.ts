@@ -53,7 +53,7 @@ export class Pipeline {
 
   static async create(config: EngineConfig): Promise<Pipeline> {
     const provider = parseProvider(config.provider);
-    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir) };
+    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1' };
     await assertProviderAvailable(provider, rt.cacheDir);
     return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
   }
