@@ -19,7 +19,7 @@ import { writeSafetensors } from '../src/engine/weights/safetensors.ts';
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: bench/lora-tome.ts DIR (the --keep folder of bench/unet-step.ts)');
 const repeats = Number(process.env.REPEATS ?? 2);
-const rt: RuntimeOptions = { provider: 'cpu', threads: 2, cacheDir: join(dir, 'cache') };
+const rt: RuntimeOptions = { provider: 'cpu', threads: 2, cacheDir: join(dir, 'cache'), allowSpinning: process.env.ENGINE_ALLOW_SPINNING === '1' };
 const config = JSON.parse(readFileSync(join(dir, 'unet', 'config.json'), 'utf8'));
 const src = { config, weights: await openComponentFolder(join(dir, 'unet')), origin: join(dir, 'unet') };
 const now = () => performance.now() / 1000;
@@ -86,15 +86,25 @@ try {
   let t0 = now();
   const [a, b] = [await readLora(join(tmp, 'a.safetensors')), await readLora(join(tmp, 'b.safetensors'))];
   const parseS = now() - t0;
-  const switches: number[] = [];
+  // A switch = combineLoras + loraFeeds + ort tensors, as a request does. A "new" pair is one combineLoras has not
+  // seen (a new identity of the same parsed files: the same cost as newly loaded files, without re-reading them).
+  const fresh = (p: typeof a): typeof a => ({ ...p });
   let feeds: Record<string, ort.Tensor> = {};
-  for (let i = 0; i < 5; i++) {
+  const switchTo = (pa: typeof a, pb: typeof a, sa: number, sb: number): number => {
     t0 = now();
-    const combined = combineLoras([{ parsed: a, strength: 0.7 }, { parsed: b, strength: 0.4 + i * 0.1 }]);
+    const combined = combineLoras([{ parsed: pa, strength: sa }, { parsed: pb, strength: sb }]);
     feeds = toFeeds(loraFeeds(slots, combined).feeds);
-    switches.push(now() - t0);
+    return now() - t0;
+  };
+  const newPair: number[] = [], strengthChange: number[] = [], backToRecent: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const [x, y] = [fresh(a), fresh(b)];
+    newPair.push(switchTo(x, y, 0.7, 0.4));
+    strengthChange.push(switchTo(x, y, 0.7, 0.5 + i * 0.1));
+    switchTo(fresh(a), fresh(b), 1, 1);
+    backToRecent.push(switchTo(x, y, 0.6, 0.4 + i * 0.1));
   }
-  const switchS = median(switches);
+  const switchS = median(newPair);
   const stepLora = await timeSteps(session, { ...base, ...feeds });
   await session.release();
 
@@ -107,7 +117,10 @@ try {
   console.log(JSON.stringify({
     config: { size: 512, batch: 2, threads: rt.threads, repeats, loras: 'kohya rank 32 + rank 64 on every attention linear' },
     stepSeconds: { noLora: stepPlain, withTwoLoras: stepLora, tome: stepTome },
-    loraSwitch: { parseBothFilesSeconds: parseS, combineAndFeedSeconds: switchS, fractionOfStep: switchS / stepPlain, branchOverheadFraction: stepLora / stepPlain - 1 },
+    loraSwitch: {
+      parseBothFilesSeconds: parseS, newPairSeconds: switchS, strengthChangeSeconds: median(strengthChange), backToRecentSetSeconds: median(backToRecent),
+      fractionOfStep: switchS / stepPlain, branchOverheadFraction: stepLora / stepPlain - 1,
+    },
     tomeSpeedup: stepPlain / stepTome,
   }, null, 1));
 } finally {

@@ -24,7 +24,7 @@ const keep = opt('--keep');
 const work = keep ?? mkdtempSync(join(tmpdir(), 'bench-unet-step-'));
 const VENV = process.env.ORACLE_VENV ?? join(process.env.HOME ?? '/root', '.cache', 'controlnet-oracle-venv');
 const THREADS = Number(opt('--threads') ?? 2); // the same for both sides (torch.set_num_threads)
-const rt: RuntimeOptions = { provider: 'cpu', threads: THREADS, cacheDir: join(work, 'cache') };
+const rt: RuntimeOptions = { provider: 'cpu', threads: THREADS, cacheDir: join(work, 'cache'), allowSpinning: process.env.ENGINE_ALLOW_SPINNING === '1' };
 const now = () => performance.now() / 1000;
 
 function median(xs: number[]): number {

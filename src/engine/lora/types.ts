@@ -5,8 +5,8 @@ export interface LoraBranch {
   /** [rank, in] for a Linear, [rank, in, kh, kw] for a Conv (LoCon). */
   down: Float32Array;
   downDims: number[];
-  /** [out, rank] for a Linear, [out, rank, 1, 1] for a Conv: the file's up × alpha / rank (so that the usual
-   *  strength 1 needs no further copy). */
+  /** [out, rank] for a Linear, [out, rank, 1, 1] for a Conv: the file's up × alpha / rank. The strength is not
+   *  applied here but by the graph's per-rank `lora_scale` input (combine.ts), so this array is fed as it is. */
   up: Float32Array;
   upDims: number[];
   rank: number;

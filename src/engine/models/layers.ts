@@ -5,7 +5,12 @@ import type { WeightReader } from './weight-reader.ts';
 
 export type LoraKind = 'linear' | 'conv';
 
-/** One LoRA attachment point: graph inputs `<name>.lora_down` and `<name>.lora_up` of rank r (dynamic). */
+/**
+ * One LoRA attachment point: graph inputs `<name>.lora_down`, `<name>.lora_up` and `<name>.lora_scale` of rank r
+ * (dynamic, one symbolic dim shared by the three). The branch adds up @ diag(scale) @ down to the layer's weight:
+ * each rank row of down / column of up is scaled by its own factor (strength × alpha / rank of the LoRA it came
+ * from), so a strength change only changes the small scale vector and several LoRAs are a concatenation.
+ */
 export interface LoraSlot {
   /** The diffusers weight name, e.g. `mid_block.attentions.0.proj_in.weight`. */
   name: string;
@@ -14,9 +19,11 @@ export interface LoraSlot {
   outFeatures: number;
   /** [kh, kw]; [1, 1] for linear. */
   kernel: [number, number];
-  /** Input shapes with r as a symbolic dim: linear down [r,in], up [out,r]; conv down [r,in,kh,kw], up [out,r,1,1]. */
+  /** Input shapes with r as a symbolic dim: linear down [r,in], up [out,r]; conv down [r,in,kh,kw], up [out,r,1,1];
+   *  scale [r] for both. */
   downShape: Dim[];
   upShape: Dim[];
+  scaleShape: Dim[];
 }
 
 /** A network under construction: the graph, its weights, and whether LoRA branches are being emitted. */
@@ -38,28 +45,33 @@ export class Net {
     }
   }
 
-  private addSlot(name: string, kind: LoraKind, inF: number, outF: number, k: [number, number]): { down: Value; up: Value } {
+  private addSlot(name: string, kind: LoraKind, inF: number, outF: number, k: [number, number]): { down: Value; up: Value; scale: Value } {
     const r = `${name}.r`;
     const downShape: Dim[] = kind === 'linear' ? [r, inF] : [r, inF, k[0], k[1]];
     const upShape: Dim[] = kind === 'linear' ? [outF, r] : [outF, r, 1, 1];
-    this.loraSlots.push({ name, kind, inFeatures: inF, outFeatures: outF, kernel: k, downShape, upShape });
+    const scaleShape: Dim[] = [r];
+    this.loraSlots.push({ name, kind, inFeatures: inF, outFeatures: outF, kernel: k, downShape, upShape, scaleShape });
     return {
       down: this.g.input(`${name}.lora_down`, 'float32', downShape),
       up: this.g.input(`${name}.lora_up`, 'float32', upShape),
+      scale: this.g.input(`${name}.lora_scale`, 'float32', scaleShape),
     };
   }
 
+  /** x @ downᵀ, scaled per rank row (broadcast on the last axis), @ upᵀ. Rank 0 adds exact zeros. */
   loraLinear(name: string, x: Value, inF: number, outF: number): Value {
-    const { down, up } = this.addSlot(name, 'linear', inF, outF, [1, 1]);
+    const { down, up, scale } = this.addSlot(name, 'linear', inF, outF, [1, 1]);
     const g = this.g;
-    const h = g.op('MatMul', [x, g.op('Transpose', [down], { perm: [1, 0] })]);
+    const h = g.op('Mul', [g.op('MatMul', [x, g.op('Transpose', [down], { perm: [1, 0] })]), scale]);
     return g.op('MatMul', [h, g.op('Transpose', [up], { perm: [1, 0] })]);
   }
 
+  /** Conv(x, down) [B,r,H,W], scaled per channel (scale as [r,1,1]), then the 1×1 Conv with up. */
   loraConv(name: string, x: Value, inF: number, outF: number, k: [number, number], strides: number[], pads: number[]): Value {
-    const { down, up } = this.addSlot(name, 'conv', inF, outF, k);
-    const h = this.g.op('Conv', [x, down], { strides, pads });
-    return this.g.op('Conv', [h, up]);
+    const { down, up, scale } = this.addSlot(name, 'conv', inF, outF, k);
+    const g = this.g;
+    const h = g.op('Mul', [g.op('Conv', [x, down], { strides, pads }), g.op('Unsqueeze', [scale, g.i64([1, 2])])]);
+    return g.op('Conv', [h, up]);
   }
 }
 

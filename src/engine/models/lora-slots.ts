@@ -1,6 +1,6 @@
-// LoRA inputs of a built graph. Each slot is a pair of graph inputs `<weight>.lora_down` / `<weight>.lora_up`
-// whose rank is dynamic, so switching LoRAs only changes the feeds, never the graph. With no LoRA on a slot
-// the feeds are rank-0 (zero-sized) tensors (lora/combine.ts builds them): MatMul and Conv then add exact zeros.
+// LoRA inputs of a built graph. Each slot is three graph inputs `<weight>.lora_down` / `<weight>.lora_up` /
+// `<weight>.lora_scale` whose rank is dynamic, so switching LoRAs only changes the feeds, never the graph. With no
+// LoRA on a slot the feeds are rank-0 (zero-sized) tensors (lora/combine.ts builds them): the branch adds exact zeros.
 import type { WeightSource } from '../weights/types.ts';
 import type { LoraSlot } from './layers.ts';
 
@@ -17,8 +17,8 @@ export function loraSlotsFromInputs(inputNames: readonly string[], src: WeightSo
     const [outF, inF, kh, kw] = info.shape as [number, number, number?, number?];
     const r = `${name}.r`;
     slots.push(info.shape.length === 4
-      ? { name, kind: 'conv', inFeatures: inF, outFeatures: outF, kernel: [kh!, kw!], downShape: [r, inF, kh!, kw!], upShape: [outF, r, 1, 1] }
-      : { name, kind: 'linear', inFeatures: inF, outFeatures: outF, kernel: [1, 1], downShape: [r, inF], upShape: [outF, r] });
+      ? { name, kind: 'conv', inFeatures: inF, outFeatures: outF, kernel: [kh!, kw!], downShape: [r, inF, kh!, kw!], upShape: [outF, r, 1, 1], scaleShape: [r] }
+      : { name, kind: 'linear', inFeatures: inF, outFeatures: outF, kernel: [1, 1], downShape: [r, inF], upShape: [outF, r], scaleShape: [r] });
   }
   return slots;
 }

@@ -9,7 +9,7 @@ import { GraphBuilder } from './graph.ts';
 import { writeModel, type WriteOptions } from './serialize.ts';
 
 /** Bump when any graph builder changes what it emits: old cache entries are then ignored. */
-export const BUILDER_VERSION = 3;
+export const BUILDER_VERSION = 4;
 
 export const PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
 export type Provider = (typeof PROVIDERS)[number];

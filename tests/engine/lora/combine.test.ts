@@ -8,18 +8,25 @@ import { readLora } from '../../../src/engine/lora/load.ts';
 import { combineLoras, loraFeeds, type LoraSlotSpec } from '../../../src/engine/lora/combine.ts';
 import type { FeedTensor } from '../../../src/engine/lora/types.ts';
 
-/** ΔW = up @ down, [out, in·kh·kw], from the combined feeds (strength × alpha / r already in up). */
-function delta(down: FeedTensor, up: FeedTensor): Float32Array {
+/** ΔW = up @ diag(scale) @ down, [out, in·kh·kw], from the combined feeds (strength × alpha / r in up and scale). */
+function delta(down: FeedTensor, up: FeedTensor, scale: FeedTensor): Float32Array {
   const R = down.dims[0]!;
+  assert.equal(scale.data.length, R);
   const inner = down.data.length / R, out = up.data.length / R;
   const d = new Float32Array(out * inner);
   for (let o = 0; o < out; o++) {
     for (let r = 0; r < R; r++) {
-      const u = up.data[o * R + r]!;
+      const u = up.data[o * R + r]! * scale.data[r]!;
       for (let i = 0; i < inner; i++) d[o * inner + i] += u * down.data[r * inner + i]!;
     }
   }
   return d;
+}
+
+/** up @ diag(scale): the up the graph effectively applies, [out, R]. */
+function scaledUp(c: Map<string, FeedTensor>, t: string): Float32Array {
+  const up = c.get(`${t}.lora_up`)!.data, scale = c.get(`${t}.lora_scale`)!.data;
+  return up.map((v, i) => v * scale[i % scale.length]!);
 }
 
 const CASES = ['kohya_delta', 'kohya_ldm_delta', 'diffusers_old_delta', 'diffusers_peft_delta', 'combo_delta', 'combo3_delta', 'peft_delta'];
@@ -32,14 +39,14 @@ for (const name of CASES) {
     const loras = await Promise.all(files.map(async (f, i) => ({ parsed: await readLora(join(FIXTURES, 'lora', f)), strength: strengths[i]! })));
     for (const l of loras) assert.deepEqual(l.parsed.ignored, []);
     const combined = combineLoras(loras);
-    const targets = [...new Set([...combined.keys()].map((k) => k.replace(/\.lora_(down|up)$/, '')))].sort();
+    const targets = [...new Set([...combined.keys()].map((k) => k.replace(/\.lora_(down|up|scale)$/, '')))].sort();
     assert.deepEqual(targets, Object.keys(fx.tensors).sort(), 'the layers a LoRA changes');
     let worst = 0;
     for (const t of targets) {
-      const down = combined.get(`${t}.lora_down`)!, up = combined.get(`${t}.lora_up`)!;
+      const down = combined.get(`${t}.lora_down`)!, up = combined.get(`${t}.lora_up`)!, scale = combined.get(`${t}.lora_scale`)!;
       const ref = fx.get(t);
       assert.equal(up.dims[0], ref.shape[0], `${t} out features`);
-      const err = maxAbsDiff(delta(down, up), ref.data as Float32Array);
+      const err = maxAbsDiff(delta(down, up, scale), ref.data as Float32Array);
       assert.ok(err <= 1e-5, `${t}: max abs ${err}`);
       worst = Math.max(worst, err);
     }
@@ -73,21 +80,26 @@ test('loraFeeds: every slot gets a feed; LoRA slots the combined branch, the oth
     { name: 'down_blocks.0.resnets.1.conv2.weight', kind: 'conv', inFeatures: 8, outFeatures: 8, kernel: [3, 3] },
   ];
   const { feeds, unused } = loraFeeds(slots, combined, { emptyRank: 1 });
-  assert.equal(feeds.size, 2 * slots.length);
+  assert.equal(feeds.size, 3 * slots.length);
   assert.deepEqual(feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.dims, [2, 8, 3, 3]);
   assert.deepEqual(feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_up')!.dims, [8, 2, 1, 1]);
+  assert.deepEqual([...feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.data], [1, 1]);
   assert.deepEqual(feeds.get('up_blocks.2.attentions.0.proj_in.weight.lora_down')!.dims, [4, 16, 1, 1]);
   assert.deepEqual(feeds.get('down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight.lora_up')!.dims, [8, 4]);
   const zd = feeds.get('down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_v.weight.lora_down')!;
   assert.deepEqual(zd.dims, [1, 8]);
   assert.ok(zd.data.every((v) => v === 0));
+  assert.deepEqual(feeds.get('down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_v.weight.lora_scale')!.dims, [1]);
   assert.deepEqual(feeds.get('down_blocks.0.resnets.1.conv2.weight.lora_up')!.dims, [8, 1, 1, 1]);
   // Everything the file has that these five slots lack is reported, text-encoder layers included.
-  assert.equal(unused.length, combined.size / 2 - 3);
+  assert.equal(unused.length, combined.size / 3 - 3);
   assert.ok(unused.includes('text_model.encoder.layers.0.self_attn.q_proj.weight'));
   const empty = loraFeeds(slots.slice(0, 1), new Map());
   assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.dims, [0, 8, 3, 3]);
   assert.equal(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.data.length, 0);
+  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_up')!.dims, [8, 0, 1, 1]);
+  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.dims, [0]);
+  assert.equal(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.data.length, 0);
 });
 
 test('loraFeeds: a branch that does not fit its slot is an error', async () => {
@@ -95,16 +107,45 @@ test('loraFeeds: a branch that does not fit its slot is an error', async () => {
   const combined = combineLoras([{ parsed, strength: 1 }]);
   const slot: LoraSlotSpec = { name: 'down_blocks.0.resnets.0.conv1.weight', kind: 'conv', inFeatures: 8, outFeatures: 8, kernel: [1, 1] };
   assert.throws(() => loraFeeds([slot], combined), /down_blocks\.0\.resnets\.0\.conv1\.weight/);
+  // A branch without its scale (or up) is an error too, not a silent zero.
+  const t = 'down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight';
+  const noScale = new Map([...combined].filter(([k]) => k !== `${t}.lora_scale`));
+  const linear: LoraSlotSpec = { name: t, kind: 'linear', inFeatures: 8, outFeatures: 8, kernel: [1, 1] };
+  assert.throws(() => loraFeeds([linear], noScale), /to_q\.weight.*scale missing/);
 });
 
 test('combineLoras: strength 0 zeroes the branch; strengths scale linearly', async () => {
   const parsed = await readLora(join(FIXTURES, 'lora', 'kohya.safetensors'));
   const t = 'down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight';
-  const a = combineLoras([{ parsed, strength: 0.5 }]).get(`${t}.lora_up`)!;
-  const b = combineLoras([{ parsed, strength: 1 }]).get(`${t}.lora_up`)!;
-  assert.ok(maxAbsDiff(a.data.map((v) => v * 2), b.data) < 1e-7);
-  assert.ok(combineLoras([{ parsed, strength: 0 }]).get(`${t}.lora_up`)!.data.every((v) => v === 0));
+  const a = scaledUp(combineLoras([{ parsed, strength: 0.5 }]), t);
+  const b = scaledUp(combineLoras([{ parsed, strength: 1 }]), t);
+  assert.ok(maxAbsDiff(a.map((v) => v * 2), b) < 1e-7);
+  assert.ok(scaledUp(combineLoras([{ parsed, strength: 0 }]), t).every((v) => v === 0));
   assert.throws(() => combineLoras([{ parsed, strength: NaN }]), /strength/);
+});
+
+test('combineLoras: down / up are the parsed arrays (one LoRA) or a concatenation kept for the set; strengths only change the scales', async () => {
+  const a = await readLora(join(FIXTURES, 'lora', 'kohya.safetensors'));
+  const b = await readLora(join(FIXTURES, 'lora', 'diffusers_peft.safetensors'));
+  const t = [...a.targets.keys()].find((k) => b.targets.has(k))!;
+  const one = combineLoras([{ parsed: a, strength: 0.3 }]);
+  assert.equal(one.get(`${t}.lora_down`)!.data, a.targets.get(t)!.down);
+  assert.equal(one.get(`${t}.lora_up`)!.data, a.targets.get(t)!.up);
+  assert.ok(one.get(`${t}.lora_scale`)!.data.every((v) => v === Math.fround(0.3)));
+
+  const ab = combineLoras([{ parsed: a, strength: 0.7 }, { parsed: b, strength: 0.4 }]);
+  const ra = a.targets.get(t)!.rank, rb = b.targets.get(t)!.rank;
+  assert.deepEqual([...ab.get(`${t}.lora_scale`)!.data], [...Array(ra).fill(Math.fround(0.7)), ...Array(rb).fill(Math.fround(0.4))]);
+  // Other strengths, the other order, and back after another set: the same concatenated arrays.
+  const again = combineLoras([{ parsed: b, strength: 1 }, { parsed: a, strength: 0.2 }]);
+  assert.equal(again.get(`${t}.lora_down`)!.data, ab.get(`${t}.lora_down`)!.data);
+  assert.equal(again.get(`${t}.lora_up`)!.data, ab.get(`${t}.lora_up`)!.data);
+  assert.deepEqual([...again.get(`${t}.lora_scale`)!.data], [...Array(ra).fill(Math.fround(0.2)), ...Array(rb).fill(1)]);
+  combineLoras([{ parsed: a, strength: 1 }, { parsed: a, strength: 1 }]);
+  const back = combineLoras([{ parsed: a, strength: 0.7 }, { parsed: b, strength: 0.4 }]);
+  assert.equal(back.get(`${t}.lora_up`)!.data, ab.get(`${t}.lora_up`)!.data);
+  // The parsed arrays themselves are never written.
+  assert.equal(combineLoras([{ parsed: a, strength: 0.3 }]).get(`${t}.lora_up`)!.data, a.targets.get(t)!.up);
 });
 
 test('combineLoras: the same 1x1 layer stored as [r,in,1,1] in one file and [r,in] in another combines', async () => {
@@ -117,7 +158,8 @@ test('combineLoras: the same 1x1 layer stored as [r,in,1,1] in one file and [r,i
   const b = { targets: new Map([[t, branch([1, 3], [4, 1], 2)]]), formats: [], ignored: [] };
   const c = combineLoras([{ parsed: a, strength: 1 }, { parsed: b, strength: 0.5 }]);
   assert.deepEqual(c.get(`${t}.lora_down`)!.dims, [3, 3, 1, 1]);
-  assert.deepEqual([...c.get(`${t}.lora_up`)!.data.subarray(0, 3)], [1, 1, 0.5]);
+  assert.deepEqual([...scaledUp(c, t).subarray(0, 3)], [1, 1, 0.5]);
+  assert.deepEqual([...c.get(`${t}.lora_scale`)!.data], [1, 1, 0.5]);
   const { feeds } = loraFeeds([{ name: t, kind: 'conv', inFeatures: 3, outFeatures: 4, kernel: [1, 1] }], c);
   assert.deepEqual(feeds.get(`${t}.lora_up`)!.dims, [4, 3, 1, 1]);
   const wrong = { targets: new Map([[t, branch([1, 5], [4, 1], 2)]]), formats: [], ignored: [] };

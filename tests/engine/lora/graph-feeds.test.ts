@@ -89,3 +89,16 @@ test('LoRA feeds in a graph equal diffusers-fused weights (linear, strided conv,
     assert.ok(maxAbsDiff(ours.lin!.data as Float32Array, plain.lin!.data as Float32Array) > 1e-2, 'the LoRA changes the output');
   }
 });
+
+test('LoRA slots fed rank 0 (no LoRA: zero-sized down, up and scale) give the plain layers', async () => {
+  const withLora = build(weights(), true);
+  const { feeds } = loraFeeds(withLora.net.loraSlots, new Map());
+  assert.deepEqual(feeds.get(`${LIN}.weight.lora_scale`)!.dims, [0]);
+  assert.deepEqual(feeds.get(`${CONV1}.weight.lora_down`)!.dims, [0, 8, 3, 3]);
+  const ours = await run(withLora.g, Object.fromEntries([...feeds].map(([k, t]) => [k, new ort.Tensor('float32', t.data, t.dims)])));
+  const plain = await run(build(weights(), false).g, {});
+  for (const k of ['lin', 'down', 'convs']) {
+    const err = maxAbsDiff(ours[k]!.data as Float32Array, plain[k]!.data as Float32Array);
+    assert.ok(err <= 1e-6, `${k}: max abs ${err}`);
+  }
+});

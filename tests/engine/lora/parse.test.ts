@@ -32,8 +32,13 @@ test('kohya: per-layer alpha gives each layer its own scale alpha / rank; no alp
   assert.equal(q.rank, 2);
   assert.equal(q.alpha, 8);
   const c = combineLoras([{ parsed: p, strength: 0.5 }]);
-  assert.deepEqual([...c.get(`${Q}.weight.lora_up`)!.data], [1, 2, 3, 4, 5, 6, 7, 8].map((v) => v * 0.5 * 8 / 2));
-  assert.deepEqual([...c.get('text_model.encoder.layers.0.self_attn.k_proj.weight.lora_up')!.data], [0.5, 1, 1.5]);
+  // the up the graph applies: up (alpha / rank folded in by the parser) × the per-rank scale (the strength)
+  const scaledUp = (t: string) => {
+    const up = c.get(`${t}.lora_up`)!.data, scale = c.get(`${t}.lora_scale`)!.data;
+    return [...up].map((v, i) => v * scale[i % scale.length]!);
+  };
+  assert.deepEqual(scaledUp(`${Q}.weight`), [1, 2, 3, 4, 5, 6, 7, 8].map((v) => v * 0.5 * 8 / 2));
+  assert.deepEqual(scaledUp('text_model.encoder.layers.0.self_attn.k_proj.weight'), [0.5, 1, 1.5]);
 });
 
 test('unknown keys and a second text encoder are reported, not applied', async () => {

@@ -24,6 +24,9 @@ function fixtureBranches(lx: Fixture): Map<string, FeedTensor> {
       const t = lx.get(`${name}.${part}`);
       given.set(`${name}.${part}`, { dims: t.shape, data: t.data as Float32Array });
     }
+    // the fixture's ups already carry the LoRA scale: scale 1 on every rank row
+    const rank = given.get(`${name}.lora_down`)!.dims[0]!;
+    given.set(`${name}.lora_scale`, { dims: [rank], data: new Float32Array(rank).fill(1) });
   }
   return given;
 }
