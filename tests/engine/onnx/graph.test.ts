@@ -1,5 +1,5 @@
 // Single-op conformance of the graph builder: each graph, run in ONNX Runtime, equals torch (tools/oracle/graph_ops.py).
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,8 +33,12 @@ async function run(inputs: string[], body: (g: GraphBuilder, xs: Value[]) => Val
   return out.y!.data as Float32Array;
 }
 
+const errors: string[] = [];
+after(() => console.log(`# single-op max abs errors vs torch: ${errors.join(', ')}`));
+
 function close(name: string, got: Float32Array, want: string): void {
   const d = maxAbsDiff(got, fx.f32(want));
+  errors.push(`${name} ${d.toExponential(1)}`);
   assert.ok(d <= TOL, `${name}: max abs error ${d} > ${TOL}`);
 }
 
