@@ -1,36 +1,15 @@
 // Shared state of the schedulers that work on alphas_cumprod indexed by integer timestep (DDPM, DDIM,
 // DDIM inverse, PNDM, LCM): unit initial noise, no input scaling, add_noise = sqrt(a) x + sqrt(1-a) noise.
-import type { SchedulerName } from '../pipeline/types.ts';
-import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
-import { alphasCumprod, clampArray, f, rescaleZeroTerminalSnr, thresholdSample, trainBetas } from './common.ts';
+import { TrainedScheduler } from './base.ts';
+import type { SchedulerConfig, StepOptions } from './types.ts';
+import { clampArray, f, spacedTimesteps, thresholdSample } from './common.ts';
 
-export abstract class AlphaScheduler implements Scheduler {
-  abstract readonly name: SchedulerName;
-  readonly order: number = 1;
-  readonly config: SchedulerConfig;
-  readonly alphasCumprod: Float32Array;
+export abstract class AlphaScheduler extends TrainedScheduler {
   readonly initNoiseSigma = 1;
   readonly sigmas = undefined;
-  timesteps: number[] = [];
-  numInferenceSteps = 0;
-  protected beginIndex: number | null = null;
 
   constructor(config: SchedulerConfig) {
-    this.config = config;
-    let betas = trainBetas(config);
-    if (config.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas);
-    this.alphasCumprod = alphasCumprod(betas);
-  }
-
-  abstract setTimesteps(numInferenceSteps: number): void;
-  abstract step(modelOutput: Float32Array, timestep: number, sample: Float32Array, opts?: StepOptions): Float32Array;
-
-  setBeginIndex(index: number): void {
-    this.beginIndex = index;
-  }
-
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
+    super(config, false);
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
@@ -38,6 +17,22 @@ export abstract class AlphaScheduler implements Scheduler {
     const sa = f(Math.sqrt(a));
     const sb = f(Math.sqrt(f(1 - a)));
     return original.map((x, i) => f(f(sa * x) + f(sb * noise[i]!)));
+  }
+
+  /**
+   * alphas_cumprod at training timestep t; before the first one (t < 0) 1 with set_alpha_to_one, else
+   * alphas_cumprod[0] (diffusers' final_alpha_cumprod, DDIMInverse's initial_alpha_cumprod).
+   */
+  protected alphaProdAt(t: number): number {
+    if (t >= 0) return this.alphasCumprod[t]!;
+    return this.config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
+  }
+
+  /** set_timesteps of DDPM and DDIM: the configured spacing, rounded, descending. */
+  protected setSpacedTimesteps(n: number): void {
+    this.checkSteps(n);
+    this.numInferenceSteps = n;
+    this.timesteps = spacedTimesteps(this.config, n, true);
   }
 
   protected checkSteps(n: number): void {

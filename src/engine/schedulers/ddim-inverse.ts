@@ -20,11 +20,9 @@ export const DDIM_INVERSE_DEFAULTS = {
 
 export class DDIMInverseScheduler extends AlphaScheduler {
   readonly name = 'DDIMInverseScheduler' as const;
-  readonly initialAlphaCumprod: number;
 
   constructor(config: SchedulerConfig) {
     super(config);
-    this.initialAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
     const T = config.num_train_timesteps as number;
     this.timesteps = Array.from({ length: T }, (_, i) => i);
   }
@@ -48,7 +46,7 @@ export class DDIMInverseScheduler extends AlphaScheduler {
     const T = this.config.num_train_timesteps as number;
     const prevT = timestep; // the noisier target
     const t = Math.min(timestep - Math.floor(T / this.numInferenceSteps), T - 1);
-    const a = t >= 0 ? this.alphasCumprod[t]! : this.initialAlphaCumprod;
+    const a = this.alphaProdAt(t);
     const ap = this.alphasCumprod[prevT]!;
     const { x0: raw, eps } = this.x0AndEps(modelOutput, sample, a);
     const x0 = this.config.clip_sample ? clampArray(raw, this.config.clip_sample_range as number) : raw;

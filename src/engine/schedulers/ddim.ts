@@ -1,6 +1,6 @@
 // DDIMScheduler (Song et al. 2020): deterministic with eta = 0, stochastic with eta > 0.
 import { AlphaScheduler } from './alpha-base.ts';
-import { BETA_DEFAULTS, f, requireGenerator, spacedTimesteps } from './common.ts';
+import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const DDIM_DEFAULTS = {
@@ -19,27 +19,22 @@ export const DDIM_DEFAULTS = {
 
 export class DDIMScheduler extends AlphaScheduler {
   readonly name = 'DDIMScheduler' as const;
-  readonly finalAlphaCumprod: number;
 
   constructor(config: SchedulerConfig) {
     super(config);
-    this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
-    const T = config.num_train_timesteps as number;
-    this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
+    this.timesteps = this.trainTimesteps();
   }
 
   setTimesteps(n: number): void {
-    this.checkSteps(n);
-    this.numInferenceSteps = n;
-    this.timesteps = spacedTimesteps(this.config, n, true);
+    this.setSpacedTimesteps(n);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
-    if (!this.numInferenceSteps) throw new Error("Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler");
+    this.requireTimesteps();
     const eta = opts.eta ?? 0;
     const prevT = t - Math.floor((this.config.num_train_timesteps as number) / this.numInferenceSteps);
     const a = this.alphasCumprod[t]!;
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
+    const ap = this.alphaProdAt(prevT);
     const { x0: raw, eps } = this.x0AndEps(modelOutput, sample, a);
     const x0 = this.clipOrThreshold(raw, opts);
     const variance = f(f(f(1 - ap) / f(1 - a)) * f(1 - f(a / ap)));

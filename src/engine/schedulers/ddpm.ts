@@ -1,6 +1,6 @@
 // DDPMScheduler: ancestral sampling of Ho et al. (2020) on the chosen timestep subset.
 import { AlphaScheduler } from './alpha-base.ts';
-import { BETA_DEFAULTS, f, requireGenerator, spacedTimesteps } from './common.ts';
+import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const DDPM_DEFAULTS = {
@@ -25,14 +25,11 @@ export class DDPMScheduler extends AlphaScheduler {
     if (!['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log'].includes(config.variance_type as string)) {
       throw new Error(`variance_type ${String(config.variance_type)} is not supported (learned variances need a model that predicts them)`);
     }
-    const T = config.num_train_timesteps as number;
-    this.timesteps = Array.from({ length: T }, (_, i) => T - 1 - i);
+    this.timesteps = this.trainTimesteps();
   }
 
   setTimesteps(n: number): void {
-    this.checkSteps(n);
-    this.numInferenceSteps = n;
-    this.timesteps = spacedTimesteps(this.config, n, true);
+    this.setSpacedTimesteps(n);
   }
 
   private previousTimestep(t: number): number {

@@ -1,7 +1,8 @@
 // DEISMultistepScheduler (Zhang & Chen 2022), log-rho variant: polynomial extrapolation of the noise
 // prediction in log(sigma/alpha), orders 1-3.
 import { BETA_DEFAULTS, f } from './common.ts';
-import { MultistepScheduler } from './multistep-base.ts';
+import { dpmSolverUpdate } from './dpm-solver.ts';
+import { type AlphaSigma, MultistepScheduler } from './multistep-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const DEIS_DEFAULTS = {
@@ -26,11 +27,11 @@ export const DEIS_DEFAULTS = {
 };
 
 const ln = (x: number) => f(Math.log(x));
+/** sigma_t / alpha_t, DEIS's rho. */
+const rho = (a: AlphaSigma) => f(a.sigma / a.alpha);
 
 export class DEISMultistepScheduler extends MultistepScheduler {
   readonly name = 'DEISMultistepScheduler' as const;
-  private modelOutputs: (Float32Array | null)[] = [];
-  private lowerOrderNums = 0;
 
   constructor(config: SchedulerConfig) {
     const c = { ...config };
@@ -47,50 +48,34 @@ export class DEISMultistepScheduler extends MultistepScheduler {
 
   setTimesteps(n: number): void {
     this.buildSchedule(n, this.spacedTimesteps(n), 'karras_min_always');
-    this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
-    this.lowerOrderNums = 0;
+    this.resetHistory();
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
-    if (!this.numInferenceSteps) throw new Error("Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler");
+    this.requireTimesteps();
     const i = this.initStepIndex(timestep);
-    const len = this.timesteps.length;
-    const lof = Boolean(this.config.lower_order_final);
-    const lowerOrderFinal = i === len - 1 && lof && len < 15;
-    const lowerOrderSecond = i === len - 2 && lof && len < 15;
     // convert_model_output: x0 first (so thresholding applies), then back to epsilon.
     const x0 = this.toX0(modelOutput, sample, i, opts);
     const { alpha, sigma } = this.alphaSigma(this.sigmaTable[i]!);
     const eps = sample.map((x, k) => f(f(x - f(alpha * x0[k]!)) / sigma));
-    const order = this.config.solver_order as number;
-    for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1]!;
-    this.modelOutputs[order - 1] = eps;
-    let prev: Float32Array;
-    if (order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prev = this.firstOrder(eps, sample, i);
-    else if (order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prev = this.secondOrder(sample, i);
-    else prev = this.thirdOrder(sample, i);
-    if (this.lowerOrderNums < order) this.lowerOrderNums++;
+    this.pushModelOutput(eps);
+    const order = this.multistepOrder(i, false);
+    const prev = order === 1 ? this.firstOrder(eps, sample, i) : order === 2 ? this.secondOrder(sample, i) : this.thirdOrder(sample, i);
+    this.warmUp();
     this.stepIndex = i + 1;
     return prev;
   }
 
+  /** diffusers' deis_first_order_update: DPM-Solver's first-order noise-prediction step. */
   private firstOrder(m: Float32Array, x: Float32Array, i: number): Float32Array {
-    const t = this.alphaSigma(this.sigmaTable[i + 1]!);
-    const s = this.alphaSigma(this.sigmaTable[i]!);
-    const h = f(t.lambda - s.lambda);
-    const cx = f(t.alpha / s.alpha);
-    const cm = f(t.sigma * f(f(Math.exp(h)) - 1));
-    return x.map((v, k) => f(f(cx * v) - f(cm * m[k]!)));
+    const [t, s] = this.states(i, 2);
+    return dpmSolverUpdate('dpmsolver', t, s, x, [m], false, null);
   }
 
   private secondOrder(x: Float32Array, i: number): Float32Array {
-    const [t, s0, s1] = [i + 1, i, i - 1].map((j) => this.alphaSigma(this.sigmaTable[j]!)) as [ReturnType<typeof this.alphaSigma>, ReturnType<typeof this.alphaSigma>, ReturnType<typeof this.alphaSigma>];
-    const n = this.modelOutputs.length;
-    const m0 = this.modelOutputs[n - 1]!;
-    const m1 = this.modelOutputs[n - 2]!;
-    const rt = f(t.sigma / t.alpha);
-    const r0 = f(s0.sigma / s0.alpha);
-    const r1 = f(s1.sigma / s1.alpha);
+    const [t, s0, s1] = this.states(i, 3);
+    const [m0, m1] = this.latestOutputs(2);
+    const [rt, r0, r1] = [t, s0, s1].map(rho) as [number, number, number];
     const ind = (tt: number, b: number, c: number) => f(f(tt * f(f(f(-ln(c)) + ln(tt)) - 1)) / f(ln(b) - ln(c)));
     const c1 = f(ind(rt, r0, r1) - ind(r0, r0, r1));
     const c2 = f(ind(rt, r1, r0) - ind(r0, r1, r0));
@@ -98,13 +83,9 @@ export class DEISMultistepScheduler extends MultistepScheduler {
   }
 
   private thirdOrder(x: Float32Array, i: number): Float32Array {
-    const [t, s0, s1, s2] = [i + 1, i, i - 1, i - 2].map((j) => this.alphaSigma(this.sigmaTable[j]!)) as ReturnType<typeof this.alphaSigma>[];
-    const n = this.modelOutputs.length;
-    const m0 = this.modelOutputs[n - 1]!;
-    const m1 = this.modelOutputs[n - 2]!;
-    const m2 = this.modelOutputs[n - 3]!;
-    const rho = (a: ReturnType<typeof this.alphaSigma>) => f(a.sigma / a.alpha);
-    const [rt, r0, r1, r2] = [t!, s0!, s1!, s2!].map(rho) as [number, number, number, number];
+    const [t, s0, s1, s2] = this.states(i, 4);
+    const [m0, m1, m2] = this.latestOutputs(3);
+    const [rt, r0, r1, r2] = [t, s0, s1, s2].map(rho) as [number, number, number, number];
     const ind = (tt: number, b: number, c: number, d: number) => {
       const lt = ln(tt);
       const lc = ln(c);
@@ -122,7 +103,7 @@ export class DEISMultistepScheduler extends MultistepScheduler {
     const c1 = f(ind(rt, r0, r1, r2) - ind(r0, r0, r1, r2));
     const c2 = f(ind(rt, r1, r2, r0) - ind(r0, r1, r2, r0));
     const c3 = f(ind(rt, r2, r0, r1) - ind(r0, r2, r0, r1));
-    const a = t!.alpha;
-    return x.map((v, k) => f(a * f(f(f(f(v / s0!.alpha) + f(c1 * m0[k]!)) + f(c2 * m1[k]!)) + f(c3 * m2[k]!))));
+    const a = t.alpha;
+    return x.map((v, k) => f(a * f(f(f(f(v / s0.alpha) + f(c1 * m0[k]!)) + f(c2 * m1[k]!)) + f(c3 * m2[k]!))));
   }
 }

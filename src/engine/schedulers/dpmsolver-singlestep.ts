@@ -1,8 +1,7 @@
 // DPMSolverSinglestepScheduler: DPM-Solver(++) singlestep; each order-k step spans k table intervals and
 // re-uses the sample at the start of the group (orders follow get_order_list).
-import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
-import { normaliseDpmConfig } from './dpmsolver-multistep.ts';
-import { MultistepScheduler, combine, sub } from './multistep-base.ts';
+import { BETA_DEFAULTS, f } from './common.ts';
+import { DpmSolverScheduler, scaledDiff } from './dpm-solver.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const DPM_SINGLESTEP_DEFAULTS = {
@@ -27,18 +26,13 @@ export const DPM_SINGLESTEP_DEFAULTS = {
   time_shift_type: 'exponential',
 };
 
-export class DPMSolverSinglestepScheduler extends MultistepScheduler {
+export class DPMSolverSinglestepScheduler extends DpmSolverScheduler {
   readonly name = 'DPMSolverSinglestepScheduler' as const;
-  private modelOutputs: (Float32Array | null)[] = [];
   private groupSample: Float32Array | null = null;
   private orderList: number[] = [];
 
   constructor(config: SchedulerConfig) {
-    const c = normaliseDpmConfig(config, 'DPMSolverSinglestepScheduler', ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver++']);
-    if (!['dpmsolver++', 'sde-dpmsolver++'].includes(c.algorithm_type as string) && c.final_sigmas_type === 'zero') {
-      throw new Error(`\`final_sigmas_type\` ${String(c.final_sigmas_type)} is not supported for \`algorithm_type\` ${String(c.algorithm_type)}. Please choose \`sigma_min\` instead.`);
-    }
-    super(c);
+    super(config, 'DPMSolverSinglestepScheduler', ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver++']);
   }
 
   /** get_order_list: which solver order each step uses. */
@@ -64,7 +58,7 @@ export class DPMSolverSinglestepScheduler extends MultistepScheduler {
 
   setTimesteps(n: number): void {
     this.buildSchedule(n, this.spacedTimesteps(n, 'linspace'), 'train_min');
-    this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
+    this.resetHistory();
     this.groupSample = null;
     // diffusers flips lower_order_final on (permanently, in the config) when the steps do not divide evenly.
     const order = this.config.solver_order as number;
@@ -75,132 +69,35 @@ export class DPMSolverSinglestepScheduler extends MultistepScheduler {
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
-    if (!this.numInferenceSteps) throw new Error("Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler");
+    this.requireTimesteps();
     const i = this.initStepIndex(timestep);
-    const dataPred = this.config.algorithm_type !== 'dpmsolver';
-    const converted = dataPred ? this.toX0(modelOutput, sample, i, opts) : this.toEps(modelOutput, sample, i, opts);
+    const converted = this.convert(modelOutput, sample, i, opts);
     const n = this.modelOutputs.length;
-    for (let k = 0; k < n - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1]!;
-    this.modelOutputs[n - 1] = converted;
-    const noise = this.config.algorithm_type === 'sde-dpmsolver++' ? requireGenerator(opts, this.name).randn([sample.length]) : null;
+    this.pushModelOutput(converted);
+    const noise = this.sdeNoise(opts, sample.length);
     let order = this.orderList[i]!;
     while (this.modelOutputs[n - order] === null) order--;
     if (order === 1) this.groupSample = sample;
     const x = this.groupSample!;
-    const prev = order === 1 ? this.firstOrder(converted, x, noise, i) : order === 2 ? this.secondOrder(x, noise, i) : this.thirdOrder(x, noise, i);
+    const prev = order === 1 ? this.firstOrder(converted, x, noise, i) : order === 2 ? this.secondOrder(x, noise, i, 1) : this.thirdOrder(x, noise, i);
     this.stepIndex = i + 1;
     return prev;
   }
 
-  private firstOrder(m: Float32Array, x: Float32Array, noise: Float32Array | null, i: number): Float32Array {
-    const t = this.alphaSigma(this.sigmaTable[i + 1]!);
-    const s = this.alphaSigma(this.sigmaTable[i]!);
-    const h = f(t.lambda - s.lambda);
-    switch (this.config.algorithm_type) {
-      case 'dpmsolver++':
-        return combine([[1, f(t.sigma / s.sigma), x], [-1, f(t.alpha * f(f(Math.exp(-h)) - 1)), m]]);
-      case 'dpmsolver':
-        return combine([[1, f(t.alpha / s.alpha), x], [-1, f(t.sigma * f(f(Math.exp(h)) - 1)), m]]);
-      default: {
-        const e2 = f(Math.exp(f(-2 * h)));
-        return combine([
-          [1, f(f(t.sigma / s.sigma) * f(Math.exp(-h))), x],
-          [1, f(t.alpha * f(1 - e2)), m],
-          [1, f(t.sigma * f(Math.sqrt(f(1 - e2)))), noise!],
-        ]);
-      }
-    }
-  }
-
-  /** The shared tail of the order-2/3 updates: [x coef, D0 coef, D1 coef(s)] per algorithm and solver type. */
-  private secondOrder(x: Float32Array, noise: Float32Array | null, i: number): Float32Array {
-    const t = this.alphaSigma(this.sigmaTable[i + 1]!);
-    const s0 = this.alphaSigma(this.sigmaTable[i]!);
-    const s1 = this.alphaSigma(this.sigmaTable[i - 1]!);
-    const n = this.modelOutputs.length;
-    const m0 = this.modelOutputs[n - 1]!;
-    const m1 = this.modelOutputs[n - 2]!;
-    const h = f(t.lambda - s1.lambda);
-    const h0 = f(s0.lambda - s1.lambda);
-    const r0 = f(h0 / h);
-    const D0 = m1;
-    const D1 = sub(m0, m1).map((v) => f(f(1 / r0) * v));
-    const mid = this.config.solver_type === 'midpoint';
-    switch (this.config.algorithm_type) {
-      case 'dpmsolver++': {
-        const c = f(t.alpha * f(f(Math.exp(-h)) - 1));
-        const d1: [1 | -1, number] = mid ? [-1, f(0.5 * c)] : [1, f(t.alpha * f(f(f(f(Math.exp(-h)) - 1) / h) + 1))];
-        return combine([[1, f(t.sigma / s1.sigma), x], [-1, c, D0], [d1[0], d1[1], D1]]);
-      }
-      case 'dpmsolver': {
-        const c = f(t.sigma * f(f(Math.exp(h)) - 1));
-        const d1 = mid ? f(0.5 * c) : f(t.sigma * f(f(f(f(Math.exp(h)) - 1) / h) - 1));
-        return combine([[1, f(t.alpha / s1.alpha), x], [-1, c, D0], [-1, d1, D1]]);
-      }
-      default: {
-        const e2 = f(Math.exp(f(-2 * h)));
-        const c = f(t.alpha * f(1 - e2));
-        const d1 = mid ? f(0.5 * c) : f(t.alpha * f(f(f(1 - e2) / f(-2 * h)) + 1));
-        return combine([
-          [1, f(f(t.sigma / s1.sigma) * f(Math.exp(-h))), x], [1, c, D0], [1, d1, D1],
-          [1, f(t.sigma * f(Math.sqrt(f(1 - e2)))), noise!],
-        ]);
-      }
-    }
-  }
-
+  /** Order 3 over three table intervals, from the group's start s2 (D0 = its model output m2). */
   private thirdOrder(x: Float32Array, noise: Float32Array | null, i: number): Float32Array {
-    const t = this.alphaSigma(this.sigmaTable[i + 1]!);
-    const s0 = this.alphaSigma(this.sigmaTable[i]!);
-    const s1 = this.alphaSigma(this.sigmaTable[i - 1]!);
-    const s2 = this.alphaSigma(this.sigmaTable[i - 2]!);
-    const n = this.modelOutputs.length;
-    const m0 = this.modelOutputs[n - 1]!;
-    const m1 = this.modelOutputs[n - 2]!;
-    const m2 = this.modelOutputs[n - 3]!;
+    const [t, s0, s1, s2] = this.states(i, 4);
+    const [m0, m1, m2] = this.latestOutputs(3);
     const h = f(t.lambda - s2.lambda);
-    const h0 = f(s0.lambda - s2.lambda);
-    const h1 = f(s1.lambda - s2.lambda);
-    const r0 = f(h0 / h);
-    const r1 = f(h1 / h);
-    const D0 = m2;
-    const D10 = sub(m1, m2).map((v) => f(f(1 / r1) * v));
-    const D11 = sub(m0, m2).map((v) => f(f(1 / r0) * v));
+    const r0 = f(f(s0.lambda - s2.lambda) / h);
+    const r1 = f(f(s1.lambda - s2.lambda) / h);
+    const D10 = scaledDiff(m1, m2, r1);
+    const D11 = scaledDiff(m0, m2, r0);
+    // diffusers' midpoint form is the second-order Taylor update on D1_1; heun adds the D2 term.
+    if (this.config.solver_type === 'midpoint') return this.update(t, s2, x, [m2, D11], false, noise);
     const dr = f(r0 - r1);
     const D1 = D10.map((v, k) => f(f(f(r0 * v) - f(r1 * D11[k]!)) / dr));
     const D2 = D11.map((v, k) => f(f(2 * f(v - D10[k]!)) / dr));
-    const mid = this.config.solver_type === 'midpoint';
-    const h2 = f(h * h);
-    switch (this.config.algorithm_type) {
-      case 'dpmsolver++': {
-        const em = f(Math.exp(-h));
-        const terms: [1 | -1, number, Float32Array][] = [
-          [1, f(t.sigma / s2.sigma), x], [-1, f(t.alpha * f(em - 1)), D0],
-          [1, f(t.alpha * f(f(f(em - 1) / h) + 1)), mid ? D11 : D1],
-        ];
-        if (!mid) terms.push([-1, f(t.alpha * f(f(f(f(em - 1) + h) / h2) - 0.5)), D2]);
-        return combine(terms);
-      }
-      case 'dpmsolver': {
-        const ep = f(Math.exp(h));
-        const terms: [1 | -1, number, Float32Array][] = [
-          [1, f(t.alpha / s2.alpha), x], [-1, f(t.sigma * f(ep - 1)), D0],
-          [-1, f(t.sigma * f(f(f(ep - 1) / h) - 1)), mid ? D11 : D1],
-        ];
-        if (!mid) terms.push([-1, f(t.sigma * f(f(f(f(ep - 1) - h) / h2) - 0.5)), D2]);
-        return combine(terms);
-      }
-      default: {
-        const e2 = f(Math.exp(f(-2 * h)));
-        const m2h = f(-2 * h);
-        const terms: [1 | -1, number, Float32Array][] = [
-          [1, f(f(t.sigma / s2.sigma) * f(Math.exp(-h))), x], [1, f(t.alpha * f(1 - e2)), D0],
-          [1, f(t.alpha * f(f(f(1 - e2) / m2h) + 1)), mid ? D11 : D1],
-        ];
-        if (!mid) terms.push([1, f(t.alpha * f(f(f(f(1 - e2) + m2h) / f(m2h * m2h)) - 0.5)), D2]);
-        terms.push([1, f(t.sigma * f(Math.sqrt(f(1 - e2)))), noise!]);
-        return combine(terms);
-      }
-    }
+    return this.update(t, s2, x, [m2, D1, D2], false, noise);
   }
 }

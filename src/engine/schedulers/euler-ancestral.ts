@@ -1,6 +1,6 @@
 // EulerAncestralDiscreteScheduler: an Euler step to sigma_down plus fresh noise of size sigma_up.
 import { BETA_DEFAULTS, f, requireGenerator } from './common.ts';
-import { SigmaScheduler } from './sigma-base.ts';
+import { SigmaScheduler, ancestralStep, eulerStep } from './sigma-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const EULER_ANCESTRAL_DEFAULTS = {
@@ -16,7 +16,7 @@ export class EulerAncestralDiscreteScheduler extends SigmaScheduler {
 
   constructor(config: SchedulerConfig) {
     super(config);
-    this.sigmaTable = Float32Array.from([...this.trainSigmas].reverse().concat([0]));
+    this.sigmaTable = this.trainingSigmaTable();
   }
 
   setTimesteps(n: number): void {
@@ -31,15 +31,10 @@ export class EulerAncestralDiscreteScheduler extends SigmaScheduler {
     const i = this.initStepIndex(timestep);
     const sigma = this.sigmaTable[i]!;
     const pred = this.predictOriginal(modelOutput, sample, sigma);
-    const from2 = f(sigma * sigma);
-    const to = this.sigmaTable[i + 1]!;
-    const to2 = f(to * to);
-    const sigmaUp = f(Math.sqrt(f(f(to2 * f(from2 - to2)) / from2)));
-    const sigmaDown = f(Math.sqrt(f(to2 - f(sigmaUp * sigmaUp))));
-    const dt = f(sigmaDown - sigma);
-    const prev = sample.map((x, k) => f(x + f(f(f(x - pred[k]!) / sigma) * dt)));
+    const { up, down } = ancestralStep(sigma, this.sigmaTable[i + 1]!);
+    const prev = eulerStep(sample, sample, pred, sigma, f(down - sigma));
     const noise = requireGenerator(opts, this.name).randn([prev.length]);
     this.stepIndex = i + 1;
-    return prev.map((x, k) => f(x + f(noise[k]! * sigmaUp)));
+    return prev.map((x, k) => f(x + f(noise[k]! * up)));
   }
 }

@@ -1,6 +1,6 @@
 // EulerDiscreteScheduler (k-diffusion Algorithm 2 without churn, as SD pipelines run it).
 import { BETA_DEFAULTS, f } from './common.ts';
-import { SigmaScheduler } from './sigma-base.ts';
+import { SigmaScheduler, eulerStep } from './sigma-base.ts';
 import type { SchedulerConfig } from './types.ts';
 
 export const EULER_DEFAULTS = {
@@ -26,19 +26,17 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
     super(config);
     if (config.use_exponential_sigmas || config.use_beta_sigmas) throw new Error('exponential/beta sigmas are not supported');
     if (config.timestep_type !== 'discrete') throw new Error('only timestep_type "discrete" is supported');
-    // Before setTimesteps diffusers holds the full training table, so initNoiseSigma works right away.
-    this.sigmaTable = Float32Array.from([...this.trainSigmas].reverse().concat([0]));
+    this.sigmaTable = this.trainingSigmaTable();
   }
 
   setTimesteps(n: number): void {
     this.numInferenceSteps = n;
-    let { timesteps, sigmas, logSigmas } = this.baseSchedule(n);
+    const { timesteps, sigmas } = this.sigmaSchedule(n);
     if (this.config.interpolation_type === 'log_linear') {
       throw new Error('interpolation_type log_linear is not supported');
     } else if (this.config.interpolation_type !== 'linear') {
       throw new Error(`${String(this.config.interpolation_type)} is not implemented. Please specify interpolation_type to either 'linear' or 'log_linear'`);
     }
-    if (this.config.use_karras_sigmas) ({ sigmas, timesteps } = this.karras(sigmas, n, logSigmas));
     let last: number;
     if (this.config.final_sigmas_type === 'sigma_min') last = this.trainSigmas[0]!;
     else if (this.config.final_sigmas_type === 'zero') last = 0;
@@ -54,7 +52,7 @@ export class EulerDiscreteScheduler extends SigmaScheduler {
     const pred = this.predictOriginal(modelOutput, sample, sigma);
     const dt = f(this.sigmaTable[i + 1]! - sigma);
     this.stepIndex = i + 1;
-    return sample.map((x, k) => f(x + f(f(f(x - pred[k]!) / sigma) * dt)));
+    return eulerStep(sample, sample, pred, sigma, dt);
   }
 }
 

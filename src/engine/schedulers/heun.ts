@@ -33,9 +33,8 @@ export class HeunDiscreteScheduler extends SigmaScheduler {
 
   setTimesteps(n: number): void {
     this.numInferenceSteps = n;
-    let { timesteps, sigmas, logSigmas } = this.baseSchedule(n);
-    if (this.config.use_karras_sigmas) ({ sigmas, timesteps } = this.karras(sigmas, n, logSigmas));
-    this.sigmaTable = Float32Array.from(interleaveMiddle(Float32Array.from([...sigmas, 0]), true));
+    const { timesteps, sigmas } = this.sigmaSchedule(n);
+    this.sigmaTable = interleaveMiddle(Float32Array.from([...sigmas, 0]), false);
     this.timesteps = [timesteps[0]!, ...timesteps.slice(1).flatMap((t) => [t, t])].map(f);
     this.prevDerivative = null;
     this.dt = null;

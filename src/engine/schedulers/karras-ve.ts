@@ -10,9 +10,10 @@
 // sigma_{i+1} (corrector), so the timestep list interleaves like Heun's and `order` is 2. The churn noise
 // of step i+1 is added at the end of step i (from the request's generator); the first step's churn is
 // folded into initNoiseSigma (same distribution: N(0, sigma_0^2 + s_noise^2 (sigma_hat_0^2 - sigma_0^2))).
-import { alphasCumprod, f, karrasSigmas, logF32Array, requireGenerator, sigmaToT, trainBetas, trainSigmas } from './common.ts';
+import { f, karrasSigmas, requireGenerator } from './common.ts';
 import type { TorchGenerator } from '../random/torch-generator.ts';
-import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
+import type { SchedulerConfig, StepOptions } from './types.ts';
+import { VeOnVpScheduler } from './ve-base.ts';
 
 export const KARRAS_VE_DEFAULTS = {
   sigma_min: 0.02,
@@ -71,38 +72,17 @@ export function karrasVeStepCorrect(modelOutput: Float32Array, sigmaHat: number,
   });
 }
 
-export function firstIndexOf(timesteps: number[], t: number): number {
-  const i = timesteps.indexOf(t);
-  if (i < 0) throw new Error(`timestep ${t} is not in the schedule`);
-  return i;
-}
-
 interface KarrasStep {
   sigma: number;
   sigmaHat: number;
   next: number;
 }
 
-export class KarrasVeScheduler implements Scheduler {
+export class KarrasVeScheduler extends VeOnVpScheduler {
   readonly name = 'KarrasVeScheduler' as const;
   readonly order = 2;
-  readonly config: SchedulerConfig;
-  private readonly logSigmas: Float32Array;
-  private readonly sigmaRange: [number, number];
   private plan: KarrasStep[] = [];
-  /** Per model evaluation: [step, isCorrector]. */
-  private evals: [number, boolean][] = [];
-  timesteps: number[] = [];
-  private evalIndex: number | null = null;
-  private beginIndex: number | null = null;
   private pending: { sampleHat: Float32Array; derivative: Float32Array } | null = null;
-
-  constructor(config: SchedulerConfig) {
-    this.config = config;
-    const train = trainSigmas(alphasCumprod(trainBetas(config)));
-    this.logSigmas = logF32Array(train);
-    this.sigmaRange = [Math.max(config.sigma_min as number, train[0]!), Math.min(config.sigma_max as number, train[train.length - 1]!)];
-  }
 
   get sigmas(): number[] {
     return this.plan.map((s) => f(s.sigma));
@@ -125,41 +105,19 @@ export class KarrasVeScheduler implements Scheduler {
       const gamma = (this.config.s_min as number) <= s && s <= sMax ? gammaMax : 0;
       return { sigma: s, sigmaHat: s + gamma * s, next: i + 1 < n ? sig[i + 1]! : 0 };
     });
-    this.evals = [];
-    this.timesteps = [];
+    // Evaluations [step, isCorrector]: the predictor at sigma_hat, then the corrector at the next sigma.
+    this.resetEvals();
     this.plan.forEach((s, i) => {
-      this.evals.push([i, false]);
-      this.timesteps.push(sigmaToT(s.sigmaHat, this.logSigmas));
-      if (s.next !== 0) {
-        this.evals.push([i, true]);
-        this.timesteps.push(sigmaToT(s.next, this.logSigmas));
-      }
+      this.pushEval(i, false, s.sigmaHat);
+      if (s.next !== 0) this.pushEval(i, true, s.next);
     });
-    this.evalIndex = null;
-    this.beginIndex = null;
     this.pending = null;
   }
 
-  setBeginIndex(index: number): void {
-    this.beginIndex = index;
-  }
-
-  private currentEval(timestep: number): number {
-    // Timesteps can repeat (clipped at the ends), so a fresh run starts at the first match, not diffusers' second.
-    if (this.evalIndex === null) this.evalIndex = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
-    return this.evalIndex;
-  }
-
-  private evalSigma(e: number): number {
+  protected evalSigma(e: number): number {
     const [i, corrector] = this.evals[e]!;
     const s = this.plan[i]!;
     return corrector ? s.next : s.sigmaHat;
-  }
-
-  scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
-    const sigma = this.evalSigma(this.currentEval(timestep));
-    const d = f(Math.sqrt(sigma * sigma + 1));
-    return sample.map((x) => f(x / d));
   }
 
   step(eps: Float32Array, timestep: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
@@ -195,8 +153,7 @@ export class KarrasVeScheduler implements Scheduler {
 
   /** img2img: the source latent noised to the (churned) level of the evaluation it starts at. */
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const e = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
-    const [i] = this.evals[e]!;
+    const [i] = this.evals[this.startEval(timestep)]!;
     const s = this.plan[i]!;
     const sn = this.config.s_noise as number;
     const level = f(Math.sqrt(s.sigma ** 2 + sn * sn * (s.sigmaHat ** 2 - s.sigma ** 2)));

@@ -2,7 +2,7 @@
 // "dpm_2_ancestral"): each step evaluates the model at sigma and at the log-midpoint sigma_interpol, so the
 // timestep table interleaves the two. The ancestral variant adds noise of size sigma_up after each pair.
 import { BETA_DEFAULTS, f, lerpHalfF32, requireGenerator, roundHalfEven, sigmaToTF32 } from './common.ts';
-import { SigmaScheduler } from './sigma-base.ts';
+import { SigmaScheduler, ancestralStep, eulerStep, interleaveMiddle } from './sigma-base.ts';
 import type { SchedulerConfig, StepOptions } from './types.ts';
 
 export const KDPM2_DEFAULTS = {
@@ -16,14 +16,6 @@ export const KDPM2_DEFAULTS = {
   timestep_spacing: 'linspace',
   steps_offset: 0,
 };
-
-/** [x0, x1, x1, ..., xn, xn, xn]: how both classes lay their per-sigma tables out per model call. */
-function doubled(x: ArrayLike<number>): Float32Array {
-  const out = [x[0]!];
-  for (let i = 1; i < x.length; i++) out.push(x[i]!, x[i]!);
-  out.push(x[x.length - 1]!);
-  return Float32Array.from(out);
-}
 
 abstract class KDpm2Base extends SigmaScheduler {
   override readonly order = 2;
@@ -39,16 +31,48 @@ abstract class KDpm2Base extends SigmaScheduler {
 
   /** Float32 sigmas (with the final 0) and timesteps (float32, or rounded doubles with Karras). */
   protected schedule(n: number): { sigmas: Float32Array; timesteps: number[]; logSigmas: Float32Array } {
-    let { timesteps, sigmas, logSigmas } = this.baseSchedule(n);
-    if (this.config.use_karras_sigmas) {
-      ({ sigmas, timesteps } = this.karras(sigmas, n, logSigmas));
-      timesteps = timesteps.map(roundHalfEven);
-    }
-    return { sigmas: Float32Array.from([...sigmas, 0]), timesteps, logSigmas };
+    const { timesteps, sigmas, logSigmas } = this.sigmaSchedule(n);
+    return {
+      sigmas: Float32Array.from([...sigmas, 0]),
+      timesteps: this.config.use_karras_sigmas ? timesteps.map(roundHalfEven) : timesteps,
+      logSigmas,
+    };
+  }
+
+  /**
+   * Installs the per-call tables (sigmas and sigma_interpol, laid out by interleaveMiddle) and the
+   * interleaved timesteps [t0, ti, t1, ti, t2, ...], where the interpolated timestep before t_k is that of
+   * interpol[k - lag] (lag 0 plain, 1 ancestral).
+   */
+  protected install(sigmas: Float32Array, interpol: Float32Array, timesteps: number[], logSigmas: Float32Array, lag: 0 | 1): void {
+    this.sigmaTable = interleaveMiddle(sigmas, true);
+    this.interpolTable = interleaveMiddle(interpol, true);
+    const ti = Array.from(interpol, (s) => sigmaToTF32(s, logSigmas));
+    const out = [timesteps[0]!];
+    for (let k = 1; k < timesteps.length; k++) out.push(ti[k - lag]!, timesteps[k]!);
+    this.timesteps = this.config.use_karras_sigmas ? out : out.map(f);
+    this.firstSample = null;
+    this.resetIndex();
   }
 
   protected get inFirstOrder(): boolean {
     return this.firstSample === null;
+  }
+
+  /**
+   * One model call of a DPM-Solver-2 step. The first is an Euler step from sigma to sigma_interpol (and
+   * keeps the sample); the second goes from that kept sample to sigmaEnd with the derivative at sigma_interpol.
+   */
+  protected dpm2Step(modelOutput: Float32Array, sample: Float32Array, sigma: number, sigmaInterpol: number, sigmaEnd: number): Float32Array {
+    const first = this.inFirstOrder;
+    const pred = this.predictOriginal(modelOutput, sample, first ? sigma : sigmaInterpol);
+    if (first) {
+      this.firstSample = sample;
+      return eulerStep(sample, sample, pred, sigma, f(sigmaInterpol - sigma));
+    }
+    const base = this.firstSample!;
+    this.firstSample = null;
+    return eulerStep(base, sample, pred, sigmaInterpol, f(sigmaEnd - sigma));
   }
 }
 
@@ -61,14 +85,7 @@ export class KDPM2DiscreteScheduler extends KDpm2Base {
     const m = sigmas.length;
     const logs = sigmas.map((s) => f(Math.log(s)));
     const interpol = sigmas.map((_, i) => f(Math.exp(lerpHalfF32(logs[i]!, logs[(i - 1 + m) % m]!))));
-    this.sigmaTable = doubled(sigmas);
-    this.interpolTable = doubled(interpol);
-    const ti = Array.from(interpol, (s) => sigmaToTF32(s, logSigmas));
-    const out = [timesteps[0]!];
-    for (let k = 1; k < timesteps.length; k++) out.push(ti[k]!, timesteps[k]!);
-    this.timesteps = this.config.use_karras_sigmas ? out : out.map(f);
-    this.firstSample = null;
-    this.resetIndex();
+    this.install(sigmas, interpol, timesteps, logSigmas, 0);
   }
 
   protected override inputSigma(index: number): number {
@@ -77,22 +94,9 @@ export class KDPM2DiscreteScheduler extends KDpm2Base {
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array): Float32Array {
     const i = this.initStepIndex(timestep);
-    const first = this.inFirstOrder;
-    const sigma = first ? this.sigmaTable[i]! : this.sigmaTable[i - 1]!;
-    const sigmaInterpol = first ? this.interpolTable[i + 1]! : this.interpolTable[i]!;
-    const sigmaNext = first ? this.sigmaTable[i + 1]! : this.sigmaTable[i]!;
-    const pred = this.predictOriginal(modelOutput, sample, first ? sigma : sigmaInterpol);
-    let out: Float32Array;
-    if (first) {
-      const dt = f(sigmaInterpol - sigma);
-      out = sample.map((x, k) => f(x + f(f(f(x - pred[k]!) / sigma) * dt)));
-      this.firstSample = sample;
-    } else {
-      const dt = f(sigmaNext - sigma);
-      const base = this.firstSample!;
-      out = base.map((x, k) => f(x + f(f(f(sample[k]! - pred[k]!) / sigmaInterpol) * dt)));
-      this.firstSample = null;
-    }
+    const out = this.inFirstOrder
+      ? this.dpm2Step(modelOutput, sample, this.sigmaTable[i]!, this.interpolTable[i + 1]!, this.sigmaTable[i + 1]!)
+      : this.dpm2Step(modelOutput, sample, this.sigmaTable[i - 1]!, this.interpolTable[i]!, this.sigmaTable[i]!);
     this.stepIndex = i + 1;
     return out;
   }
@@ -110,26 +114,17 @@ export class KDPM2AncestralDiscreteScheduler extends KDpm2Base {
     const up = new Float32Array(m);
     const down = new Float32Array(m);
     for (let i = 0; i < m; i++) {
-      const s2 = f(sigmas[i]! * sigmas[i]!);
-      const next = i + 1 < m ? sigmas[i + 1]! : 0;
-      const n2 = f(next * next);
-      up[i] = f(Math.sqrt(f(f(n2 * f(s2 - n2)) / s2)));
-      down[i] = f(Math.sqrt(f(n2 - f(up[i]! * up[i]!))));
+      const split = ancestralStep(sigmas[i]!, i + 1 < m ? sigmas[i + 1]! : 0);
+      up[i] = split.up;
+      down[i] = split.down;
     }
     down[m - 1] = 0;
     const interpol = sigmas.map((s, i) => f(Math.exp(lerpHalfF32(f(Math.log(s)), f(Math.log(down[i]!))))));
     interpol[m - 1] = 0;
     interpol[m - 2] = 0;
-    this.sigmaTable = doubled(sigmas);
-    this.interpolTable = doubled(interpol);
-    this.upTable = doubled(up);
-    this.downTable = doubled(down);
-    const ti = Array.from(interpol, (s) => sigmaToTF32(s, logSigmas));
-    const out = [timesteps[0]!];
-    for (let k = 1; k < timesteps.length; k++) out.push(ti[k - 1]!, timesteps[k]!);
-    this.timesteps = this.config.use_karras_sigmas ? out : out.map(f);
-    this.firstSample = null;
-    this.resetIndex();
+    this.upTable = interleaveMiddle(up, true);
+    this.downTable = interleaveMiddle(down, true);
+    this.install(sigmas, interpol, timesteps, logSigmas, 1);
   }
 
   protected override inputSigma(index: number): number {
@@ -140,21 +135,10 @@ export class KDPM2AncestralDiscreteScheduler extends KDpm2Base {
     const i = this.initStepIndex(timestep);
     const first = this.inFirstOrder;
     const j = first ? i : i - 1;
-    const sigma = this.sigmaTable[j]!;
-    const sigmaInterpol = this.interpolTable[j]!;
-    const sigmaUp = this.upTable[j]!;
     const sigmaDown = this.downTable[(i - 1 + this.downTable.length) % this.downTable.length]!;
-    const pred = this.predictOriginal(modelOutput, sample, first ? sigma : sigmaInterpol);
-    let out: Float32Array;
-    if (first) {
-      const dt = f(sigmaInterpol - sigma);
-      out = sample.map((x, k) => f(x + f(f(f(x - pred[k]!) / sigma) * dt)));
-      this.firstSample = sample;
-    } else {
-      const dt = f(sigmaDown - sigma);
-      const base = this.firstSample!;
-      out = base.map((x, k) => f(x + f(f(f(sample[k]! - pred[k]!) / sigmaInterpol) * dt)));
-      this.firstSample = null;
+    let out = this.dpm2Step(modelOutput, sample, this.sigmaTable[j]!, this.interpolTable[j]!, sigmaDown);
+    if (!first) {
+      const sigmaUp = this.upTable[j]!;
       const noise = requireGenerator(opts, this.name).randn([out.length]);
       out = out.map((x, k) => f(x + f(noise[k]! * sigmaUp)));
     }

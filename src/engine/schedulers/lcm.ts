@@ -2,7 +2,7 @@
 // boundary condition (c_skip, c_out), then re-noises it to the next timestep with fresh noise.
 import { AlphaScheduler } from './alpha-base.ts';
 import { BETA_DEFAULTS, f, indexForTimestep, npLinspace, requireGenerator } from './common.ts';
-import type { SchedulerConfig, StepOptions } from './types.ts';
+import type { StepOptions } from './types.ts';
 
 export const LCM_DEFAULTS = {
   ...BETA_DEFAULTS,
@@ -25,13 +25,7 @@ export const LCM_DEFAULTS = {
 
 export class LCMScheduler extends AlphaScheduler {
   readonly name = 'LCMScheduler' as const;
-  readonly finalAlphaCumprod: number;
   private stepIndex: number | null = null;
-
-  constructor(config: SchedulerConfig) {
-    super(config);
-    this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
-  }
 
   /** `strength` < 1 restricts the origin schedule to the first original_steps*strength entries (img2img). */
   setTimesteps(n: number, opts: { strength?: number } = {}): void {
@@ -67,12 +61,12 @@ export class LCMScheduler extends AlphaScheduler {
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
-    if (!this.numInferenceSteps) throw new Error("Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler");
+    this.requireTimesteps();
     if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.timesteps, t);
     const i = this.stepIndex;
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1]! : t;
     const a = this.alphasCumprod[t]!;
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
+    const ap = this.alphaProdAt(prevT);
     const x0 = this.clipOrThreshold(this.x0AndEps(modelOutput, sample, a).x0, opts);
     const { cSkip, cOut } = this.boundaryScalings(t);
     const denoised = sample.map((x, k) => f(f(cOut * x0[k]!) + f(cSkip * x)));

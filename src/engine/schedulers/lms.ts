@@ -34,13 +34,12 @@ export class LMSDiscreteScheduler extends SigmaScheduler {
   constructor(config: SchedulerConfig) {
     super(config);
     if (config.use_exponential_sigmas || config.use_beta_sigmas) throw new Error('exponential/beta sigmas are not supported');
-    this.sigmaTable = Float32Array.from([...this.trainSigmas].reverse().concat([0]));
+    this.sigmaTable = this.trainingSigmaTable();
   }
 
   setTimesteps(n: number): void {
     this.numInferenceSteps = n;
-    let { timesteps, sigmas, logSigmas } = this.baseSchedule(n);
-    if (this.config.use_karras_sigmas) ({ sigmas, timesteps } = this.karras(sigmas, n, logSigmas));
+    const { timesteps, sigmas } = this.sigmaSchedule(n);
     this.sigmaTable = Float32Array.from([...sigmas, 0]);
     this.timesteps = timesteps.map(f);
     this.derivatives = [];

@@ -1,11 +1,10 @@
 // Shared state of the exponential-integrator solvers (DPM-Solver multistep/singlestep, UniPC, DEIS): they
 // keep a float32 sigma table, work with alpha_t = 1/sqrt(sigma^2+1), sigma_t = sigma*alpha_t and
 // lambda = log(alpha_t) - log(sigma_t), take unscaled inputs and add noise as alpha_t x + sigma_t noise.
-import type { SchedulerName } from '../pipeline/types.ts';
-import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
+import { SigmaTableScheduler } from './base.ts';
+import type { SchedulerConfig, StepOptions } from './types.ts';
 import {
-  alphasCumprod, f, indexForTimestep, interpIndex, karrasSigmas, logF32Array, npArange, npLinspace,
-  rescaleZeroTerminalSnr, roundHalfEven, sigmaToT, thresholdSample, trainBetas, trainSigmas,
+  f, interpIndex, karrasSigmas, logF32Array, npArange, npLinspace, roundHalfEven, sigmaToT, thresholdSample,
 } from './common.ts';
 
 export interface AlphaSigma {
@@ -17,54 +16,56 @@ export interface AlphaSigma {
 /** Where the extra final sigma comes from when Karras sigmas are on. */
 export type KarrasLast = 'train_min' | 'karras_min' | 'karras_min_always';
 
-export abstract class MultistepScheduler implements Scheduler {
-  abstract readonly name: SchedulerName;
-  readonly order: number = 1;
-  readonly config: SchedulerConfig;
-  readonly alphasCumprod: Float32Array;
-  readonly trainSigmas: Float32Array;
+export abstract class MultistepScheduler extends SigmaTableScheduler {
   readonly initNoiseSigma = 1;
-  timesteps: number[] = [];
-  sigmaTable: Float32Array = new Float32Array(0);
-  numInferenceSteps = 0;
-  protected stepIndex: number | null = null;
-  protected beginIndex: number | null = null;
+  /** The converted model outputs of the last solver_order steps, oldest first (null before they exist). */
+  protected modelOutputs: (Float32Array | null)[] = [];
+  /** Steps taken since set_timesteps, up to solver_order: the warm-up of the multistep orders. */
+  protected lowerOrderNums = 0;
 
   constructor(config: SchedulerConfig) {
-    this.config = config;
-    let betas = trainBetas(config);
-    if (config.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas);
-    this.alphasCumprod = alphasCumprod(betas);
-    if (config.rescale_betas_zero_snr) this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
-    this.trainSigmas = trainSigmas(this.alphasCumprod);
+    super(config);
     for (const key of ['use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas', 'use_dynamic_shifting']) {
       if (config[key]) throw new Error(`${key} is not supported`);
     }
   }
 
-  get sigmas(): number[] {
-    return Array.from(this.sigmaTable);
+  /** Empties the model-output history (solver_order slots) and restarts the warm-up, as set_timesteps does. */
+  protected resetHistory(): void {
+    this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
+    this.lowerOrderNums = 0;
   }
 
-  abstract setTimesteps(numInferenceSteps: number): void;
-  abstract step(modelOutput: Float32Array, timestep: number, sample: Float32Array, opts?: StepOptions): Float32Array;
-
-  setBeginIndex(index: number): void {
-    this.beginIndex = index;
+  /**
+   * The order of a multistep update at step i (DPM-Solver multistep, DEIS): first order, then one higher
+   * each step up to solver_order; with lower_order_final on fewer than 15 steps the last two steps drop to
+   * first and second order, and `firstAtEnd` makes the last step first order in any case.
+   */
+  protected multistepOrder(i: number, firstAtEnd: boolean): number {
+    const len = this.timesteps.length;
+    const order = this.config.solver_order as number;
+    const short = Boolean(this.config.lower_order_final) && len < 15;
+    if (order === 1 || this.lowerOrderNums < 1 || (i === len - 1 && (firstAtEnd || short))) return 1;
+    if (order === 2 || this.lowerOrderNums < 2 || (i === len - 2 && short)) return 2;
+    return 3;
   }
 
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
+  /** Counts a finished step toward the warm-up (lower_order_nums). */
+  protected warmUp(): void {
+    if (this.lowerOrderNums < (this.config.solver_order as number)) this.lowerOrderNums++;
   }
 
-  protected initStepIndex(timestep: number): number {
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.timesteps, timestep);
-    return this.stepIndex;
+  /** Shifts the history by one and appends the newest converted model output. */
+  protected pushModelOutput(converted: Float32Array): void {
+    const n = this.modelOutputs.length;
+    for (let k = 0; k < n - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1]!;
+    this.modelOutputs[n - 1] = converted;
   }
 
-  protected resetIndex(): void {
-    this.stepIndex = null;
-    this.beginIndex = null;
+  /** The newest `count` model outputs, newest first: [m0, m1, ...]. */
+  protected latestOutputs(count: number): Float32Array[] {
+    const n = this.modelOutputs.length;
+    return Array.from({ length: count }, (_, k) => this.modelOutputs[n - 1 - k]!);
   }
 
   /** _sigma_to_alpha_sigma_t plus lambda, as float32 tensor math. */
@@ -74,9 +75,13 @@ export abstract class MultistepScheduler implements Scheduler {
     return { alpha, sigma: s, lambda: f(f(Math.log(alpha)) - f(Math.log(s))) };
   }
 
+  /** alphaSigma at table indices i + 1, i, i - 1, ... (`count` of them): the step's target t, then s0, s1, ... */
+  protected states(i: number, count: number): AlphaSigma[] {
+    return Array.from({ length: count }, (_, k) => this.alphaSigma(this.sigmaTable[i + 1 - k]!));
+  }
+
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const index = this.beginIndex === null ? indexForTimestep(this.timesteps, timestep) : (this.stepIndex ?? this.beginIndex);
-    const { alpha, sigma } = this.alphaSigma(this.sigmaTable[index]!);
+    const { alpha, sigma } = this.alphaSigma(this.sigmaTable[this.noiseIndex(timestep)]!);
     return original.map((x, i) => f(f(alpha * x) + f(sigma * noise[i]!)));
   }
 

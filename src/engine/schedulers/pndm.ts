@@ -18,7 +18,6 @@ const scale = (k: number, a: Float32Array) => a.map((x) => f(f(k) * x));
 
 export class PNDMScheduler extends AlphaScheduler {
   readonly name = 'PNDMScheduler' as const;
-  readonly finalAlphaCumprod: number;
   private prkTimesteps: number[] = [];
   private ets: Float32Array[] = [];
   private counter = 0;
@@ -30,7 +29,6 @@ export class PNDMScheduler extends AlphaScheduler {
     if (config.prediction_type !== 'epsilon' && config.prediction_type !== 'v_prediction') {
       throw new Error(`prediction_type given as ${String(config.prediction_type)} must be one of \`epsilon\` or \`v_prediction\``);
     }
-    this.finalAlphaCumprod = config.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
   }
 
   setTimesteps(n: number): void {
@@ -62,7 +60,7 @@ export class PNDMScheduler extends AlphaScheduler {
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): Float32Array {
-    if (!this.numInferenceSteps) throw new Error("Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler");
+    this.requireTimesteps();
     if (this.counter < this.prkTimesteps.length && !this.config.skip_prk_steps) return this.stepPrk(modelOutput, t, sample);
     return this.stepPlms(modelOutput, t, sample);
   }
@@ -131,7 +129,7 @@ export class PNDMScheduler extends AlphaScheduler {
   /** Formula (9) of the PNDM paper: the pseudo-linear transfer from t to prevT. */
   private prevSample(sample: Float32Array, t: number, prevT: number, modelOutput: Float32Array): Float32Array {
     const a = this.alphasCumprod[t]!;
-    const ap = prevT >= 0 ? this.alphasCumprod[prevT]! : this.finalAlphaCumprod;
+    const ap = this.alphaProdAt(prevT);
     const b = f(1 - a);
     const bp = f(1 - ap);
     let mo = modelOutput;

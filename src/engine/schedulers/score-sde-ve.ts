@@ -8,10 +8,10 @@
 // corrector evaluations then one predictor evaluation at the same sigma, so `order` (evaluations per step,
 // what img2img skips by) is correct_steps + 1. The last predictor returns its noise-free mean, as
 // diffusers' ScoreSdeVePipeline returns sample_mean.
-import { firstIndexOf } from './karras-ve.ts';
-import { alphasCumprod, f, logF32Array, requireGenerator, sigmaToT, torchLinspaceF32, trainBetas, trainSigmas } from './common.ts';
+import { f, requireGenerator, torchLinspaceF32 } from './common.ts';
 import type { TorchGenerator } from '../random/torch-generator.ts';
-import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
+import type { SchedulerConfig, StepOptions } from './types.ts';
+import { VeOnVpScheduler } from './ve-base.ts';
 
 export const SCORE_SDE_VE_DEFAULTS = {
   num_train_timesteps: 2000,
@@ -73,26 +73,15 @@ export function scoreSdeVeAddNoise(original: Float32Array, noise: Float32Array, 
   return original.map((x, k) => f(x + f(noise[k]! * sigma)));
 }
 
-export class ScoreSdeVeScheduler implements Scheduler {
+export class ScoreSdeVeScheduler extends VeOnVpScheduler {
   readonly name = 'ScoreSdeVeScheduler' as const;
   readonly order: number;
-  readonly config: SchedulerConfig;
-  private readonly logSigmas: Float32Array;
-  private readonly sigmaRange: [number, number];
   private continuous: Float32Array = new Float32Array(0);
   private discrete: Float32Array = new Float32Array(0);
-  /** Per model evaluation: [step, isPredictor]. */
-  private evals: [number, boolean][] = [];
   private stepSigma: number[] = [];
-  timesteps: number[] = [];
-  private evalIndex: number | null = null;
-  private beginIndex: number | null = null;
 
   constructor(config: SchedulerConfig) {
-    this.config = config;
-    const train = trainSigmas(alphasCumprod(trainBetas(config)));
-    this.logSigmas = logF32Array(train);
-    this.sigmaRange = [Math.max(config.sigma_min as number, train[0]!), Math.min(config.sigma_max as number, train[train.length - 1]!)];
+    super(config);
     this.order = (config.correct_steps as number) + 1;
   }
 
@@ -109,35 +98,16 @@ export class ScoreSdeVeScheduler implements Scheduler {
     this.continuous = timesteps;
     this.discrete = discrete;
     this.stepSigma = Array.from(timesteps, (t) => discrete[Math.trunc(f(t * (n - 1)))]!);
-    this.evals = [];
-    this.timesteps = [];
+    // Evaluations [step, isPredictor]: correct_steps correctors, then the predictor, all at the step's sigma.
+    this.resetEvals();
     for (let i = 0; i < n; i++) {
-      const t = sigmaToT(this.stepSigma[i]!, this.logSigmas);
-      for (let c = 0; c < (this.config.correct_steps as number); c++) {
-        this.evals.push([i, false]);
-        this.timesteps.push(t);
-      }
-      this.evals.push([i, true]);
-      this.timesteps.push(t);
+      for (let c = 0; c < (this.config.correct_steps as number); c++) this.pushEval(i, false, this.stepSigma[i]!);
+      this.pushEval(i, true, this.stepSigma[i]!);
     }
-    this.evalIndex = null;
-    this.beginIndex = null;
   }
 
-  setBeginIndex(index: number): void {
-    this.beginIndex = index;
-  }
-
-  private currentEval(timestep: number): number {
-    // Corrector and predictor evaluations share a timestep: a fresh run starts at the first match.
-    if (this.evalIndex === null) this.evalIndex = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
-    return this.evalIndex;
-  }
-
-  scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
-    const sigma = this.stepSigma[this.evals[this.currentEval(timestep)]![0]]!;
-    const d = f(Math.sqrt(sigma * sigma + 1));
-    return sample.map((x) => f(x / d));
+  protected evalSigma(e: number): number {
+    return this.stepSigma[this.evals[e]![0]]!;
   }
 
   step(eps: Float32Array, timestep: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
@@ -154,7 +124,6 @@ export class ScoreSdeVeScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const e = this.beginIndex ?? firstIndexOf(this.timesteps, timestep);
-    return scoreSdeVeAddNoise(original, noise, this.stepSigma[this.evals[e]![0]]!);
+    return scoreSdeVeAddNoise(original, noise, this.evalSigma(this.startEval(timestep)));
   }
 }

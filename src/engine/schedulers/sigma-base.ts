@@ -1,39 +1,10 @@
 // Shared state machine of the k-diffusion style schedulers (Euler, Euler ancestral, LMS, Heun, KDPM2,
 // KDPM2 ancestral): a float32 sigma table, a step index found from the first timestep (or set by
 // setBeginIndex), input scaling by 1/sqrt(sigma^2+1) and add_noise = x + noise*sigma.
-import type { SchedulerName } from '../pipeline/types.ts';
-import type { Scheduler, SchedulerConfig, StepOptions } from './types.ts';
-import {
-  alphasCumprod, f, indexForTimestep, interpIndex, karrasSigmas, logF32Array, rescaleZeroTerminalSnr,
-  sigmaToT, spacedTimesteps, trainBetas, trainSigmas,
-} from './common.ts';
+import { SigmaTableScheduler } from './base.ts';
+import { f, interpIndex, karrasSigmas, logF32Array, sigmaToT, spacedTimesteps } from './common.ts';
 
-export abstract class SigmaScheduler implements Scheduler {
-  abstract readonly name: SchedulerName;
-  readonly order: number = 1;
-  readonly config: SchedulerConfig;
-  readonly alphasCumprod: Float32Array;
-  /** Training sigmas ((1-a)/a)^0.5 as float32, ascending in t. */
-  readonly trainSigmas: Float32Array;
-  timesteps: number[] = [];
-  sigmaTable: Float32Array = new Float32Array(0);
-  numInferenceSteps = 0;
-  protected stepIndex: number | null = null;
-  protected beginIndex: number | null = null;
-
-  constructor(config: SchedulerConfig) {
-    this.config = config;
-    let betas = trainBetas(config);
-    if (config.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas);
-    this.alphasCumprod = alphasCumprod(betas);
-    if (config.rescale_betas_zero_snr) this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
-    this.trainSigmas = trainSigmas(this.alphasCumprod);
-  }
-
-  get sigmas(): number[] {
-    return Array.from(this.sigmaTable);
-  }
-
+export abstract class SigmaScheduler extends SigmaTableScheduler {
   get initNoiseSigma(): number {
     let max = 0;
     for (const s of this.sigmaTable) max = Math.max(max, s);
@@ -41,29 +12,12 @@ export abstract class SigmaScheduler implements Scheduler {
     return f(Math.sqrt(f(f(max * max) + 1)));
   }
 
-  abstract setTimesteps(numInferenceSteps: number): void;
-  abstract step(modelOutput: Float32Array, timestep: number, sample: Float32Array, opts?: StepOptions): Float32Array;
-
-  setBeginIndex(index: number): void {
-    this.beginIndex = index;
-  }
-
-  protected resetIndex(): void {
-    this.stepIndex = null;
-    this.beginIndex = null;
-  }
-
-  protected initStepIndex(timestep: number): number {
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.timesteps, timestep);
-    return this.stepIndex;
-  }
-
   /** The sigma the model input is scaled with (Heun/KDPM2 override it for their second stage). */
   protected inputSigma(index: number): number {
     return this.sigmaTable[index]!;
   }
 
-  scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
+  override scaleModelInput(sample: Float32Array, timestep: number): Float32Array {
     const i = this.initStepIndex(timestep);
     const sigma = this.inputSigma(i);
     const d = f(Math.sqrt(f(f(sigma * sigma) + 1)));
@@ -71,9 +25,13 @@ export abstract class SigmaScheduler implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number): Float32Array {
-    const index = this.beginIndex === null ? indexForTimestep(this.timesteps, timestep) : (this.stepIndex ?? this.beginIndex);
-    const sigma = this.sigmaTable[index]!;
+    const sigma = this.sigmaTable[this.noiseIndex(timestep)]!;
     return original.map((x, i) => f(x + f(noise[i]! * sigma)));
+  }
+
+  /** The table diffusers holds before set_timesteps (training sigmas descending, then 0), so initNoiseSigma works right away. */
+  protected trainingSigmaTable(): Float32Array {
+    return Float32Array.from([...this.trainSigmas].reverse().concat([0]));
   }
 
   /** Timesteps by spacing (float32 like np.float32 arrays) and the interpolated training sigmas (doubles). */
@@ -83,9 +41,12 @@ export abstract class SigmaScheduler implements Scheduler {
     return { timesteps, sigmas, logSigmas: logF32Array(this.trainSigmas) };
   }
 
-  protected karras(sigmas: number[], n: number, logSigmas: Float32Array): { sigmas: number[]; timesteps: number[] } {
-    const ks = karrasSigmas(sigmas, n, this.config.sigma_min as number | null | undefined, this.config.sigma_max as number | null | undefined);
-    return { sigmas: ks, timesteps: ks.map((s) => sigmaToT(s, logSigmas)) };
+  /** baseSchedule, with Karras sigmas and their fractional timesteps instead where use_karras_sigmas is on. */
+  protected sigmaSchedule(n: number): { timesteps: number[]; sigmas: number[]; logSigmas: Float32Array } {
+    const base = this.baseSchedule(n);
+    if (!this.config.use_karras_sigmas) return base;
+    const sigmas = karrasSigmas(base.sigmas, n, this.config.sigma_min as number | null | undefined, this.config.sigma_max as number | null | undefined);
+    return { sigmas, timesteps: sigmas.map((s) => sigmaToT(s, base.logSigmas)), logSigmas: base.logSigmas };
   }
 
   /** x0 from the model output at noise level sigma (epsilon / v_prediction / sample), in float32 ops. */
@@ -102,11 +63,28 @@ export abstract class SigmaScheduler implements Scheduler {
   }
 }
 
-/** Repeat-interleave the middle of a table the way Heun/KDPM2 double their sigmas: [a, b,b, c,c, ..., z]. */
-export function interleaveMiddle(values: ArrayLike<number>, keepLast: boolean): number[] {
+/**
+ * diffusers' cat([x[:1], x[1:end].repeat_interleave(2), x[-1:]]), how Heun and KDPM2 lay out their tables
+ * per model call: end is the last entry for Heun ([a, b,b, ..., y,y, z]) and past it for KDPM2 with
+ * `doubleLast` ([a, b,b, ..., z,z, z]).
+ */
+export function interleaveMiddle(values: ArrayLike<number>, doubleLast: boolean): Float32Array {
   const out = [values[0]!];
-  const end = keepLast ? values.length - 1 : values.length;
+  const end = doubleLast ? values.length : values.length - 1;
   for (let i = 1; i < end; i++) out.push(values[i]!, values[i]!);
-  if (keepLast) out.push(values[values.length - 1]!);
-  return out;
+  out.push(values[values.length - 1]!);
+  return Float32Array.from(out);
+}
+
+/** base + d dt with k-diffusion's derivative d = (x - x0) / sigma, in float32 (base is x for a plain Euler step). */
+export function eulerStep(base: Float32Array, x: Float32Array, x0: Float32Array, sigma: number, dt: number): Float32Array {
+  return base.map((b, k) => f(b + f(f(f(x[k]! - x0[k]!) / sigma) * dt)));
+}
+
+/** k-diffusion's get_ancestral_step (eta 1) in float32: sigma_up, the fresh noise, and sigma_down, the Euler target. */
+export function ancestralStep(sigmaFrom: number, sigmaTo: number): { up: number; down: number } {
+  const from2 = f(sigmaFrom * sigmaFrom);
+  const to2 = f(sigmaTo * sigmaTo);
+  const up = f(Math.sqrt(f(f(to2 * f(from2 - to2)) / from2)));
+  return { up, down: f(Math.sqrt(f(to2 - f(up * up)))) };
 }

@@ -56,8 +56,6 @@ function solve(A: number[][], b: number[]): number[] {
 
 export class UniPCMultistepScheduler extends MultistepScheduler {
   readonly name = 'UniPCMultistepScheduler' as const;
-  private modelOutputs: (Float32Array | null)[] = [];
-  private lowerOrderNums = 0;
   private lastSample: Float32Array | null = null;
   private thisOrder = 1;
 
@@ -74,13 +72,12 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
 
   setTimesteps(n: number): void {
     this.buildSchedule(n, this.spacedTimesteps(n), 'karras_min');
-    this.modelOutputs = new Array(this.config.solver_order as number).fill(null);
-    this.lowerOrderNums = 0;
+    this.resetHistory();
     this.lastSample = null;
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, opts: StepOptions = {}): Float32Array {
-    if (!this.numInferenceSteps) throw new Error("Number of inference steps is 'None', you need to run 'set_timesteps' after creating the scheduler");
+    this.requireTimesteps();
     const i = this.initStepIndex(timestep);
     const disabled = (this.config.disable_corrector as number[]) ?? [];
     const useCorrector = i > 0 && !disabled.includes(i - 1) && this.lastSample !== null;
@@ -89,13 +86,12 @@ export class UniPCMultistepScheduler extends MultistepScheduler {
     let x = sample;
     if (useCorrector) x = this.corrector(converted, this.lastSample!, i, this.thisOrder);
     const order = this.config.solver_order as number;
-    for (let k = 0; k < order - 1; k++) this.modelOutputs[k] = this.modelOutputs[k + 1]!;
-    this.modelOutputs[order - 1] = converted;
+    this.pushModelOutput(converted);
     const thisOrder = this.config.lower_order_final ? Math.min(order, this.timesteps.length - i) : order;
     this.thisOrder = Math.min(thisOrder, this.lowerOrderNums + 1);
     this.lastSample = x;
     const prev = this.predictor(x, i, this.thisOrder);
-    if (this.lowerOrderNums < order) this.lowerOrderNums++;
+    this.warmUp();
     this.stepIndex = i + 1;
     return prev;
   }

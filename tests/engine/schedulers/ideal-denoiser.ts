@@ -4,13 +4,18 @@
 import { alphasCumprod, resolveConfig, trainBetas, trainSigmas } from '../../../src/engine/schedulers/common.ts';
 import { DDPM_DEFAULTS } from '../../../src/engine/schedulers/ddpm.ts';
 
-export function idealPointDenoiser(config: Record<string, unknown>, target: Float32Array) {
+/** sigma(t): the log-linear interpolation of the config's training sigmas (the inverse of sigmaToT). */
+function sigmaOfTimestep(config: Record<string, unknown>): (t: number) => number {
   const sigmas = trainSigmas(alphasCumprod(trainBetas(resolveConfig(DDPM_DEFAULTS, config))));
-  const sigmaOf = (t: number) => {
+  return (t) => {
     const lo = Math.min(Math.max(Math.floor(t), 0), sigmas.length - 2);
     const w = Math.min(Math.max(t - lo, 0), 1);
     return Math.exp((1 - w) * Math.log(sigmas[lo]!) + w * Math.log(sigmas[lo + 1]!));
   };
+}
+
+export function idealPointDenoiser(config: Record<string, unknown>, target: Float32Array) {
+  const sigmaOf = sigmaOfTimestep(config);
   return (xIn: Float32Array, t: number): Float32Array => {
     const s = sigmaOf(t);
     const scale = Math.sqrt(s * s + 1);
@@ -23,12 +28,7 @@ export function idealPointDenoiser(config: Record<string, unknown>, target: Floa
  * E[eps | x_ve] = sigma (x_ve - mu) / (s^2 + sigma^2). A correct sampler turns noise into N(mu, s^2).
  */
 export function idealGaussianDenoiser(config: Record<string, unknown>, mu: number, s: number) {
-  const sigmas = trainSigmas(alphasCumprod(trainBetas(resolveConfig(DDPM_DEFAULTS, config))));
-  const sigmaOf = (t: number) => {
-    const lo = Math.min(Math.max(Math.floor(t), 0), sigmas.length - 2);
-    const w = Math.min(Math.max(t - lo, 0), 1);
-    return Math.exp((1 - w) * Math.log(sigmas[lo]!) + w * Math.log(sigmas[lo + 1]!));
-  };
+  const sigmaOf = sigmaOfTimestep(config);
   return (xIn: Float32Array, t: number): Float32Array => {
     const sg = sigmaOf(t);
     const scale = Math.sqrt(sg * sg + 1);
