@@ -8,7 +8,7 @@ import { inpaintPreview } from './inpaint.ts';
 import { hasAnnotatorFiles, requireAnnotatorFiles } from './models.ts';
 import * as dense from './neural/dense.ts';
 import { detectPeople } from './neural/dwpose.ts';
-import { faceLandmarks } from './neural/face.ts';
+import { detectFaces } from './neural/face.ts';
 import { mlsd } from './neural/mlsd.ts';
 import { drawPose } from './pose-draw.ts';
 import { qrcode } from './qrcode.ts';
@@ -76,13 +76,12 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
     case 'openpose':
       return drawPose(await detectPeople(img, files[0]!, files[1]!), width, height);
     case 'face_detector':
-      return drawFaces(await faceLandmarks(img, files[0]!), width, height);
+      return drawFaces(await detectFaces(img, files[0]!, files[1]!), width, height);
   }
 }
 
 /** What the annotator of `type` will actually run with this models folder, for the response's meta. */
 export function annotatorNote(type: ControlNetType, modelsDir: string): string | undefined {
   if (type === 'scribble' && !hasAnnotatorFiles('hed', modelsDir)) return 'scribble from canny edges (hed annotator model not installed)';
-  if (type === 'face_detector') return 'face mesh of the whole image as one face (no face detector stage)';
   return undefined;
 }

@@ -75,8 +75,8 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
   },
   face_detector: {
     name: 'mediapipe-face',
-    files: ['face_landmark.onnx'],
-    source: 'MediaPipe face_landmark_with_attention / face_landmark (tflite, Apache-2.0) converted to ONNX (e.g. PINTO0309/PINTO_model_zoo 282_face_landmark_with_attention); input [1,3,192,192] RGB 0..1, outputs landmarks [1,1404] (468 x,y,z in input pixels) and face score [1,1]',
+    files: ['face_detection_short_range.onnx', 'face_landmark.onnx'],
+    source: 'MediaPipe (tflite, Apache-2.0) converted to ONNX, e.g. from PINTO0309/PINTO_model_zoo: face_detection_short_range.onnx is BlazeFace short range (030_BlazeFace, face_detection_short_range / face_detection_front), input [1,3,128,128] (or NHWC [1,128,128,3]) RGB scaled to [-1,1], raw outputs regressors [1,896,16] (box centre offset, size and 6 keypoints per anchor, in input pixels) and classificators [1,896,1] (logits), no post-processing baked in; face_landmark.onnx is face_landmark_with_attention / face_landmark (282_face_landmark_with_attention), input [1,3,192,192] RGB 0..1, outputs landmarks [1,1404] (468 x,y,z in input pixels; 1434 with iris points) and face score [1,1] (logit)',
     licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
   },
 };

@@ -257,21 +257,124 @@ test('openpose: YOLOX person box and DWPose SimCC keypoints drawn as the openpos
   assert.equal(equalFraction(hint.data, expected.data), 1);
 });
 
-test('face_detector: MediaPipe face landmarks (192x192 input) drawn as the face hint', async () => {
-  const fx = loadFixture('annotators/face');
-  const lm = fx.f32('landmarks');
-  await install('face_detector', () => {
+// BlazeFace short range: raw outputs [1,896,16] / [1,896,1]; anchor i of the 16x16 grid's cell (x, y) is
+// (y * 16 + x) * 2 with centre ((x + 0.5) / 16, (y + 0.5) / 16), so a zero offset puts a box on it.
+function faceDetector(faces: { cell: [number, number]; size: number; logit: number }[], logitPerMean = 0): (file: string) => GraphBuilder {
+  return () => {
+    const g = new GraphBuilder('blazeface');
+    const x = g.input('input', 'float32', [1, 3, 128, 128]);
+    const reg = new Float32Array(896 * 16), cls = new Float32Array(896).fill(-20);
+    for (const f of faces) {
+      const i = (f.cell[1] * 16 + f.cell[0]) * 2;
+      const s = f.size * 128;
+      // box centred on the anchor; eyes level (keypoints 0 and 1), nose, mouth, ears
+      reg.set([0, 0, s, s, -0.2 * s, -0.15 * s, 0.2 * s, -0.15 * s, 0, 0, 0, 0.2 * s, -0.45 * s, 0, 0.45 * s, 0], i * 16);
+      cls[i] = f.logit;
+    }
+    g.output(constLike(g, x, reg, [1, 896, 16]), 'regressors', 'float32', [1, 896, 16]);
+    // logits + logitPerMean x (mean of the input tensor)
+    const m = g.op('Mul', [g.op('ReduceMean', [x, g.i64([1, 2, 3])], { keepdims: 0 }), g.scalar(logitPerMean)]);
+    g.output(g.op('Add', [g.f32(cls, [1, 896, 1]), m]), 'classificators', 'float32', [1, 896, 1]);
+    return g;
+  };
+}
+
+/** Face mesh model: fixed landmarks (normalized to the crop); face logit = score + perMean x (crop mean - 0.5). */
+function faceLandmarker(lm: Float32Array, score: number, perMean = 0): (file: string) => GraphBuilder {
+  return () => {
     const g = new GraphBuilder('face');
     const x = g.input('input', 'float32', [1, 3, 192, 192]);
     const pts = new Float32Array(478 * 3);
     for (let i = 0; i < 478; i++) pts.set([lm[2 * i]! * 192, lm[2 * i + 1]! * 192, 0], 3 * i);
     g.output(constLike(g, x, pts, [1, 1434]), 'landmarks', 'float32', [1, 1434]);
-    g.output(constLike(g, x, Float32Array.of(4), [1, 1]), 'score', 'float32', [1, 1]);
+    const m = g.op('Mul', [g.op('Sub', [g.op('ReduceMean', [x, g.i64([1, 2, 3])], { keepdims: 0 }), g.scalar(0.5)]), g.scalar(perMean)]);
+    g.output(g.op('Add', [g.f32(Float32Array.of(score), [1, 1]), m]), 'score', 'float32', [1, 1]);
     return g;
-  });
-  const f = await annotate('face_detector', image(96, 96, () => [120, 100, 90]), { width: 96, height: 96, modelsDir: dir });
-  const face = Array.from({ length: 478 }, (_, i) => ({ x: Math.fround(lm[2 * i]! * 192) / 192, y: Math.fround(lm[2 * i + 1]! * 192) / 192 }));
-  const expected = drawFaces([face], 96, 96);
-  assert.ok(nonZero(expected.data) > 1000);
-  assert.ok(equalFraction(f.data, expected.data) > 0.999);
+  };
+}
+
+async function installFace(d: string, det: (f: string) => GraphBuilder, lmk: (f: string) => GraphBuilder | null): Promise<void> {
+  for (const [i, b] of [det, lmk].entries()) {
+    const path = join(d, 'annotator', annotatorModel('face_detector')!.files[i]!);
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeModel(b('')!, path, { externalThreshold: Infinity });
+  }
+}
+
+// Two faces on the detector's 16x16 grid: cells (4, 4) and (11, 10), boxes 0.375 of the 128 input wide.
+const TWO_FACES = [{ cell: [4, 4] as [number, number], size: 0.375, logit: 3 }, { cell: [11, 10] as [number, number], size: 0.375, logit: 2 }];
+
+/**
+ * The expected face in a W=256 x H=192 image: the letterbox square is 256 wide, centred, so tensor (u, v) is
+ * image (u, (96 + (v - 0.5) * 256) / 192); the box is 96 px square, the ROI 1.5 x 96 = 144 px, upright (level
+ * eyes): crop landmark l maps to ((l - 0.5) * 144 + centre) px.
+ */
+function expectedFace(lm: Float32Array, cell: [number, number]): { x: number; y: number }[] {
+  const cx = (cell[0] + 0.5) / 16, cy = (96 + ((cell[1] + 0.5) / 16 - 0.5) * 256) / 192;
+  return Array.from({ length: 478 }, (_, i) => ({
+    x: (Math.fround(lm[2 * i]! * 192) / 192 - 0.5) * (144 / 256) + cx,
+    y: (Math.fround(lm[2 * i + 1]! * 192) / 192 - 0.5) * (144 / 192) + cy,
+  }));
+}
+
+test('face_detector: BlazeFace finds two faces in a letterboxed image, the mesh runs on each crop, both are drawn', async () => {
+  const lm = loadFixture('annotators/face').f32('landmarks');
+  await installFace(dir, faceDetector(TWO_FACES), faceLandmarker(lm, 4));
+  const f = await annotate('face_detector', image(256, 192, () => [120, 100, 90]), { width: 256, height: 192, modelsDir: dir });
+  const one = drawFaces([expectedFace(lm, [4, 4])], 256, 192);
+  const expected = drawFaces([expectedFace(lm, [4, 4]), expectedFace(lm, [11, 10])], 256, 192);
+  assert.ok(nonZero(one.data) > 1000 && nonZero(expected.data) > nonZero(one.data) * 1.5, 'two faces drawn');
+  const eq = equalFraction(f.data, expected.data);
+  assert.equal(eq, 1, `${eq}`);
+  assert.equal(annotatorNote('face_detector', dir), undefined);
+});
+
+test('face_detector: the landmark model sees each face\'s own crop (0..1), the detector the image in -1..1', async () => {
+  const lm = loadFixture('annotators/face').f32('landmarks');
+  // left half white, right half black: face 1's crop (x 0..144 px) is mostly white, face 2's (112..256) mostly black
+  const img = image(256, 192, (x) => (x < 128 ? [255, 255, 255] : [0, 0, 0]));
+  const d = join(dir, 'crops');
+  await installFace(d, faceDetector(TWO_FACES), faceLandmarker(lm, 0, 20));
+  const f = await annotate('face_detector', img, { width: 256, height: 192, modelsDir: d });
+  const eq = equalFraction(f.data, drawFaces([expectedFace(lm, [4, 4])], 256, 192).data);
+  assert.equal(eq, 1, `only the face on white is kept: ${eq}`);
+  // detector logit 3 + 4 x input mean: a black image is -1 everywhere in MediaPipe's [-1, 1] range (logit -1)
+  const d2 = join(dir, 'range');
+  await installFace(d2, faceDetector([{ cell: [8, 8], size: 0.5, logit: 3 }], 4), faceLandmarker(lm, 4));
+  const black = await annotate('face_detector', image(192, 192, () => [0, 0, 0]), { width: 192, height: 192, modelsDir: d2 });
+  assert.equal(nonZero(black.data), 0);
+  const white = await annotate('face_detector', image(192, 192, () => [255, 255, 255]), { width: 192, height: 192, modelsDir: d2 });
+  assert.ok(nonZero(white.data) > 0, 'a white image is +1 everywhere (logit 7): the face is drawn');
+});
+
+test('face_detector: no detection over 0.5, or a landmark face score under 0.5, draws nothing', async () => {
+  const lm = loadFixture('annotators/face').f32('landmarks');
+  const run = async (d: string) => annotate('face_detector', image(192, 192, () => [50, 60, 70]), { width: 192, height: 192, modelsDir: d });
+  await installFace(join(dir, 'noface'), faceDetector([{ cell: [8, 8], size: 0.5, logit: -0.1 }]), faceLandmarker(lm, 4));
+  assert.equal(nonZero((await run(join(dir, 'noface'))).data), 0);
+  await installFace(join(dir, 'lowscore'), faceDetector([{ cell: [8, 8], size: 0.5, logit: 3 }]), faceLandmarker(lm, -1));
+  assert.equal(nonZero((await run(join(dir, 'lowscore'))).data), 0);
+  await installFace(join(dir, 'control'), faceDetector([{ cell: [8, 8], size: 0.5, logit: 3 }]), faceLandmarker(lm, 4));
+  assert.ok(nonZero((await run(join(dir, 'control'))).data) > 0, 'the same models with passing scores draw');
+});
+
+test('face_detector needs both files: a missing detector or landmark model is the AnnotatorMissingError naming it', async () => {
+  const fx = loadFixture('annotators/face');
+  const [det, lmk] = annotatorModel('face_detector')!.files as [string, string];
+  assert.match(det, /face_detection_short_range\.onnx$/);
+  assert.match(lmk, /face_landmark\.onnx$/);
+  const img = image(32, 32, () => [1, 2, 3]);
+  for (const [name, present, missing, build] of [
+    ['only-landmarks', lmk, det, faceLandmarker(fx.f32('landmarks'), 4)],
+    ['only-detector', det, lmk, faceDetector([])],
+  ] as const) {
+    const d = join(dir, name);
+    await mkdir(join(d, 'annotator', present, '..'), { recursive: true });
+    await writeModel(build(''), join(d, 'annotator', present), { externalThreshold: Infinity });
+    await assert.rejects(annotate('face_detector', img, { width: 32, height: 32, modelsDir: d }), (e: unknown) => {
+      assert.ok(e instanceof AnnotatorMissingError, `${e}`);
+      assert.equal(e.file, join(d, 'annotator', missing));
+      return true;
+    });
+  }
 });
