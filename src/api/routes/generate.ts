@@ -8,7 +8,8 @@ import { ApiError } from '../errors.ts';
 import { parseRequest, ValidationError, type GenerateRequest } from '../schema.ts';
 import { answerFor } from '../job-answer.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
-import { annotatorModel, hasAnnotatorFiles } from '../../engine/annotators/models.ts';
+import { annotatorModel, requireAnnotatorFiles } from '../../engine/annotators/models.ts';
+import { AnnotatorMissingError } from '../../engine/annotators/errors.ts';
 
 export const GENERATE_PATHS = ['/api/v5/controlnet', '/api/v6/images/controlnet', '/api/v1/enterprise/controlnet', '/api/v1/enterprise/images/controlnet'];
 
@@ -27,9 +28,12 @@ function checkInstalled(ctx: AppContext, r: GenerateRequest): void {
   if (r.auto_hint === 'yes') {
     for (const t of r.controlnet_model) {
       // scribble falls back to canny edges when its HED model is missing; every other neural annotator is required.
-      const a = annotatorModel(t);
-      if (t !== 'scribble' && a && !hasAnnotatorFiles(t, ctx.config.modelsDir)) {
-        throw new ApiError(422, `auto_hint for ${t} needs the annotator model "${a.name}", which is not installed (models/annotator/${a.name})`);
+      if (t === 'scribble' || !annotatorModel(t)) continue;
+      try {
+        requireAnnotatorFiles(t, ctx.config.modelsDir);
+      } catch (e) {
+        if (e instanceof AnnotatorMissingError) throw new ApiError(422, `auto_hint for ${t} needs the annotator model file ${e.file}, which is not installed`);
+        throw e;
       }
     }
   }
