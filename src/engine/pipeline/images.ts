@@ -2,15 +2,9 @@
 import sharp from 'sharp';
 import type { RgbImage } from './types.ts';
 
-/** Resizes to exactly width x height (the API normally did this already; a no-op when sizes match). */
-export async function resizeRgb(img: RgbImage, width: number, height: number): Promise<RgbImage> {
-  if (img.width === width && img.height === height) return img;
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer();
-  return { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-}
+// One resize for the whole engine (sharp, Lanczos3, exact size).
+export { resizeRgb } from '../annotators/image.ts';
+import { maskBits } from '../annotators/inpaint.ts';
 
 /** HWC uint8 → CHW float32: [0,1] (control hints, do_normalize=False) or [-1,1] (VAE input). */
 export function toChw(img: RgbImage, range: '0,1' | '-1,1'): Float32Array {
@@ -27,16 +21,12 @@ export function toChw(img: RgbImage, range: '0,1' | '-1,1'): Float32Array {
   return out;
 }
 
-/** Mask as diffusers' mask processor: grayscale (PIL "L"), /255, binarized at 0.5 → 1 = repaint. */
+/**
+ * Mask as diffusers' mask processor: PIL "L" luma / 255 binarized at 0.5 → 1 = repaint. The same pixels as the
+ * inpaint hint's mask (luma / 255 > 0.5): an integer luma never lands on 0.5 exactly.
+ */
 export function binaryMask(img: RgbImage): Float32Array {
-  const { width: w, height: h, data } = img;
-  const out = new Float32Array(w * h);
-  for (let i = 0; i < w * h; i++) {
-    // PIL's L conversion: (R*299 + G*587 + B*114) / 1000, rounded
-    const l = Math.floor((data[i * 3]! * 19595 + data[i * 3 + 1]! * 38470 + data[i * 3 + 2]! * 7471 + 0x8000) / 65536);
-    out[i] = l / 255 < 0.5 ? 0 : 1;
-  }
-  return out;
+  return Float32Array.from(maskBits(img));
 }
 
 /** Nearest downsampling of a [h,w] mask to [h/f, w/f] the way F.interpolate(size=...) (mode nearest) picks. */
