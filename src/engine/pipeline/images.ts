@@ -70,8 +70,3 @@ function roundHalfEven(v: number): number {
 export async function encodePng(img: RgbImage): Promise<Buffer> {
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
 }
-
-/** A blank (black) image, what the safety checker leaves in place of an NSFW one (as diffusers does). */
-export function blank(width: number, height: number): RgbImage {
-  return { width, height, data: new Uint8Array(width * height * 3) };
-}

@@ -16,7 +16,7 @@ import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
 import { cacheDir, modelPath, modelsDir } from '../store.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
-import { binaryMask, blank, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
+import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { ModelFiles, type Json } from './model-files.ts';
 import { Networks, type LoadedNet } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
@@ -90,9 +90,9 @@ export class Pipeline {
   async generate(o: GenerateOptions, hooks: Hooks = {}): Promise<GenerateResult> {
     const started = performance.now();
     const raw = await this.generateRaw(o, hooks);
-    let images: RgbImage[] = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
-    const nsfw = images.map(() => false); // no safety checker model is wired yet: meta says "unavailable"
-    images = images.map((img, i) => (nsfw[i] ? blank(o.width, o.height) : img));
+    const images = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
+    // No safety checker is wired yet, so nothing is flagged, and meta says safety_checker "unavailable".
+    const nsfw = images.map(() => false);
     return { images: await Promise.all(images.map(encodePng)), nsfw, applied: raw.applied, seconds: (performance.now() - started) / 1000 };
   }
 
