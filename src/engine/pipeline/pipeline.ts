@@ -8,9 +8,7 @@ import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
 import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
-import { tiledDecode, needsTiling } from '../models/vae-tiling.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
-import { vaeTileSizes } from '../models/vae.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
@@ -20,11 +18,11 @@ import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } f
 import { ModelFiles, type Json } from './model-files.ts';
 import { Networks, type LoadedNet } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
-import { addInto, blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
+import { controlResiduals, type ControlRun } from './controls.ts';
+import { decodeLatents } from './decode.ts';
+import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { ControlNetType, GenerateOptions, GenerateResult, HintRequest, ProgressEvent, RgbImage } from './types.ts';
 
-/** Images above this many pixels decode in tiles (VAE_TILE_ABOVE_PIXELS; default 768x768). */
-const TILE_ABOVE_PIXELS = Number(process.env.VAE_TILE_ABOVE_PIXELS ?? 768 * 768);
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
 const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };  // seed: fed per request (tome_rand)
@@ -34,12 +32,6 @@ export interface Hooks {
   signal?: AbortSignal;
 }
 
-interface ControlRun {
-  net: LoadedNet;
-  config: Json;
-  cond: ort.Tensor;
-  scales: ort.Tensor;
-}
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
 
@@ -247,7 +239,7 @@ export class Pipeline {
       const promptEmbeds = withCfg ? ehs : ehsCond;
       const latIn = scaleInput(withCfg ? cat(x, x) : x);
       const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
-      const residuals = await this.controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
+      const residuals = await controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
       const out = await unet.session.run({
         sample: tensor(latIn, [B, 4, lh, lw]),
         timestep: tensor(new Float32Array(B).fill(t), [B]),
@@ -279,20 +271,7 @@ export class Pipeline {
 
     // Decode
     const dec = await hold(this.nets.vaeDecoder(vaeId, vaeFiles));
-    const decode = async (lat: Float32Array, dims: number[]): Promise<Float32Array> =>
-      (await dec.session.run({ latent: tensor(lat, dims) })).sample!.data as Float32Array;
-    const scaled = divide(latents, vaeScale);
-    const tiles = vaeTileSizes(vaeFiles.config);
-    let pixels: Float32Array;
-    // Tiling bounds the decoder's memory for large images; below the threshold decode whole, as diffusers does.
-    if (W * H > TILE_ABOVE_PIXELS && needsTiling(latentShape, tiles)) {
-      const dims: [number, number, number, number] = [o.samples, 4, lh, lw];
-      pixels = (await tiledDecode({ data: scaled, dims }, async (tl) => ({
-        data: await decode(tl.data, tl.dims), dims: [tl.dims[0], 3, tl.dims[2] * vf, tl.dims[3] * vf],
-      }), tiles)).data;
-    } else {
-      pixels = await decode(scaled, latentShape);
-    }
+    const pixels = await decodeLatents(dec, divide(latents, vaeScale), [o.samples, 4, lh, lw], vf, vaeFiles.config);
     applied.safety_checker = o.safetyChecker ? 'unavailable' : 'no';
     applied.enhance_prompt = o.enhancePrompt ? 'unavailable' : 'no';
     applied.multi_lingual = o.multiLingual ? 'unavailable' : 'no';
@@ -303,45 +282,6 @@ export class Pipeline {
     applied.steps_run = mode === 'ddim_inversion' ? 2 * Math.min(Math.trunc(o.steps * o.strength), o.steps) : timesteps.length;
     return { pixels, applied };
   }
-
-  /** Runs every ControlNet on this step's input and sums their residuals (MultiControlNetModel). */
-  private async controlResiduals(
-    controls: ControlRun[], sample: Float32Array, latentHW: [number, number], t: number, ehs: ort.Tensor, zeroUncond: boolean,
-  ): Promise<Record<string, ort.Tensor>> {
-    const batch = ehs.dims[0]!;
-    let sums: Float32Array[] | undefined;
-    let dims: (readonly number[])[] = [];
-    for (const ctl of controls) {
-      const out = await ctl.net.session.run({
-        sample: tensor(sample, [batch, 4, ...latentHW]),
-        timestep: tensor(new Float32Array(batch).fill(t), [batch]),
-        encoder_hidden_states: ehs,
-        // the hint is one image repeated: a call without CFG (DDIM inversion) takes the first `batch` copies
-        controlnet_cond: ctl.cond.dims[0] === batch ? ctl.cond
-          : tensor((ctl.cond.data as Float32Array).subarray(0, (ctl.cond.data.length / ctl.cond.dims[0]!) * batch), [batch, ...ctl.cond.dims.slice(1)]),
-        conditioning_scales: ctl.scales,
-      });
-      const names = residualNames(Object.keys(out).length);
-      const parts = names.map((n) => out[n]!.data as Float32Array);
-      dims = names.map((n) => out[n]!.dims);
-      if (!sums) sums = parts.map((p) => Float32Array.from(p));
-      else sums.forEach((s, k) => addInto(s, parts[k]!));
-    }
-    const names = residualNames(sums!.length);
-    const feeds: Record<string, ort.Tensor> = {};
-    names.forEach((n, k) => {
-      const d = [...dims[k]!];
-      // guess mode with CFG: the ControlNet saw only the conditional half; the unconditional half gets zeros
-      const data = zeroUncond ? cat(new Float32Array(sums![k]!.length), sums![k]!) : sums![k]!;
-      if (zeroUncond) d[0] = d[0]! * 2;
-      feeds[n === 'mid_block_res_sample' ? 'mid_block_additional_residual' : n.replace('down_block_res_sample_', 'down_block_additional_residual_')] = tensor(data, d);
-    });
-    return feeds;
-  }
-}
-
-function residualNames(count: number): string[] {
-  return [...Array.from({ length: count - 1 }, (_, i) => `down_block_res_sample_${i}`), 'mid_block_res_sample'];
 }
 
 function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {
