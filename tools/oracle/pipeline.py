@@ -172,6 +172,15 @@ def main():
                     image=pil['control'], num_inference_steps=4, guidance_scale=7.5)
     tomesd.remove_patch(p)
 
+    # tiled VAE decoding (diffusers' enable_tiling): the tiny VAE's sample_size 16 makes 32x32 images decode in tiles
+    p = make(StableDiffusionControlNetPipeline, cn_a, DDIMScheduler)
+    p.vae.enable_tiling()
+    t['tiled'] = run('tiled', p, 13, {'scheduler': 'DDIMScheduler', 'steps': 4, 'samples': 1, 'guidance': 7.5, 'scales': [1.0], 'tiled_vae': True},
+                     image=pil['control'], num_inference_steps=4, guidance_scale=7.5)
+    p.vae.disable_tiling()
+    t['untiled'] = run('untiled', p, 13, {'scheduler': 'DDIMScheduler', 'steps': 4, 'samples': 1, 'guidance': 7.5, 'scales': [1.0]},
+                       image=pil['control'], num_inference_steps=4, guidance_scale=7.5)
+
     tensors = {f'input.{k}': v for k, v in inputs.items()}
     tensors.update({f'out.{k}': v.astype(np.float32) for k, v in t.items()})
     save_fixture('pipeline/cases', tensors, {'cases': cases, 'prompt': common['prompt'], 'negative_prompt': common['negative_prompt'],
