@@ -168,7 +168,8 @@ export class Pipeline {
     const ctrlBatch = cfg && !guessMode ? 2 * o.samples : o.samples;
     for (const [i, c] of controls.entries()) {
       c.cond = tensor(repeat(c.cond.data as Float32Array, ctrlBatch), [ctrlBatch, 3, H, W]);
-      c.scales = tensor(controlnetScales(c.config, o.controls[i]!.scale, guessMode), [controlnetScales(c.config, 1, false).length]);
+      const scales = controlnetScales(c.config, o.controls[i]!.scale, guessMode);
+      c.scales = tensor(scales, [scales.length]);
     }
 
     // Scheduler and the starting latents (txt2img, img2img or inpaint, as diffusers orders the draws)
