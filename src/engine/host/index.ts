@@ -63,12 +63,22 @@ export class WorkerEngine implements Engine {
     });
   }
 
+  private cancel(id: number): void {
+    this.worker?.postMessage({ type: 'cancel', id } satisfies ToWorker);
+  }
+
   async generate(opts: GenerateOptions, hooks: { onProgress?: (p: ProgressEvent) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
     let sent = -1;
-    const onAbort = (): void => { if (sent > 0) this.worker?.postMessage({ type: 'cancel', id: sent } satisfies ToWorker); };
+    const onAbort = (): void => { if (sent > 0) this.cancel(sent); };
     hooks.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.call<GenerateResult>((id) => { sent = id; return { type: 'generate', id, opts }; }, hooks.onProgress);
+      return await this.call<GenerateResult>((id) => {
+        sent = id;
+        // an abort while the worker was starting had no id to cancel: the worker gets the request and its cancel
+        // in that order, and drops it before it starts
+        if (hooks.signal?.aborted) queueMicrotask(() => this.cancel(id));
+        return { type: 'generate', id, opts };
+      }, hooks.onProgress);
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);
     }

@@ -61,6 +61,15 @@ test('a cancelled request stops between steps with a cancelled error', async () 
   assert.ok(seen.length < 40, `ran ${seen.length} of 40 steps after the cancel`);
 });
 
+test('a request whose signal is already aborted is dropped before it starts', async () => {
+  const ac = new AbortController();
+  ac.abort();
+  const steps: number[] = [];
+  await assert.rejects(engine.generate(opts, { signal: ac.signal, onProgress: (e) => steps.push(e.step) }),
+    (e: unknown) => e instanceof EngineError && e.code === 'cancelled');
+  assert.deepEqual(steps, []);
+});
+
 test('a missing model is a model_missing error naming it', async () => {
   await assert.rejects(engine.generate({ ...opts, modelId: 'nope' }), (e: unknown) => e instanceof EngineError && e.code === 'model_missing' && /nope/.test(e.message));
 });
