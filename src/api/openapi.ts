@@ -1,5 +1,5 @@
 // The OpenAPI document served at /docs, its request body generated from the one request schema.
-import { requestJsonSchema } from './schema.ts';
+import { requestJsonSchema } from '../request/schema.ts';
 import { GENERATE_PATHS } from './routes/generate.ts';
 import { FETCH_BODY_PATHS, FETCH_ID_PATHS } from './routes/fetch.ts';
 import { ENTERPRISE_ENDPOINTS, VERSION } from './routes/enterprise.ts';

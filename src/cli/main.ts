@@ -8,7 +8,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../config.ts';
 import { createApp, fetchOptions, openStores } from '../api/app.ts';
 import { KeyStore } from '../api/keys.ts';
-import { parseRequest, ValidationError } from '../api/schema.ts';
+import { parseRequest, ValidationError } from '../request/schema.ts';
 import { openDb } from '../jobs/db.ts';
 import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
 import type { ControlNetType } from '../engine/pipeline/types.ts';

@@ -1,5 +1,5 @@
 // A queued generate request and its outcome, as the queue stores it.
-import type { GenerateRequest } from '../api/schema.ts';
+import type { GenerateRequest } from '../request/schema.ts';
 
 export type JobStatus = 'queued' | 'running' | 'success' | 'failed';
 

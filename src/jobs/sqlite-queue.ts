@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Db } from './db.ts';
 import type { Job, JobResult, JobStatus } from './job.ts';
-import type { GenerateRequest } from '../api/schema.ts';
+import type { GenerateRequest } from '../request/schema.ts';
 
 interface Row {
   id: number; key_id: number; status: JobStatus; request: string; base_url: string; file_prefix: string;

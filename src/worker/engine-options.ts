@@ -1,7 +1,7 @@
 // A validated request → the engine's options: images fetched/decoded at the output size, one hint per
 // ControlNet (its own control_image entry, else the single control_image, else init_image).
 import type { ControlUnit, GenerateOptions, RgbImage } from '../engine/pipeline/types.ts';
-import type { GenerateRequest } from '../api/schema.ts';
+import type { GenerateRequest } from '../request/schema.ts';
 import { loadImage, type ImageLimits } from '../inputs/image.ts';
 
 export async function engineOptions(r: GenerateRequest, limits: ImageLimits): Promise<GenerateOptions> {

@@ -1,5 +1,5 @@
 // `meta` of the responses: every applied setting under the hosted API's names (SPEC "Responses").
-import type { GenerateRequest } from '../api/schema.ts';
+import type { GenerateRequest } from '../request/schema.ts';
 
 /** Echo URLs as sent; base64 inputs are summarised (echoing megabytes in every fetch would help no one). */
 function echoImage(src: string | undefined): string | null {

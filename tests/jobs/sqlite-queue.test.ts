@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../../src/jobs/db.ts';
 import { SqliteQueue, MAX_ATTEMPTS } from '../../src/jobs/sqlite-queue.ts';
-import { parseRequest } from '../../src/api/schema.ts';
+import { parseRequest } from '../../src/request/schema.ts';
 
 const req = () => ({ ...parseRequest({ controlnet_model: 'canny', init_image: 'https://e/x.png' }), model_id: 'm', seed: 1 });
 

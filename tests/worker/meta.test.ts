@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildMeta } from '../../src/worker/meta.ts';
-import { parseRequest } from '../../src/api/schema.ts';
+import { parseRequest } from '../../src/request/schema.ts';
 
 const SPEC_META_KEYS = ['prompt', 'negative_prompt', 'model_id', 'controlnet_model', 'controlnet_type', 'scheduler', 'W', 'H', 'steps',
   'guidance_scale', 'controlnet_conditioning_scale', 'strength', 'seed', 'n_samples', 'lora', 'lora_strength', 'vae', 'clip_skip', 'tomesd',

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticate } from '../auth.ts';
 import { ApiError } from '../errors.ts';
-import { parseRequest, ValidationError, type GenerateRequest } from '../schema.ts';
+import { parseRequest, ValidationError, type GenerateRequest } from '../../request/schema.ts';
 import { answerFor } from '../job-answer.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
 import { annotatorModel, requireAnnotatorFiles } from '../../engine/annotators/models.ts';

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { authenticate } from '../auth.ts';
 import { ApiError } from '../errors.ts';
-import { parseRequest, ValidationError } from '../schema.ts';
+import { parseRequest, ValidationError } from '../../request/schema.ts';
 import { loadImage, InputError } from '../../inputs/image.ts';
 import { failureOf } from '../../worker/worker.ts';
 import { baseUrlOf } from './generate.ts';

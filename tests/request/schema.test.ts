@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRequest, splitImageList, requestJsonSchema } from '../../src/api/schema.ts';
+import { parseRequest, splitImageList, requestJsonSchema } from '../../src/request/schema.ts';
 import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES } from '../../src/engine/pipeline/types.ts';
 
 const base = { key: 'k', controlnet_model: 'canny', init_image: 'https://example.com/a.png' };
