@@ -11,17 +11,19 @@ import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
-import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
+import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, modelPath, modelsDir } from '../store.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
-import { ModelFiles, type Json } from './model-files.ts';
-import { Networks, type LoadedNet } from './networks.ts';
+import { ModelFiles } from './model-files.ts';
+import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { controlResiduals, type ControlRun } from './controls.ts';
 import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
-import type { ControlNetType, GenerateOptions, GenerateResult, HintRequest, ProgressEvent, RgbImage } from './types.ts';
+import type { Applied, ControlNetType, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
+import type { SdModel } from '../weights/open.ts';
+import type { VaeConfigJson } from '../models/vae.ts';
 
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
@@ -78,18 +80,19 @@ export class Pipeline {
     }
   }
 
-  /** Generates and encodes the PNGs the API returns. */
+  /** Generates and encodes the PNGs the API returns: the pipeline's stages, then safety check and upscale. */
   async generate(o: GenerateOptions, hooks: Hooks = {}): Promise<GenerateResult> {
     const started = performance.now();
     const raw = await this.generateRaw(o, hooks);
     const images = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
-    // No safety checker is wired yet, so nothing is flagged, and meta says safety_checker "unavailable".
-    const nsfw = images.map(() => false);
-    return { images: await Promise.all(images.map(encodePng)), nsfw, applied: raw.applied, seconds: (performance.now() - started) / 1000 };
+    const checked = await this.safetyCheck(o, images);
+    const upscaled = await this.upscale(o, checked.images);
+    const applied: Applied = { ...raw.applied, safetyChecker: checked.outcome, upscale: upscaled.outcome };
+    return { images: await Promise.all(upscaled.images.map(encodePng)), nsfw: checked.nsfw, applied, seconds: (performance.now() - started) / 1000 };
   }
 
   /** The decoded images before quantization: [samples, 3, H, W], the VAE's output (about [-1, 1]). */
-  async generateRaw(o: GenerateOptions, hooks: Hooks = {}): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
+  async generateRaw(o: GenerateOptions, hooks: Hooks = {}): Promise<{ pixels: Float32Array; applied: DenoiseApplied }> {
     const held: LoadedNet[] = [];
     const hold = async (p: Promise<LoadedNet>): Promise<LoadedNet> => {
       const n = await p;
@@ -103,186 +106,345 @@ export class Pipeline {
     }
   }
 
-  private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
-    const applied: Record<string, unknown> = {};
+  /**
+   * diffusers' __call__, as numbered stages: check inputs, encode the prompt, prepare the images and ControlNet
+   * hints, the timesteps, then the mode's own latents-and-loop composition, then decode.
+   */
+  private async run(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<{ pixels: Float32Array; applied: DenoiseApplied }> {
+    const r = await this.checkInputs(o, hooks, hold);
+    const prompt = await this.preparePrompt(r);
+    const embeds = await this.encodePrompt(r, prompt);
+    const images = await this.prepareImage(r);
+    const controls = await this.prepareControlImages(r, images);
+    const sched = this.prepareScheduler(r);
+    const unet = await this.prepareUnet(r, embeds, controls, sched);
+    let latents: Float32Array;
+    let stepsRun: number;
+    switch (r.mode) {
+      case 'txt2img': ({ latents, stepsRun } = await this.txt2img(r, unet)); break;
+      case 'img2img': ({ latents, stepsRun } = await this.img2img(r, unet, images)); break;
+      case 'inpaint': ({ latents, stepsRun } = await this.inpaint(r, unet, images)); break;
+      case 'ddim_inversion': ({ latents, stepsRun } = await this.ddimInversion(r, unet, images)); break;
+    }
+    const pixels = await this.decode(r, latents);
+    return { pixels, applied: { ...r.applied, ...prompt.applied, mode: r.mode, stepsRun, guessMode: controls.guessMode } };
+  }
+
+  // ---- modes: each a short composition of the stages ----
+
+  /** Pure noise, the full schedule. */
+  private async txt2img(r: RequestRun, u: UnetRun): Promise<{ latents: Float32Array; stepsRun: number }> {
+    const latents = this.prepareLatents(r, u.sched);
+    const timesteps = u.sched.timesteps;
+    return { latents: await this.denoise(r, u, latents, timesteps), stepsRun: timesteps.length };
+  }
+
+  /** The init image's latents noised to the schedule's start at `strength`, the rest of the schedule. */
+  private async img2img(r: RequestRun, u: UnetRun, images: PreparedImages): Promise<{ latents: Float32Array; stepsRun: number }> {
+    const timesteps = this.img2imgTimesteps(r, u.sched);
+    const imageLatents = await this.encodeImage(r, images.init!);
+    const latents = u.sched.addNoise(imageLatents, r.gen.randn(r.latentShape), timesteps[0]!);
+    return { latents: await this.denoise(r, u, latents, timesteps), stepsRun: timesteps.length };
+  }
+
+  /** img2img, with the unmasked area put back (re-noised to the next timestep) after every step. */
+  private async inpaint(r: RequestRun, u: UnetRun, images: PreparedImages): Promise<{ latents: Float32Array; stepsRun: number }> {
+    const timesteps = this.img2imgTimesteps(r, u.sched);
+    const imageLatents = await this.encodeImage(r, images.init!);
+    const noise = r.gen.randn(r.latentShape);
+    const latents = r.o.strength === 1 ? scale(noise, u.sched.initNoiseSigma) : u.sched.addNoise(imageLatents, noise, timesteps[0]!);
+    // diffusers also encodes the masked image (used only by 9-channel inpaint UNets): its draw is taken here so
+    // that later draws line up with diffusers'.
+    r.gen.randn([1, 4, r.lh, r.lw]);
+    const mask = maskToLatent(binaryMask(images.mask!), r.W, r.H, r.lw, r.lh);
+    const afterStep = (x: Float32Array, i: number): Float32Array => {
+      const proper = i < timesteps.length - 1 ? u.sched.addNoise(imageLatents, noise, timesteps[i + 1]!) : imageLatents;
+      return blendByMask(proper, x, mask);
+    };
+    return { latents: await this.denoise(r, u, latents, timesteps, afterStep), stepsRun: timesteps.length };
+  }
+
+  /** DDIM inversion of the init image's clean latents without CFG, then regeneration with it. */
+  private async ddimInversion(r: RequestRun, u: UnetRun, images: PreparedImages): Promise<{ latents: Float32Array; stepsRun: number }> {
+    const imageLatents = await this.encodeImage(r, images.init!);
+    r.gen.randn(r.latentShape); // the noise draw of img2img's prepare_latents, kept so that draws stay in order
+    const latents = await ddimInvertThenRegenerate(
+      (x, t, phase) => this.predictNoise(r, u, x, t, phase === 'generate' && r.cfg, (v) => v),
+      imageLatents, r.model.configs.scheduler, r.o.steps, r.o.strength, r.progress,
+    );
+    return { latents, stepsRun: 2 * Math.min(Math.trunc(r.o.steps * r.o.strength), r.o.steps) };
+  }
+
+  // ---- stages ----
+
+  /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
+  private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<RequestRun> {
     if (o.upscale) throw modelMissing('upscaler', modelPath('upscaler', 'default', this.dataDir));
     const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
-    const vaeId = o.vae ? `vae:${o.vae}` : o.modelId;
-    const W = o.width, H = o.height;
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
     const vf = 2 ** (((vaeFiles.config.block_out_channels as number[] | undefined)?.length ?? 4) - 1);
-    if (W % vf || H % vf) throw new EngineError('bad_input', `width and height must be multiples of ${vf} for this model`, 'width');
-    const lw = W / vf, lh = H / vf;
-    const cfg = o.guidanceScale > 1;
-    const gen = new TorchGenerator(o.seed);
+    if (o.width % vf || o.height % vf) throw new EngineError('bad_input', `width and height must be multiples of ${vf} for this model`, 'width');
+    const maxSkip = clipMaxSkip(model.configs.textEncoder);
+    if (o.clipSkip - 1 > maxSkip) throw new EngineError('bad_input', `clip_skip must be at most ${maxSkip + 1} for model ${o.modelId}`, 'clip_skip');
+    const inversion = o.scheduler === 'DDIMInverseScheduler';
+    if (inversion && !o.initImage) throw new EngineError('bad_input', 'scheduler DDIMInverseScheduler needs init_image (it inverts that image, then regenerates it)', 'scheduler');
+    const mode: PipelineMode = inversion ? 'ddim_inversion' : o.maskImage && o.initImage ? 'inpaint' : o.initImage && o.strength < 1 ? 'img2img' : 'txt2img';
+    const lw = o.width / vf, lh = o.height / vf;
+    const t0 = performance.now();
+    return {
+      o, hold, model, mode, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
+      gen: new TorchGenerator(o.seed),
+      vae: { files: vaeFiles, id: o.vae ? `vae:${o.vae}` : o.modelId, factor: vf, scaling: vaeFiles.config.scaling_factor ?? 0.18215 },
+      loras: await this.loadLoras(o, model),
+      applied: {
+        tome: o.tomesd, loraIgnored: [], loraUnmatched: [], annotatorNotes: {},
+        karrasSigmas: o.useKarrasSigmas ? (supportsKarrasSigmas(o.scheduler) ? 'applied' : 'ignored') : 'off',
+        algorithmType: o.algorithmType === 'none' ? 'none' : supportsAlgorithmType(o.scheduler) ? o.algorithmType : 'ignored',
+      },
+      progress: (step, total) => {
+        if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
+        hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
+      },
+    };
+  }
 
-    // LoRAs: one combined branch set, fed to the text encoder and UNet graphs as inputs (no rebuild).
+  /** The request's LoRAs as one combined branch set, fed to the text encoder and UNet graphs as inputs (no rebuild). */
+  private async loadLoras(o: GenerateOptions, model: SdModel): Promise<RequestRun['loras']> {
     const layersPerBlock = model.configs.unet.layers_per_block ?? 2;
     const loras = await Promise.all(o.loras.map(async (l) => ({
       parsed: await this.loraCache.get(this.files.lora(l.id), { layersPerBlock }), strength: l.strength,
     })));
-    const combined = combineLoras(loras);
     const ignored = loras.flatMap((l, i) => l.parsed.ignored.map((x) => `${o.loras[i]!.id}: ${x.key} (${x.reason})`));
-    if (ignored.length) applied.lora_ignored = ignored.slice(0, 20);
+    return { combined: combineLoras(loras), ignored: ignored.slice(0, 20) };
+  }
 
-    // Text
-    const maxSkip = clipMaxSkip(model.configs.textEncoder);
-    if (o.clipSkip - 1 > maxSkip) throw new EngineError('bad_input', `clip_skip must be at most ${maxSkip + 1} for model ${o.modelId}`, 'clip_skip');
-    const text = await hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
-    const textLora = loraFeeds(text.loraSlots, combined);
+  /**
+   * The prompt stage before encoding: translation (multi_lingual), then enhancement (enhance_prompt). Returns the
+   * prompt to encode and what each step did.
+   */
+  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement'> }> {
+    const text = r.o.prompt;
+    return {
+      text,
+      applied: {
+        prompt: text,
+        translation: r.o.multiLingual ? { status: 'unavailable', reason: 'no translator installed' } : { status: 'off' },
+        promptEnhancement: r.o.enhancePrompt ? { status: 'unavailable', reason: 'no prompt enhancer installed' } : { status: 'off' },
+      },
+    };
+  }
+
+  /** diffusers' encode_prompt: [negative; prompt] embeddings for CFG (clip skip, LoRA on the text encoder). */
+  private async encodePrompt(r: RequestRun, prompt: { text: string }): Promise<PromptEmbeds> {
+    const { o, model } = r;
+    const text = await r.hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
+    const lora = loraFeeds(text.loraSlots, r.loras.combined);
     const embeds = await encodePrompts(model.tokenizer, async (ids, rows, skip) => {
       const out = await text.session.run({
         input_ids: new ort.Tensor('int64', ids, [rows, ids.length / rows]),
         skip: new ort.Tensor('int64', BigInt64Array.of(BigInt(skip)), []),
-        ...feedsOf(textLora),
+        ...feedsOf(lora),
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1);
-    const ehs = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
-    const ehsCond = cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : ehs;
+    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1);
+    const both = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
+    const cond = r.cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : both;
+    return { both, cond, textLora: lora };
+  }
 
-    // ControlNets and their hints
+  /** init_image and mask_image at the output size (diffusers' image_processor.preprocess, before the VAE). */
+  private async prepareImage(r: RequestRun): Promise<PreparedImages> {
+    return {
+      init: r.o.initImage ? await resizeRgb(r.o.initImage, r.W, r.H) : undefined,
+      mask: r.o.maskImage ? await resizeRgb(r.o.maskImage, r.W, r.H) : undefined,
+    };
+  }
+
+  /** diffusers' prepare_image for every ControlNet: its hint (auto_hint's annotator first), batch and scales. */
+  private async prepareControlImages(r: RequestRun, images: PreparedImages): Promise<PreparedControls> {
+    const { o, W, H } = r;
     const controls: ControlRun[] = [];
-    const maskImg = o.maskImage ? await resizeRgb(o.maskImage, W, H) : undefined;
-    const initImg = o.initImage ? await resizeRgb(o.initImage, W, H) : undefined;
     for (const [i, unit] of o.controls.entries()) {
       const files = await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
-      const net = await hold(this.nets.controlnet(unit.modelId ?? unit.type, files));
+      const net = await r.hold(this.nets.controlnet(unit.modelId ?? unit.type, files));
       let image = await resizeRgb(unit.image, W, H);
       let hint: Float32Array;
-      if (unit.type === 'inpaint' && maskImg) {
-        hint = inpaintCondition(initImg ?? image, maskImg);
+      if (unit.type === 'inpaint' && images.mask) {
+        hint = inpaintCondition(images.init ?? image, images.mask);
       } else {
         if (o.autoHint) {
-          image = await this.annotateOrMissing(unit.type, image, { width: W, height: H, mask: maskImg, seed: o.seed + i });
+          image = await this.annotateOrMissing(unit.type, image, { width: W, height: H, mask: images.mask, seed: o.seed + i });
           const note = annotatorNote(unit.type, modelsDir(this.dataDir));
-          if (note) applied[`auto_hint_${unit.type}`] = note;
+          if (note) r.applied.annotatorNotes[unit.type] = note;
         }
         hint = toChw(image, '0,1');
       }
       controls.push({ net, config: files.config, cond: tensor(hint, [1, 3, H, W]), scales: tensor(new Float32Array(0), [0]) });
     }
     const guessMode = o.guessMode || controls[0]?.config.global_pool_conditions === true;
-    const ctrlBatch = cfg && !guessMode ? 2 * o.samples : o.samples;
+    const batch = r.cfg && !guessMode ? 2 * o.samples : o.samples;
     for (const [i, c] of controls.entries()) {
-      c.cond = tensor(repeat(c.cond.data as Float32Array, ctrlBatch), [ctrlBatch, 3, H, W]);
+      c.cond = tensor(repeat(c.cond.data as Float32Array, batch), [batch, 3, H, W]);
       const scales = controlnetScales(c.config, o.controls[i]!.scale, guessMode);
       c.scales = tensor(scales, [scales.length]);
     }
+    return { controls, guessMode };
+  }
 
-    // Scheduler and the starting latents (txt2img, img2img or inpaint, as diffusers orders the draws)
-    const sched = createScheduler(o.scheduler, model.configs.scheduler, { useKarrasSigmas: o.useKarrasSigmas, algorithmType: o.algorithmType });
-    applied.use_karras_sigmas = o.useKarrasSigmas ? (supportsKarrasSigmas(o.scheduler) ? 'yes' : 'ignored') : 'no';
-    applied.algorithm_type = o.algorithmType === 'none' ? 'none' : supportsAlgorithmType(o.scheduler) ? o.algorithmType : 'ignored';
-    sched.setTimesteps(o.steps);
-    const inversion = o.scheduler === 'DDIMInverseScheduler';
-    if (inversion && !initImg) throw new EngineError('bad_input', 'scheduler DDIMInverseScheduler needs init_image (it inverts that image, then regenerates it)', 'scheduler');
-    const mode = inversion ? 'ddim_inversion' : maskImg && initImg ? 'inpaint' : initImg && o.strength < 1 ? 'img2img' : 'txt2img';
-    let timesteps = sched.timesteps;
-    if (mode === 'img2img' || mode === 'inpaint') {
-      try {
-        timesteps = img2imgStart(sched, o.steps, o.strength).timesteps;
-      } catch (e) {
-        throw new EngineError('bad_input', `strength ${o.strength} with num_inference_steps ${o.steps}: ${(e as Error).message}`, 'strength');
-      }
-    }
-    const latentShape = [o.samples, 4, lh, lw];
-    const vaeScale: number = vaeFiles.config.scaling_factor ?? 0.18215;
-    let latents: Float32Array;
-    let inpaint: { imageLatents: Float32Array; noise: Float32Array; mask: Float32Array } | undefined;
-    if (mode === 'txt2img') {
-      latents = scale(gen.randn(latentShape), sched.initNoiseSigma);
-    } else {
-      const enc = await hold(this.nets.vaeEncoder(vaeId, vaeFiles));
-      const encode = async (img: Float32Array): Promise<Float32Array> => {
-        const out = await enc.session.run({ sample: tensor(img, [1, 3, H, W]) });
-        const mean = out.mean!.data as Float32Array;
-        return scale(gaussianSample(mean, out.std!.data as Float32Array, gen.randn([1, 4, lh, lw])), vaeScale);
-      };
-      const imageLatents = repeat(await encode(toChw(initImg!, '-1,1')), o.samples);
-      const noise = gen.randn(latentShape);
-      if (mode === 'ddim_inversion') {
-        latents = imageLatents; // inverted from the clean latents; the drawn noise only keeps draws in order
-      } else if (mode === 'img2img') {
-        latents = sched.addNoise(imageLatents, noise, timesteps[0]!);
-      } else {
-        latents = o.strength === 1 ? scale(noise, sched.initNoiseSigma) : sched.addNoise(imageLatents, noise, timesteps[0]!);
-        // diffusers also encodes the masked image (used only by 9-channel inpaint UNets): its draw is taken
-        // here so that later draws line up with diffusers'.
-        gen.randn([1, 4, lh, lw]);
-        inpaint = { imageLatents, noise, mask: maskToLatent(binaryMask(maskImg!), W, H, lw, lh) };
-      }
-    }
+  /** The scheduler from the model's scheduler_config.json and the request's overrides, set to the step count. */
+  private prepareScheduler(r: RequestRun): Scheduler {
+    const sched = createScheduler(r.o.scheduler, r.model.configs.scheduler, { useKarrasSigmas: r.o.useKarrasSigmas, algorithmType: r.o.algorithmType });
+    sched.setTimesteps(r.o.steps);
+    return sched;
+  }
 
-    // Denoising loop
-    const unet = await hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? this.tome : undefined));
-    const unetLoraFeeds = loraFeeds(unet.loraSlots, combined);
-    const unetExtra = feedsOf(unetLoraFeeds);
+  /** diffusers' get_timesteps for img2img and inpaint: the schedule's tail that `strength` keeps. */
+  private img2imgTimesteps(r: RequestRun, sched: Scheduler): number[] {
+    try {
+      return img2imgStart(sched, r.o.steps, r.o.strength).timesteps;
+    } catch (e) {
+      throw new EngineError('bad_input', `strength ${r.o.strength} with num_inference_steps ${r.o.steps}: ${(e as Error).message}`, 'strength');
+    }
+  }
+
+  /** diffusers' prepare_latents for txt2img: seeded noise scaled by the scheduler's initial sigma. */
+  private prepareLatents(r: RequestRun, sched: Scheduler): Float32Array {
+    return scale(r.gen.randn(r.latentShape), sched.initNoiseSigma);
+  }
+
+  /** The VAE encoder's sampled latents of an image, scaled, repeated for the samples (one generator draw). */
+  private async encodeImage(r: RequestRun, image: RgbImage): Promise<Float32Array> {
+    const enc = await r.hold(this.nets.vaeEncoder(r.vae.id, r.vae.files));
+    const out = await enc.session.run({ sample: tensor(toChw(image, '-1,1'), [1, 3, r.H, r.W]) });
+    const mean = out.mean!.data as Float32Array;
+    const sampled = scale(gaussianSample(mean, out.std!.data as Float32Array, r.gen.randn([1, 4, r.lh, r.lw])), r.vae.scaling);
+    return repeat(sampled, r.o.samples);
+  }
+
+  /** The UNet (LoRA, ToMe) with everything fed on every step except the latents and timestep. */
+  private async prepareUnet(r: RequestRun, embeds: PromptEmbeds, controls: PreparedControls, sched: Scheduler): Promise<UnetRun> {
+    const { o, model } = r;
+    const unet = await r.hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? this.tome : undefined));
+    const lora = loraFeeds(unet.loraSlots, r.loras.combined);
+    const extra = feedsOf(lora);
     if (o.tomesd && this.tome.useRand) {
       // tomesd's random destination choice, drawn from the request's seed for the full-resolution grid
-      const cells = Math.floor(lh / this.tome.sy) * Math.floor(lw / this.tome.sx);
-      unetExtra[TOME_RAND_INPUT] = new ort.Tensor('int64', tomeRandTable(o.seed, this.tome.sx, this.tome.sy, Math.max(1, cells)), [Math.max(1, cells)]);
+      const cells = Math.max(1, Math.floor(r.lh / this.tome.sy) * Math.floor(r.lw / this.tome.sx));
+      extra[TOME_RAND_INPUT] = new ort.Tensor('int64', tomeRandTable(o.seed, this.tome.sx, this.tome.sy, cells), [cells]);
     }
     // a LoRA weight that matched neither network's slots was not applied: say so rather than pretend
-    const unmatched = unetLoraFeeds.unused.filter((k) => !textLora.feeds.has(`${k}.lora_down`));
-    if (unmatched.length) applied.lora_unmatched = unmatched.slice(0, 20);
-    const t0 = performance.now();
-    const progress = (step: number, total: number): void => {
-      if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
-      hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
-    };
-
-    /** The guided noise prediction for latents at t: CFG over [negative, prompt], ControlNets summed. */
-    const predict = async (x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> => {
-      const B = withCfg ? 2 * o.samples : o.samples;
-      const promptEmbeds = withCfg ? ehs : ehsCond;
-      const latIn = scaleInput(withCfg ? cat(x, x) : x);
-      const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
-      const residuals = await controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
-      const out = await unet.session.run({
-        sample: tensor(latIn, [B, 4, lh, lw]),
-        timestep: tensor(new Float32Array(B).fill(t), [B]),
-        encoder_hidden_states: promptEmbeds,
-        ...residuals,
-        ...unetExtra,
-      });
-      const pred = out.out_sample!.data as Float32Array;
-      return withCfg ? guidance(pred, o.guidanceScale) : pred;
-    };
-
-    if (mode === 'ddim_inversion') {
-      // Inversion runs without CFG (guidance breaks the DDIM ODE's reversibility), regeneration with it.
-      latents = await ddimInvertThenRegenerate(
-        (x, t, phase) => predict(x, t, phase === 'generate' && cfg, (v) => v),
-        latents, model.configs.scheduler, o.steps, o.strength, progress,
-      );
-    } else {
-      for (const [i, t] of timesteps.entries()) {
-        const noisePred = await predict(latents, t, cfg, (v) => sched.scaleModelInput(v, t));
-        latents = sched.step(noisePred, t, latents, { generator: gen, batchSize: o.samples });
-        if (inpaint) {
-          const proper = i < timesteps.length - 1 ? sched.addNoise(inpaint.imageLatents, inpaint.noise, timesteps[i + 1]!) : inpaint.imageLatents;
-          latents = blendByMask(proper, latents, inpaint.mask);
-        }
-        progress(i + 1, timesteps.length);
-      }
-    }
-
-    // Decode
-    const dec = await hold(this.nets.vaeDecoder(vaeId, vaeFiles));
-    const pixels = await decodeLatents(dec, divide(latents, vaeScale), [o.samples, 4, lh, lw], vf, vaeFiles.config);
-    applied.safety_checker = o.safetyChecker ? 'unavailable' : 'no';
-    applied.enhance_prompt = o.enhancePrompt ? 'unavailable' : 'no';
-    applied.multi_lingual = o.multiLingual ? 'unavailable' : 'no';
-    applied.prompt = o.prompt;
-    applied.tomesd = o.tomesd ? 'yes' : 'no';
-    applied.guess_mode = guessMode ? 'yes' : 'no';
-    applied.mode = mode;
-    applied.steps_run = mode === 'ddim_inversion' ? 2 * Math.min(Math.trunc(o.steps * o.strength), o.steps) : timesteps.length;
-    return { pixels, applied };
+    r.applied.loraIgnored = r.loras.ignored;
+    r.applied.loraUnmatched = lora.unused.filter((k) => !embeds.textLora.feeds.has(`${k}.lora_down`)).slice(0, 20);
+    return { unet, extra, embeds, controls: controls.controls, guessMode: controls.guessMode, sched };
   }
+
+  /** The guided noise prediction for latents at t: CFG over [negative, prompt], ControlNets summed. */
+  private async predictNoise(r: RequestRun, u: UnetRun, x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> {
+    const B = withCfg ? 2 * r.o.samples : r.o.samples;
+    const promptEmbeds = withCfg ? u.embeds.both : u.embeds.cond;
+    const latIn = scaleInput(withCfg ? cat(x, x) : x);
+    const zeroUncond = u.guessMode && withCfg;
+    const ctrlIn = zeroUncond ? scaleInput(x) : latIn;
+    const residuals = await controlResiduals(u.controls, ctrlIn, [r.lh, r.lw], t, zeroUncond ? u.embeds.cond : promptEmbeds, zeroUncond);
+    const out = await u.unet.session.run({
+      sample: tensor(latIn, [B, 4, r.lh, r.lw]),
+      timestep: tensor(new Float32Array(B).fill(t), [B]),
+      encoder_hidden_states: promptEmbeds,
+      ...residuals,
+      ...u.extra,
+    });
+    const pred = out.out_sample!.data as Float32Array;
+    return withCfg ? guidance(pred, r.o.guidanceScale) : pred;
+  }
+
+  /** The denoising loop over `timesteps`; `afterStep` post-processes the latents of step i (inpaint's blend). */
+  private async denoise(r: RequestRun, u: UnetRun, start: Float32Array, timesteps: number[], afterStep?: (x: Float32Array, i: number) => Float32Array): Promise<Float32Array> {
+    let latents = start;
+    for (const [i, t] of timesteps.entries()) {
+      const noisePred = await this.predictNoise(r, u, latents, t, r.cfg, (v) => u.sched.scaleModelInput(v, t));
+      latents = u.sched.step(noisePred, t, latents, { generator: r.gen, batchSize: r.o.samples });
+      if (afterStep) latents = afterStep(latents, i);
+      r.progress(i + 1, timesteps.length);
+    }
+    return latents;
+  }
+
+  /** The VAE decoder on the final latents (tiled for large images): [samples, 3, H, W] in about [-1, 1]. */
+  private async decode(r: RequestRun, latents: Float32Array): Promise<Float32Array> {
+    const dec = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
+    return decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config);
+  }
+
+  /**
+   * diffusers' run_safety_checker on the decoded images. No checker is wired yet: nothing is flagged and the
+   * outcome says so (never a claimed check).
+   */
+  private async safetyCheck(o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
+    const nsfw = images.map(() => false);
+    return { images, nsfw, outcome: o.safetyChecker ? { status: 'unavailable', reason: 'no safety checker installed' } : { status: 'off' } };
+  }
+
+  /** The upscale stage (after the safety check). A request asking for it without an upscaler was refused in checkInputs. */
+  private async upscale(_o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
+    return { images, outcome: { status: 'off' } };
+  }
+}
+
+/** What the stages up to decoding applied (the safety check and upscale come after). */
+export type DenoiseApplied = Omit<Applied, 'safetyChecker' | 'upscale'>;
+
+type Hold = (p: Promise<LoadedNet>) => Promise<LoadedNet>;
+
+/** One request's fixed facts and state shared by the stages. */
+interface RequestRun {
+  o: GenerateOptions;
+  hold: Hold;
+  model: SdModel;
+  mode: PipelineMode;
+  W: number;
+  H: number;
+  /** latent width and height (pixels / VAE scale factor) */
+  lw: number;
+  lh: number;
+  latentShape: number[];
+  cfg: boolean;
+  gen: TorchGenerator;
+  vae: { files: NetworkFiles & { config: VaeConfigJson }; id: string; factor: number; scaling: number };
+  loras: { combined: ReturnType<typeof combineLoras>; ignored: string[] };
+  /** Filled in by the stages as they run. */
+  applied: Pick<Applied, 'tome' | 'karrasSigmas' | 'algorithmType' | 'loraIgnored' | 'loraUnmatched' | 'annotatorNotes'>;
+  /** Reports a finished step; throws EngineError('cancelled') once the request was aborted. */
+  progress: (step: number, total: number) => void;
+}
+
+interface PromptEmbeds {
+  /** [2·samples, seq, dim] with CFG ([negative; prompt]), else the same as cond. */
+  both: ort.Tensor;
+  /** [samples, seq, dim]: the prompt's half. */
+  cond: ort.Tensor;
+  textLora: LoraFeeds;
+}
+
+interface PreparedImages {
+  init?: RgbImage;
+  mask?: RgbImage;
+}
+
+interface PreparedControls {
+  controls: ControlRun[];
+  guessMode: boolean;
+}
+
+interface UnetRun {
+  unet: LoadedNet;
+  /** LoRA and ToMe feeds, the same on every step */
+  extra: Record<string, ort.Tensor>;
+  embeds: PromptEmbeds;
+  controls: ControlRun[];
+  guessMode: boolean;
+  sched: Scheduler;
 }
 
 function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {

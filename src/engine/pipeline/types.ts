@@ -76,12 +76,51 @@ export interface ProgressEvent {
   elapsed: number;
 }
 
+/** The four ways the pipeline runs, as diffusers' pipelines name them (DDIM inversion: invert init_image, regenerate). */
+export type PipelineMode = 'txt2img' | 'img2img' | 'inpaint' | 'ddim_inversion';
+
+/** What an optional extra did: not asked for, asked for but unable to run (with why), or ran (with details). */
+export type ExtraOutcome<Ran extends object = object> =
+  | { status: 'off' }
+  | { status: 'unavailable'; reason: string }
+  | ({ status: 'ran' } & Ran);
+
+/**
+ * What the engine actually did for a request, in the engine's own terms. worker/meta.ts alone translates it into
+ * the hosted API's meta names and "yes"/"no" strings; nothing here claims a step that did not run.
+ */
+export interface Applied {
+  mode: PipelineMode;
+  /** UNet evaluations of the denoising loop (DDIM inversion counts both passes). */
+  stepsRun: number;
+  /** The prompt actually encoded (after translation and enhancement, when those ran). */
+  prompt: string;
+  guessMode: boolean;
+  tome: boolean;
+  /** Karras sigmas: used, asked for but unsupported by the scheduler, or not asked for. */
+  karrasSigmas: 'applied' | 'ignored' | 'off';
+  /** The DPM-Solver algorithm used, 'ignored' when the scheduler has none, 'none' when not asked for. */
+  algorithmType: AlgorithmType | 'ignored';
+  /** LoRA keys not applied, each `<lora id>: <key> (<reason>)` (at most 20). */
+  loraIgnored: string[];
+  /** LoRA weights that matched no layer of the text encoder or UNet (at most 20). */
+  loraUnmatched: string[];
+  /** auto_hint notes per control type (e.g. the annotator model used or its fallback). */
+  annotatorNotes: Partial<Record<ControlNetType, string>>;
+  /** The checker that ran (its model id) and how many images it flagged. */
+  safetyChecker: ExtraOutcome<{ model: string; flagged: number }>;
+  /** The upscaler that ran and its overall factor. */
+  upscale: ExtraOutcome<{ model: string; factor: number }>;
+  translation: ExtraOutcome<{ model: string }>;
+  promptEnhancement: ExtraOutcome<{ model: string }>;
+}
+
 export interface GenerateResult {
   /** PNG-encoded images, one per sample (upscaled when asked). */
   images: Buffer[];
   nsfw: boolean[];
-  /** Settings as actually applied, plus notes of what was not (e.g. safety_checker: 'unavailable'). */
-  applied: Record<string, unknown>;
+  /** What was actually applied (worker/meta.ts maps it to the response's meta). */
+  applied: Applied;
   seconds: number;
 }
 

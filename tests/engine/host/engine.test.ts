@@ -36,7 +36,7 @@ test('generates PNGs of the requested size, reports each step, and is reproducib
     assert.deepEqual([meta.width, meta.height], [W, H]);
   }
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
-  assert.equal(r.applied.safety_checker, 'unavailable', 'no safety checker model is installed: meta must not claim a check');
+  assert.equal(r.applied.safetyChecker.status, 'unavailable', 'no safety checker model is installed: meta must not claim a check');
   const again = await engine.generate(opts);
   assert.ok(again.images[0]!.equals(r.images[0]!), 'same seed, same image');
   const other = await engine.generate({ ...opts, seed: 4321 });

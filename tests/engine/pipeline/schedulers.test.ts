@@ -43,6 +43,6 @@ test('DPMSolverMultistepScheduler honours each algorithm_type; Karras sigmas are
     outs.push((await pipeline.generateRaw({ ...opts, scheduler: 'DPMSolverMultistepScheduler', algorithmType })).pixels);
   }
   assert.ok(outs[0]!.some((v, i) => v !== outs[1]![i]) && outs[0]!.some((v, i) => v !== outs[2]![i]), 'algorithms differ');
-  assert.equal((await pipeline.generateRaw({ ...opts, scheduler: 'DDIMScheduler' })).applied.use_karras_sigmas, 'ignored');
-  assert.equal((await pipeline.generateRaw({ ...opts, scheduler: 'EulerDiscreteScheduler' })).applied.use_karras_sigmas, 'yes');
+  assert.equal((await pipeline.generateRaw({ ...opts, scheduler: 'DDIMScheduler' })).applied.karrasSigmas, 'ignored');
+  assert.equal((await pipeline.generateRaw({ ...opts, scheduler: 'EulerDiscreteScheduler' })).applied.karrasSigmas, 'applied');
 });
