@@ -1,5 +1,7 @@
-// Server settings, read once from the environment (every setting has a safe default for one machine).
+// Server settings: one zod schema over the environment, checked once at start (a bad value names its variable and
+// rule), then passed down as a typed object. Nothing else in src/ reads process.env (cli/ builds the env it passes).
 import { join, resolve } from 'node:path';
+import { z } from 'zod';
 
 export interface Config {
   dataDir: string;
@@ -30,48 +32,101 @@ export interface Config {
   bootstrapKey?: string;
   defaultModelId?: string;
   hfEndpoint: string;
+  /** ONNX Runtime execution provider of every engine network and annotator: cpu, cuda, tensorrt, webgpu. */
   engineProvider?: string;
   /** ONNX Runtime intra-op threads (0: one per core). */
   engineThreads?: number;
+  /** Idle ONNX Runtime threads spin (ENGINE_ALLOW_SPINNING=1): faster on a dedicated machine, starves others on a small one. */
+  engineAllowSpinning: boolean;
+  /** Images above this many pixels decode their latents in tiles (VAE_TILE_ABOVE_PIXELS). */
+  vaeTileAbovePixels: number;
   logLevel: string;
 }
 
-function num(v: string | undefined, d: number): number {
-  if (v === undefined || v === '') return d;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`setting must be a number, got "${v}"`);
-  return n;
-}
+const optionalText = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
+/** A number setting: empty or unset takes the default. */
+const number = (d: number, rule: z.ZodNumber = z.number()) =>
+  z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v === '') return d;
+    const n = Number(v);
+    const r = Number.isFinite(n) ? rule.safeParse(n) : undefined;
+    if (!r?.success) {
+      ctx.addIssue({ code: 'custom', message: `must be a number${r ? ` (${r.error.issues[0]!.message})` : ''}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+const flag = z.enum(['', '0', '1', 'true', 'false']).optional().transform((v) => v === '1' || v === 'true');
 
+/** Every environment variable the server reads, with its type, default and rule (README "Settings" lists them). */
+const envSchema = z.object({
+  DATA_DIR: optionalText,
+  MODELS_DIR: optionalText,
+  HOST: z.string().default('127.0.0.1'),
+  PORT: number(8080, z.number().int().min(0).max(65535)),
+  PUBLIC_URL: optionalText,
+  WAIT_WINDOW_MS: number(10_000, z.number().min(0)),
+  ALLOW_PRIVATE_HOSTS: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  FETCH_TIMEOUT_MS: number(15_000, z.number().positive()),
+  MAX_INPUT_BYTES: number(20 * 1024 * 1024, z.number().positive()),
+  MAX_INPUT_PIXELS: number(40_000_000, z.number().positive()),
+  LINK_SECRET: optionalText,
+  TEMP_LINK_TTL_MS: number(24 * 3600 * 1000, z.number().positive()),
+  WEBHOOK_SECRET: optionalText,
+  WEBHOOK_MAX_ATTEMPTS: number(6, z.number().int().min(1)),
+  WEBHOOK_BASE_DELAY_MS: number(2000, z.number().min(0)),
+  RATE_LIMIT_PER_MINUTE: number(60, z.number().min(0)),
+  MAX_QUEUED_PER_KEY: number(20, z.number().int().min(0)),
+  MAX_QUEUE_DEPTH: number(1000, z.number().int().min(0)),
+  CONTROLNET_API_KEY: optionalText,
+  DEFAULT_MODEL_ID: optionalText,
+  HF_ENDPOINT: optionalText,
+  ENGINE_PROVIDER: z.enum(['', 'cpu', 'cuda', 'tensorrt', 'webgpu']).optional().transform((v) => v || undefined),
+  // 0: one per core (ONNX Runtime's choice)
+  ENGINE_THREADS: number(0, z.number().int().min(0)),
+  ENGINE_ALLOW_SPINNING: flag,
+  VAE_TILE_ABOVE_PIXELS: number(768 * 768, z.number().int().min(0)),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Thrown at start-up for a bad setting; the message names the variable and the rule. */
+export class ConfigError extends Error {}
+
+/** The settings from `env` (checked once against the schema), with `overrides` (tests, CLI flags) applied last. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const dataDir = resolve(overrides.dataDir ?? env.DATA_DIR ?? './data');
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; '));
+  }
+  const e = parsed.data;
+  const dataDir = resolve(overrides.dataDir ?? e.DATA_DIR ?? './data');
   const cfg: Config = {
     dataDir,
-    modelsDir: resolve(env.MODELS_DIR ?? join(dataDir, 'models')),
-    host: env.HOST ?? '127.0.0.1',
-    port: num(env.PORT, 8080),
-    publicUrl: env.PUBLIC_URL || undefined,
-    waitWindowMs: num(env.WAIT_WINDOW_MS, 10_000),
-    allowPrivateHosts: (env.ALLOW_PRIVATE_HOSTS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    fetchTimeoutMs: num(env.FETCH_TIMEOUT_MS, 15_000),
-    maxInputBytes: num(env.MAX_INPUT_BYTES, 20 * 1024 * 1024),
-    maxInputPixels: num(env.MAX_INPUT_PIXELS, 40_000_000),
-    linkSecret: env.LINK_SECRET || undefined,
-    tempLinkTtlMs: num(env.TEMP_LINK_TTL_MS, 24 * 3600 * 1000),
-    webhookSecret: env.WEBHOOK_SECRET || undefined,
-    webhookMaxAttempts: num(env.WEBHOOK_MAX_ATTEMPTS, 6),
-    webhookBaseDelayMs: num(env.WEBHOOK_BASE_DELAY_MS, 2000),
-    rateLimitPerMinute: num(env.RATE_LIMIT_PER_MINUTE, 60),
-    maxQueuedPerKey: num(env.MAX_QUEUED_PER_KEY, 20),
-    maxQueueDepth: num(env.MAX_QUEUE_DEPTH, 1000),
-    bootstrapKey: env.CONTROLNET_API_KEY || undefined,
-    defaultModelId: env.DEFAULT_MODEL_ID || undefined,
-    hfEndpoint: (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, ''),
-    engineProvider: env.ENGINE_PROVIDER || undefined,
-    // One core fewer than the machine: ONNX Runtime's spinning intra-op threads on every core starve the HTTP thread
-    // (measured: 12-30 ms added before a job starts instead of ~3.5 ms on 2 cores).
-    engineThreads: env.ENGINE_THREADS ? num(env.ENGINE_THREADS, 0) : 0, // 0: one per core (ONNX Runtime's choice)
-    logLevel: env.LOG_LEVEL ?? 'info',
+    modelsDir: resolve(e.MODELS_DIR ?? join(dataDir, 'models')),
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: e.PUBLIC_URL,
+    waitWindowMs: e.WAIT_WINDOW_MS,
+    allowPrivateHosts: e.ALLOW_PRIVATE_HOSTS,
+    fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
+    maxInputBytes: e.MAX_INPUT_BYTES,
+    maxInputPixels: e.MAX_INPUT_PIXELS,
+    linkSecret: e.LINK_SECRET,
+    tempLinkTtlMs: e.TEMP_LINK_TTL_MS,
+    webhookSecret: e.WEBHOOK_SECRET,
+    webhookMaxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+    webhookBaseDelayMs: e.WEBHOOK_BASE_DELAY_MS,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    maxQueuedPerKey: e.MAX_QUEUED_PER_KEY,
+    maxQueueDepth: e.MAX_QUEUE_DEPTH,
+    bootstrapKey: e.CONTROLNET_API_KEY,
+    defaultModelId: e.DEFAULT_MODEL_ID,
+    hfEndpoint: (e.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
+    engineProvider: e.ENGINE_PROVIDER,
+    engineThreads: e.ENGINE_THREADS,
+    engineAllowSpinning: e.ENGINE_ALLOW_SPINNING,
+    vaeTileAbovePixels: e.VAE_TILE_ABOVE_PIXELS,
+    logLevel: e.LOG_LEVEL,
   };
   return { ...cfg, ...overrides, dataDir };
 }

@@ -4,6 +4,7 @@
 export type EngineErrorCode =
   | 'model_missing' // 422: a model file is not installed (names it)
   | 'bad_input' // 400: the options break a rule only the engine can check (names the field)
+  | 'bad_model_file' // 422: a model file the user installed cannot be used (names it, relative to the models folder)
   | 'cancelled'
   | 'internal';
 
@@ -25,5 +26,16 @@ export class EngineError extends Error {
   }
 }
 
+/** `path` is relative to the models folder (store.ts userPath): messages never show a server path. */
 export const modelMissing = (what: string, path: string): EngineError =>
-  new EngineError('model_missing', `${what} is not installed (expected ${path})`, what);
+  new EngineError('model_missing', `${what} is not installed (expected ${path} in the models folder)`, what);
+
+/**
+ * A user's model file that cannot be used (unsupported format or variant, a refused pickle, wrong shapes, missing
+ * keys). `file` is relative to the models folder; `reason` must already be free of server paths.
+ */
+export const badModelFile = (field: string, file: string, reason: string): EngineError =>
+  new EngineError('bad_model_file', `${field}: the model file ${file} cannot be used: ${reason}`, field);
+
+/** Status of each error kind in the hosted API's responses. */
+export const HTTP_STATUS: Record<EngineErrorCode, number> = { model_missing: 422, bad_model_file: 422, bad_input: 400, cancelled: 500, internal: 500 };

@@ -1,7 +1,7 @@
 // The job loop: claim the oldest queued job, resolve its images, run the engine, store the outputs, record the
 // result and fire the webhook. One job at a time (the engine runs one generation at a time anyway).
 import { randomBytes } from 'node:crypto';
-import { EngineError } from '../engine/errors.ts';
+import { EngineError, HTTP_STATUS } from '../engine/errors.ts';
 import type { Engine } from '../engine/pipeline/types.ts';
 import type { Job, JobResult } from '../jobs/job.ts';
 import type { SqliteQueue } from '../jobs/sqlite-queue.ts';
@@ -34,7 +34,7 @@ export interface WorkerDeps {
 export function failureOf(e: unknown): { status: number; message: string } {
   if (e instanceof InputError) return { status: e.statusCode, message: e.message };
   if (e instanceof EngineError) {
-    const status = e.code === 'model_missing' ? 422 : e.code === 'bad_input' ? 400 : 500;
+    const status = HTTP_STATUS[e.code];
     return { status, message: e.message };
   }
   return { status: 500, message: `internal error: ${(e as Error)?.message ?? String(e)}` };

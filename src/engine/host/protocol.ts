@@ -2,8 +2,13 @@
 import type { GenerateOptions, GenerateResult, HintRequest, ProgressEvent } from '../pipeline/types.ts';
 import type { EngineErrorCode } from '../errors.ts';
 
+/** The engine's settings, built once from config.ts (validated there) and passed down; the engine reads no environment. */
 export interface EngineConfig {
   dataDir: string;
+  /** The models folder (MODELS_DIR); default DATA_DIR/models. */
+  modelsDir?: string;
+  /** Images above this many pixels decode their latents in tiles (VAE_TILE_ABOVE_PIXELS; default 768×768). */
+  vaeTileAbovePixels?: number;
   /** cpu (default), cuda, tensorrt, webgpu: an unavailable provider fails at start. */
   provider?: string;
   /** ONNX Runtime intra-op threads; 0 = one per core. */

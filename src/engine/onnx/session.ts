@@ -28,7 +28,7 @@ export interface RuntimeOptions {
 
 export function parseProvider(s: string | undefined): Provider {
   const p = (s ?? 'cpu').toLowerCase();
-  if (!(PROVIDERS as readonly string[]).includes(p)) throw new Error(`EXECUTION_PROVIDER must be one of ${PROVIDERS.join(', ')} (got "${s}")`);
+  if (!(PROVIDERS as readonly string[]).includes(p)) throw new Error(`ENGINE_PROVIDER must be one of ${PROVIDERS.join(', ')} (got "${s}")`);
   return p as Provider;
 }
 

@@ -12,10 +12,11 @@ import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
-import { cacheDir, modelPath, modelsDir } from '../store.ts';
+import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
+import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
-import { ModelFiles } from './model-files.ts';
+import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { controlResiduals, type ControlRun } from './controls.ts';
@@ -41,15 +42,20 @@ export class Pipeline {
   private readonly loraCache = new LoraCache();
   private readonly files: ModelFiles;
 
-  private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly dataDir: string, private readonly tome: typeof TOME) {
-    this.files = new ModelFiles(dataDir, rt.cacheDir);
+  private readonly modelsDir: string;
+
+  private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
+    this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
+    this.files = new ModelFiles(this.modelsDir, rt.cacheDir);
   }
 
+  /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
   static async create(config: EngineConfig): Promise<Pipeline> {
     const provider = parseProvider(config.provider);
-    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1' };
+    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? false };
     await assertProviderAvailable(provider, rt.cacheDir);
-    return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+    configureAnnotatorSessions({ provider });
+    return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
   }
 
   stats(): EngineStats {
@@ -73,9 +79,9 @@ export class Pipeline {
 
   private async annotateOrMissing(type: ControlNetType, image: RgbImage, o: { width: number; height: number; mask?: RgbImage; seed: number }): Promise<RgbImage> {
     try {
-      return await annotate(type, image, { ...o, modelsDir: modelsDir(this.dataDir) });
+      return await annotate(type, image, { ...o, modelsDir: this.modelsDir });
     } catch (e) {
-      if (e instanceof AnnotatorMissingError) throw modelMissing(`the ${type} annotator (auto_hint)`, e.file);
+      if (e instanceof AnnotatorMissingError) throw modelMissing(`the ${type} annotator (auto_hint)`, userPath(e.file, this.modelsDir));
       throw e;
     }
   }
@@ -179,7 +185,7 @@ export class Pipeline {
 
   /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
   private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<RequestRun> {
-    if (o.upscale) throw modelMissing('upscaler', modelPath('upscaler', 'default', this.dataDir));
+    if (o.upscale) throw modelMissing('upscaler', 'upscaler/default');
     const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
@@ -212,9 +218,10 @@ export class Pipeline {
   /** The request's LoRAs as one combined branch set, fed to the text encoder and UNet graphs as inputs (no rebuild). */
   private async loadLoras(o: GenerateOptions, model: SdModel): Promise<RequestRun['loras']> {
     const layersPerBlock = model.configs.unet.layers_per_block ?? 2;
-    const loras = await Promise.all(o.loras.map(async (l) => ({
-      parsed: await this.loraCache.get(this.files.lora(l.id), { layersPerBlock }), strength: l.strength,
-    })));
+    const loras = await Promise.all(o.loras.map(async (l) => {
+      const path = this.files.lora(l.id);
+      return { parsed: await asUserFile(this.modelsDir, 'lora_model', path, () => this.loraCache.get(path, { layersPerBlock })), strength: l.strength };
+    }));
     const ignored = loras.flatMap((l, i) => l.parsed.ignored.map((x) => `${o.loras[i]!.id}: ${x.key} (${x.reason})`));
     return { combined: combineLoras(loras), ignored: ignored.slice(0, 20) };
   }
@@ -276,7 +283,7 @@ export class Pipeline {
       } else {
         if (o.autoHint) {
           image = await this.annotateOrMissing(unit.type, image, { width: W, height: H, mask: images.mask, seed: o.seed + i });
-          const note = annotatorNote(unit.type, modelsDir(this.dataDir));
+          const note = annotatorNote(unit.type, this.modelsDir);
           if (note) r.applied.annotatorNotes[unit.type] = note;
         }
         hint = toChw(image, '0,1');
@@ -374,7 +381,7 @@ export class Pipeline {
   /** The VAE decoder on the final latents (tiled for large images): [samples, 3, H, W] in about [-1, 1]. */
   private async decode(r: RequestRun, latents: Float32Array): Promise<Float32Array> {
     const dec = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
-    return decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config);
+    return decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config, this.config.vaeTileAbovePixels);
   }
 
   /**

@@ -1,6 +1,6 @@
 // Tiled VAE decoding through the pipeline against diffusers with vae.enable_tiling() (tools/oracle/pipeline.py,
-// case "tiled"). Tiling starts above VAE_TILE_ABOVE_PIXELS, read when decode.ts loads: this process sets it to 0,
-// so the tiny model's 32x32 images decode in its 8x8-latent tiles, as diffusers' do.
+// case "tiled"). Tiling starts above the vaeTileAbovePixels setting (VAE_TILE_ABOVE_PIXELS): this test sets it to
+// 0, so the tiny model's 32x32 images decode in its 8x8-latent tiles, as diffusers' do.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -8,10 +8,10 @@ import { maxAbsDiff } from '../../support/fixtures.ts';
 import { fx, options, toNp } from '../../support/pipeline-cases.ts';
 import { tinyDataDir } from '../../support/tiny-models.ts';
 
-process.env.VAE_TILE_ABOVE_PIXELS = '0';
-const { Pipeline } = await import('../../../src/engine/pipeline/pipeline.ts');
+import { Pipeline } from '../../../src/engine/pipeline/pipeline.ts';
+
 const dataDir = tinyDataDir();
-const pipeline = await Pipeline.create({ dataDir, threads: 1, tomeUseRand: false });
+const pipeline = await Pipeline.create({ dataDir, threads: 1, tomeUseRand: false, vaeTileAbovePixels: 0 });
 after(() => rmSync(dataDir, { recursive: true, force: true }));
 
 test('tiled VAE decoding equals diffusers enable_tiling()', async (t) => {

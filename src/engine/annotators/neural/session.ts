@@ -1,12 +1,18 @@
 // Loads annotator ONNX models once per path and runs them with float32 tensors.
-import { createSession, ort, parseProvider } from '../../onnx/session.ts';
+import { createSession, ort, type Provider } from '../../onnx/session.ts';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
+let provider: Provider = 'cpu';
+
+/** The engine's provider (ENGINE_PROVIDER) for annotator sessions; set once when the engine starts. */
+export function configureAnnotatorSessions(o: { provider: Provider }): void {
+  provider = o.provider;
+}
 
 export function annotatorSession(path: string): Promise<ort.InferenceSession> {
   let s = sessions.get(path);
   if (!s) {
-    s = createSession(path, { provider: parseProvider(process.env.EXECUTION_PROVIDER), cacheDir: '' });
+    s = createSession(path, { provider, cacheDir: '' });
     // A failed load must not stick: the user may install the file and retry.
     s.catch(() => sessions.delete(path));
     sessions.set(path, s);
