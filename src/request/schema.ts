@@ -3,34 +3,35 @@
 // the OpenAPI document (/docs) and the playground form.
 import { z } from 'zod';
 import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES } from '../engine/pipeline/types.ts';
+import { isUnset, unsetToUndefined } from './unset.ts';
 
 const MAX_SEED = 2 ** 32 - 1;
 const MAX_TEXT = 20_000;
 /** Inputs may be base64: a 20 MB image is ~27 MB of base64. */
 const MAX_IMAGE_TEXT = 28 * 1024 * 1024;
 
-/** null and "" mean "unset"; numeric strings become numbers; anything else is left for the check to refuse. */
+/** Unset (null, "null", "") → undefined; numeric strings become numbers; anything else is left for the check to refuse. */
 function toNumber(v: unknown): unknown {
-  if (v === null || v === '') return undefined;
+  if (isUnset(v)) return undefined;
   if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
   return v;
 }
 
 function toYesNo(v: unknown): unknown {
-  if (v === null || v === '') return undefined;
+  if (isUnset(v)) return undefined;
   if (v === true) return 'yes';
   if (v === false) return 'no';
   return typeof v === 'string' ? v.trim().toLowerCase() : v;
 }
 
 function toOptionalString(v: unknown): unknown {
-  if (v === null || v === '') return undefined;
+  if (isUnset(v)) return undefined;
   return typeof v === 'number' ? String(v) : v;
 }
 
 /** "a,b" or ["a","b"] → trimmed, non-empty items. */
 function toList(v: unknown): unknown {
-  if (v === null || v === '' || v === undefined) return undefined;
+  if (isUnset(v)) return undefined;
   if (typeof v === 'number') return [String(v)];
   if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
   if (Array.isArray(v)) return v.map((s) => (typeof s === 'number' ? String(s) : typeof s === 'string' ? s.trim() : s));
@@ -69,7 +70,7 @@ const size = (name: string) => {
 const typeListMsg = `controlnet_model must be a comma list of: ${CONTROLNET_TYPES.join(', ')}`;
 const imageMsg = (name: string) => `${name} must be an image URL (http/https), a data URL or base64`;
 const image = (name: string) =>
-  z.preprocess((v) => (v === null || v === '' ? undefined : v), z.string({ error: imageMsg(name) }).min(1, { error: imageMsg(name) })
+  z.preprocess(unsetToUndefined, z.string({ error: imageMsg(name) }).min(1, { error: imageMsg(name) })
     .max(MAX_IMAGE_TEXT, { error: `${name} is too large` }).optional());
 
 const scaleMsg = 'controlnet_conditioning_scale must be a number between 0 and 5, or a comma list of them, one per ControlNet';
@@ -95,7 +96,7 @@ export const requestSchema = z.object({
   negative_prompt: text('negative_prompt', ''),
   init_image: image('init_image').meta({ description: 'img2img source and annotator input (URL or base64)' }),
   control_image: z.preprocess(
-    (v) => (v === null || v === '' ? undefined : v),
+    unsetToUndefined,
     z.union([z.string().min(1).max(MAX_IMAGE_TEXT), z.array(z.string().min(1).max(MAX_IMAGE_TEXT)).min(1).max(CONTROLNET_TYPES.length)],
       { error: 'control_image must be an image URL or base64, or a list of them, one per ControlNet' }).optional())
     .meta({ description: 'the hint; a comma list or array gives one per ControlNet' }),
@@ -131,7 +132,7 @@ export const requestSchema = z.object({
   temp: yesNo('temp', 'no'),
   webhook: z.preprocess(toOptionalString, z.string({ error: 'webhook must be an http or https URL' }).max(2048, { error: 'webhook must be an http or https URL of at most 2048 characters' })
     .refine((s) => /^https?:\/\/[^\s]+$/i.test(s) && URL.canParse(s), { error: 'webhook must be an http or https URL' }).optional()),
-  track_id: z.preprocess((v) => (v === null || v === '' ? undefined : v),
+  track_id: z.preprocess(unsetToUndefined,
     z.union([z.string().max(256), z.number().int()], { error: 'track_id must be a string (at most 256 characters) or an integer' }).optional()),
 });
 
@@ -177,7 +178,7 @@ export function parseRequest(body: unknown): GenerateRequest {
     const field = String(issue.path[0] ?? '');
     // Missing required fields get zod's type error; say "is required" for those.
     const sent = (body as Record<string, unknown>)[field];
-    if (field === 'controlnet_model' && (sent === undefined || sent === null || sent === '')) {
+    if (field === 'controlnet_model' && isUnset(sent)) {
       throw new ValidationError(`controlnet_model is required (${typeListMsg.replace('controlnet_model must be ', '')})`);
     }
     throw new ValidationError(issue.message);
