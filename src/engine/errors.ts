@@ -3,6 +3,7 @@
 
 export type EngineErrorCode =
   | 'model_missing' // 422: a model file is not installed (names it)
+  | 'model_invalid' // 422: a model file is installed but cannot be used (names it, says what was found)
   | 'bad_input' // 400: the options break a rule only the engine can check (names the field)
   | 'cancelled'
   | 'internal';
@@ -25,5 +26,10 @@ export class EngineError extends Error {
   }
 }
 
-export const modelMissing = (what: string, path: string): EngineError =>
-  new EngineError('model_missing', `${what} is not installed (expected ${path})`, what);
+/** `expected` names the file relative to the models folder ("controlnet/canny", "annotator/hed/x.onnx"). */
+export const modelMissing = (what: string, expected: string): EngineError =>
+  new EngineError('model_missing', `${what} is not installed (expected ${expected} in the models folder)`, what);
+
+/** A model file that is there but cannot be used; `file` is relative to the models folder. */
+export const modelInvalid = (what: string, file: string, why: string): EngineError =>
+  new EngineError('model_invalid', `${what} (${file}) cannot be used: ${why}`, what);

@@ -1,5 +1,6 @@
 // `meta` of the responses: every applied setting under the hosted API's names (SPEC "Responses").
 import type { GenerateRequest } from '../request/schema.ts';
+import { clientMessage } from '../client-message.ts';
 
 /** Echo URLs as sent; base64 inputs are summarised (echoing megabytes in every fetch would help no one). */
 function echoImage(src: string | undefined): string | null {
@@ -46,6 +47,8 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied: Rec
     file_prefix: filePrefix,
   };
   // The engine reports what it really did under the same names (e.g. the prompt after enhancement, or
-  // safety_checker: "unavailable"); its word wins over the request's.
-  return { ...meta, ...applied };
+  // safety_checker: "unavailable"); its word wins over the request's. Its notes never show a server path.
+  const notes = Object.fromEntries(Object.entries(applied).map(([k, v]) => [k, typeof v === 'string' ? clientMessage(v)
+    : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v]));
+  return { ...meta, ...notes };
 }

@@ -12,7 +12,7 @@ import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
-import { cacheDir, modelPath, modelsDir } from '../store.ts';
+import { cacheDir, modelsDir } from '../store.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { ModelFiles, type Json } from './model-files.ts';
@@ -105,7 +105,7 @@ export class Pipeline {
 
   private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
     const applied: Record<string, unknown> = {};
-    if (o.upscale) throw modelMissing('upscaler', modelPath('upscaler', 'default', this.dataDir));
+    if (o.upscale) throw modelMissing('upscaler', 'upscaler/default');
     const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     const vaeId = o.vae ? `vae:${o.vae}` : o.modelId;
@@ -119,9 +119,13 @@ export class Pipeline {
 
     // LoRAs: one combined branch set, fed to the text encoder and UNet graphs as inputs (no rebuild).
     const layersPerBlock = model.configs.unet.layers_per_block ?? 2;
-    const loras = await Promise.all(o.loras.map(async (l) => ({
-      parsed: await this.loraCache.get(this.files.lora(l.id), { layersPerBlock }), strength: l.strength,
-    })));
+    const loras = await Promise.all(o.loras.map(async (l) => {
+      const path = this.files.lora(l.id);
+      const parsed = await this.loraCache.get(path, { layersPerBlock }).catch((e: unknown) => {
+        throw this.files.unusable(`lora_model ${l.id}`, path, e);
+      });
+      return { parsed, strength: l.strength };
+    }));
     const combined = combineLoras(loras);
     const ignored = loras.flatMap((l, i) => l.parsed.ignored.map((x) => `${o.loras[i]!.id}: ${x.key} (${x.reason})`));
     if (ignored.length) applied.lora_ignored = ignored.slice(0, 20);
