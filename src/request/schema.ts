@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES } from '../engine/pipeline/types.ts';
 import { isUnset, unsetToUndefined } from './unset.ts';
+import { denoisingMode, stepPlanProblem } from '../engine/schedulers/step-plan.ts';
 
 const MAX_SEED = 2 ** 32 - 1;
 const MAX_TEXT = 20_000;
@@ -169,8 +170,12 @@ function perControlNet<T>(name: string, items: T[], n: number, rule: string): T[
   throw new ValidationError(`${name} must have ${rule} (${n} ControlNets, got ${items.length})`);
 }
 
-/** Validates a body; throws ValidationError whose message names the first broken field and its rule. */
-export function parseRequest(body: unknown): GenerateRequest {
+/**
+ * Validates a body; throws ValidationError whose message names the first broken field and its rule. With
+ * `denoising` (the default; the hint endpoints pass false) the step plan is checked too: a scheduler × mode ×
+ * steps × strength combination that would run no denoising step, or fewer steps than the scheduler needs.
+ */
+export function parseRequest(body: unknown, opts: { denoising?: boolean } = {}): GenerateRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('the request body must be a JSON object');
   const r = requestSchema.safeParse(body);
   if (!r.success) {
@@ -202,6 +207,11 @@ export function parseRequest(body: unknown): GenerateRequest {
   if (b.mask_image && !b.init_image) throw new ValidationError('mask_image needs init_image (inpainting repaints the init image)');
   if (b.scheduler === 'DDIMInverseScheduler' && !b.init_image) {
     throw new ValidationError('scheduler DDIMInverseScheduler needs init_image (it inverts that image to noise)');
+  }
+  if (opts.denoising !== false) {
+    const mode = denoisingMode({ scheduler: b.scheduler, hasInitImage: !!b.init_image, hasMaskImage: !!b.mask_image, strength: b.strength });
+    const problem = stepPlanProblem({ scheduler: b.scheduler, mode, steps: b.num_inference_steps, strength: b.strength, useKarrasSigmas: b.use_karras_sigmas === 'yes' });
+    if (problem) throw new ValidationError(problem.message);
   }
   const { key: _key, ...rest } = b;
   return {

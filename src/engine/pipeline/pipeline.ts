@@ -11,7 +11,7 @@ import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
-import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
+import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
 import { cacheDir, modelsDir } from '../store.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
@@ -183,7 +183,9 @@ export class Pipeline {
     sched.setTimesteps(o.steps);
     const inversion = o.scheduler === 'DDIMInverseScheduler';
     if (inversion && !initImg) throw new EngineError('bad_input', 'scheduler DDIMInverseScheduler needs init_image (it inverts that image, then regenerates it)', 'scheduler');
-    const mode = inversion ? 'ddim_inversion' : maskImg && initImg ? 'inpaint' : initImg && o.strength < 1 ? 'img2img' : 'txt2img';
+    const mode = denoisingMode({ scheduler: o.scheduler, hasInitImage: !!initImg, hasMaskImage: !!maskImg, strength: o.strength });
+    const plan = stepPlanProblem({ scheduler: o.scheduler, mode, steps: o.steps, strength: o.strength, useKarrasSigmas: o.useKarrasSigmas });
+    if (plan) throw new EngineError('bad_input', plan.message, plan.field);
     let timesteps = sched.timesteps;
     if (mode === 'img2img' || mode === 'inpaint') {
       try {
