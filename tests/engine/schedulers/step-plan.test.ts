@@ -21,7 +21,7 @@ function sample(name: SchedulerName, n: number, mu: number, karras: boolean): { 
   s.setTimesteps(n);
   const gen = new TorchGenerator(1);
   const eps = idealGaussianDenoiser(SD15, mu, DATA_STD);
-  let x = gen.randn([2048]).map((v) => v * s.initNoiseSigma);
+  let x: Float32Array = gen.randn([2048]).map((v) => v * s.initNoiseSigma);
   for (const t of s.timesteps) x = s.step(eps(s.scaleModelInput(x, t), t), t, x, { generator: gen });
   return meanStd(x);
 }
