@@ -1,5 +1,6 @@
 // Wires one machine's server: SQLite store and queue, output folder, models folder, keys, webhooks, metrics, the
 // engine (in its worker thread) and the job loop, behind the fastify server.
+import { registerServerPath } from '../client-message.ts';
 import { ApiError } from './errors.ts';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -77,6 +78,9 @@ export function fetchOptions(config: Config, resolver?: Resolver) {
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const now = opts.now ?? Date.now;
   await mkdir(config.dataDir, { recursive: true });
+  // Messages to clients name model files relative to the models folder and never show a server path.
+  registerServerPath(config.dataDir);
+  registerServerPath(config.modelsDir, { relative: true });
   const log = opts.logger ?? pino({ level: config.logLevel });
   const { db, queue, store, models } = openStores(config, now);
   await store.init();

@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import type { AppContext } from './context.ts';
 import { ApiError, errorBody } from './errors.ts';
+import { clientMessage } from '../client-message.ts';
 import { registerGenerate } from './routes/generate.ts';
 import { registerHint } from './routes/hint.ts';
 import { registerFetch } from './routes/fetch.ts';
@@ -31,12 +32,12 @@ export function buildServer(ctx: AppContext): FastifyInstance {
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
       if (err.extra.retry_after !== undefined) void reply.header('retry-after', String(err.extra.retry_after));
-      return reply.code(err.statusCode).send(errorBody(err.message, err.extra));
+      return reply.code(err.statusCode).send(errorBody(clientMessage(err.message), err.extra));
     }
     const code = (err as FastifyError).code;
     if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errorBody(`the request body is larger than ${BODY_LIMIT} bytes`));
     const status = (err as FastifyError).statusCode;
-    if (status && status >= 400 && status < 500) return reply.code(status === 415 ? 400 : status).send(errorBody(err.message));
+    if (status && status >= 400 && status < 500) return reply.code(status === 415 ? 400 : status).send(errorBody(clientMessage(err.message)));
     req.log.error({ err }, 'internal error');
     return reply.code(500).send(errorBody('internal server error'));
   });

@@ -149,7 +149,7 @@ program.command('hint').description('write the hint maps auto_hint would compute
     let r;
     try {
       r = parseRequest({ controlnet_model: o.controlnet, init_image: await imageArg(o.image), mask_image: await imageArg(o.maskImage),
-        width: o.width, height: o.height, seed: o.seed });
+        width: o.width, height: o.height, seed: o.seed }, { denoising: false });
     } catch (e) {
       if (e instanceof ValidationError) fail(e.message);
       throw e;

@@ -1,9 +1,12 @@
 // Request images: URL (through the SSRF-safe client), data URL or bare base64 → decoded RGB at the output size.
 // Decompression bombs are refused from the header (dimensions) before any full decode, and sharp's own
-// pixel limit backs that up.
+// pixel limit backs that up. Transparency (alpha, palette transparency, grey + alpha, in any format) is
+// resolved for the image's role before resizing (alpha.ts): over white for hints and init images, the alpha
+// as the mask for masks.
 import sharp, { type Metadata } from 'sharp';
 import type { RgbImage } from '../engine/pipeline/types.ts';
 import { FetchError, safeFetch, type SafeFetchOptions } from './safe-fetch.ts';
+import { resolveAlpha, roleOfField, type ImageRole } from './alpha.ts';
 
 export class InputError extends Error {
   constructor(readonly statusCode: 400 | 413, message: string) {
@@ -52,8 +55,12 @@ export async function loadImageBytes(field: string, src: string, limits: ImageLi
   return buf;
 }
 
-/** Decodes to RGB, resized to width x height (every input is resized to the output size). */
-export async function decodeRgb(field: string, bytes: Buffer, width: number, height: number, maxPixels: number): Promise<RgbImage> {
+/**
+ * Decodes to RGB, resized to width x height (every input is resized to the output size). `role` (by default
+ * the field's: mask_image → mask, init_image → init, else hint) decides what transparency becomes.
+ */
+export async function decodeRgb(field: string, bytes: Buffer, width: number, height: number, maxPixels: number,
+  role: ImageRole = roleOfField(field)): Promise<RgbImage> {
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata(); // header only: no pixel decode
@@ -65,9 +72,21 @@ export async function decodeRgb(field: string, bytes: Buffer, width: number, hei
   if (w <= 0 || h <= 0) throw new InputError(400, `${field} has no dimensions`);
   if (w * h > maxPixels) throw new InputError(413, `${field} is ${w}x${h} pixels, more than the limit of ${maxPixels}`);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
+    const decoded = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error' })
       .rotate() // honour EXIF orientation
-      .toColourspace('srgb').removeAlpha()
+      .toColourspace('srgb');
+    if (meta.hasAlpha) {
+      // Resolve transparency at the image's own size, then resize the RGB result.
+      const rgba = await decoded.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      if (rgba.info.channels !== 4) throw new Error(`decoded ${rgba.info.channels} channels`);
+      const rgb = resolveAlpha(new Uint8Array(rgba.data.buffer, rgba.data.byteOffset, rgba.data.length), role);
+      const { width: w0, height: h0 } = rgba.info;
+      if (w0 === width && h0 === height) return { width, height, data: rgb };
+      const resized = await sharp(rgb, { raw: { width: w0, height: h0, channels: 3 } })
+        .resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+      return { width, height, data: new Uint8Array(resized.buffer, resized.byteOffset, resized.length) };
+    }
+    const { data, info } = await decoded
       .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
       .raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels`);
@@ -77,6 +96,8 @@ export async function decodeRgb(field: string, bytes: Buffer, width: number, hei
   }
 }
 
-export async function loadImage(field: string, src: string, width: number, height: number, limits: ImageLimits): Promise<RgbImage> {
-  return decodeRgb(field, await loadImageBytes(field, src, limits), width, height, limits.maxPixels);
+/** Fetches or decodes a request image field to RGB at width x height; `role` as in decodeRgb. */
+export async function loadImage(field: string, src: string, width: number, height: number, limits: ImageLimits,
+  role: ImageRole = roleOfField(field)): Promise<RgbImage> {
+  return decodeRgb(field, await loadImageBytes(field, src, limits), width, height, limits.maxPixels, role);
 }

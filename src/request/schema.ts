@@ -3,34 +3,36 @@
 // the OpenAPI document (/docs) and the playground form.
 import { z } from 'zod';
 import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES } from '../engine/pipeline/types.ts';
+import { isUnset, unsetToUndefined } from './unset.ts';
+import { denoisingMode, stepPlanProblem } from '../engine/schedulers/step-plan.ts';
 
 const MAX_SEED = 2 ** 32 - 1;
 const MAX_TEXT = 20_000;
 /** Inputs may be base64: a 20 MB image is ~27 MB of base64. */
 const MAX_IMAGE_TEXT = 28 * 1024 * 1024;
 
-/** null and "" mean "unset"; numeric strings become numbers; anything else is left for the check to refuse. */
+/** Unset (null, "null", "") → undefined; numeric strings become numbers; anything else is left for the check to refuse. */
 function toNumber(v: unknown): unknown {
-  if (v === null || v === '') return undefined;
+  if (isUnset(v)) return undefined;
   if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
   return v;
 }
 
 function toYesNo(v: unknown): unknown {
-  if (v === null || v === '') return undefined;
+  if (isUnset(v)) return undefined;
   if (v === true) return 'yes';
   if (v === false) return 'no';
   return typeof v === 'string' ? v.trim().toLowerCase() : v;
 }
 
 function toOptionalString(v: unknown): unknown {
-  if (v === null || v === '') return undefined;
+  if (isUnset(v)) return undefined;
   return typeof v === 'number' ? String(v) : v;
 }
 
 /** "a,b" or ["a","b"] → trimmed, non-empty items. */
 function toList(v: unknown): unknown {
-  if (v === null || v === '' || v === undefined) return undefined;
+  if (isUnset(v)) return undefined;
   if (typeof v === 'number') return [String(v)];
   if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
   if (Array.isArray(v)) return v.map((s) => (typeof s === 'number' ? String(s) : typeof s === 'string' ? s.trim() : s));
@@ -69,7 +71,7 @@ const size = (name: string) => {
 const typeListMsg = `controlnet_model must be a comma list of: ${CONTROLNET_TYPES.join(', ')}`;
 const imageMsg = (name: string) => `${name} must be an image URL (http/https), a data URL or base64`;
 const image = (name: string) =>
-  z.preprocess((v) => (v === null || v === '' ? undefined : v), z.string({ error: imageMsg(name) }).min(1, { error: imageMsg(name) })
+  z.preprocess(unsetToUndefined, z.string({ error: imageMsg(name) }).min(1, { error: imageMsg(name) })
     .max(MAX_IMAGE_TEXT, { error: `${name} is too large` }).optional());
 
 const scaleMsg = 'controlnet_conditioning_scale must be a number between 0 and 5, or a comma list of them, one per ControlNet';
@@ -95,7 +97,7 @@ export const requestSchema = z.object({
   negative_prompt: text('negative_prompt', ''),
   init_image: image('init_image').meta({ description: 'img2img source and annotator input (URL or base64)' }),
   control_image: z.preprocess(
-    (v) => (v === null || v === '' ? undefined : v),
+    unsetToUndefined,
     z.union([z.string().min(1).max(MAX_IMAGE_TEXT), z.array(z.string().min(1).max(MAX_IMAGE_TEXT)).min(1).max(CONTROLNET_TYPES.length)],
       { error: 'control_image must be an image URL or base64, or a list of them, one per ControlNet' }).optional())
     .meta({ description: 'the hint; a comma list or array gives one per ControlNet' }),
@@ -131,7 +133,7 @@ export const requestSchema = z.object({
   temp: yesNo('temp', 'no'),
   webhook: z.preprocess(toOptionalString, z.string({ error: 'webhook must be an http or https URL' }).max(2048, { error: 'webhook must be an http or https URL of at most 2048 characters' })
     .refine((s) => /^https?:\/\/[^\s]+$/i.test(s) && URL.canParse(s), { error: 'webhook must be an http or https URL' }).optional()),
-  track_id: z.preprocess((v) => (v === null || v === '' ? undefined : v),
+  track_id: z.preprocess(unsetToUndefined,
     z.union([z.string().max(256), z.number().int()], { error: 'track_id must be a string (at most 256 characters) or an integer' }).optional()),
 });
 
@@ -168,8 +170,12 @@ function perControlNet<T>(name: string, items: T[], n: number, rule: string): T[
   throw new ValidationError(`${name} must have ${rule} (${n} ControlNets, got ${items.length})`);
 }
 
-/** Validates a body; throws ValidationError whose message names the first broken field and its rule. */
-export function parseRequest(body: unknown): GenerateRequest {
+/**
+ * Validates a body; throws ValidationError whose message names the first broken field and its rule. With
+ * `denoising` (the default; the hint endpoints pass false) the step plan is checked too: a scheduler × mode ×
+ * steps × strength combination that would run no denoising step, or fewer steps than the scheduler needs.
+ */
+export function parseRequest(body: unknown, opts: { denoising?: boolean } = {}): GenerateRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('the request body must be a JSON object');
   const r = requestSchema.safeParse(body);
   if (!r.success) {
@@ -177,7 +183,7 @@ export function parseRequest(body: unknown): GenerateRequest {
     const field = String(issue.path[0] ?? '');
     // Missing required fields get zod's type error; say "is required" for those.
     const sent = (body as Record<string, unknown>)[field];
-    if (field === 'controlnet_model' && (sent === undefined || sent === null || sent === '')) {
+    if (field === 'controlnet_model' && isUnset(sent)) {
       throw new ValidationError(`controlnet_model is required (${typeListMsg.replace('controlnet_model must be ', '')})`);
     }
     throw new ValidationError(issue.message);
@@ -201,6 +207,11 @@ export function parseRequest(body: unknown): GenerateRequest {
   if (b.mask_image && !b.init_image) throw new ValidationError('mask_image needs init_image (inpainting repaints the init image)');
   if (b.scheduler === 'DDIMInverseScheduler' && !b.init_image) {
     throw new ValidationError('scheduler DDIMInverseScheduler needs init_image (it inverts that image to noise)');
+  }
+  if (opts.denoising !== false) {
+    const mode = denoisingMode({ scheduler: b.scheduler, hasInitImage: !!b.init_image, hasMaskImage: !!b.mask_image, strength: b.strength });
+    const problem = stepPlanProblem({ scheduler: b.scheduler, mode, steps: b.num_inference_steps, strength: b.strength, useKarrasSigmas: b.use_karras_sigmas === 'yes' });
+    if (problem) throw new ValidationError(problem.message);
   }
   const { key: _key, ...rest } = b;
   return {

@@ -3,13 +3,16 @@
 import type { ControlUnit, GenerateOptions, RgbImage } from '../engine/pipeline/types.ts';
 import type { GenerateRequest } from '../request/schema.ts';
 import { loadImage, type ImageLimits } from '../inputs/image.ts';
+import { roleOfField } from '../inputs/alpha.ts';
 
 export async function engineOptions(r: GenerateRequest, limits: ImageLimits): Promise<GenerateOptions> {
   // The same source is fetched and decoded once even when several ControlNets share it.
+  // The role (hint, init, mask) decides what transparency becomes, so it is part of the key.
   const cache = new Map<string, Promise<RgbImage>>();
   const load = (field: string, src: string) => {
-    let p = cache.get(src);
-    if (!p) cache.set(src, (p = loadImage(field, src, r.width, r.height, limits)));
+    const key = `${roleOfField(field)}:${src}`;
+    let p = cache.get(key);
+    if (!p) cache.set(key, (p = loadImage(field, src, r.width, r.height, limits)));
     return p;
   };
   const initImage = r.init_image ? await load('init_image', r.init_image) : undefined;

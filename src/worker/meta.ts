@@ -1,6 +1,7 @@
 // `meta` of the responses: every applied setting under the hosted API's names (SPEC "Responses").
 import type { Applied, ExtraOutcome } from '../engine/pipeline/types.ts';
 import type { GenerateRequest } from '../request/schema.ts';
+import { clientMessage } from '../client-message.ts';
 
 /** Echo URLs as sent; base64 inputs are summarised (echoing megabytes in every fetch would help no one). */
 function echoImage(src: string | undefined): string | null {
@@ -81,6 +82,9 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied?: Ap
     file_prefix: filePrefix,
   };
   // The engine reports what it really did (e.g. the prompt after enhancement, or a safety checker that could not
-  // run); its word wins over the request's.
-  return applied ? { ...meta, ...appliedMeta(applied) } : meta;
+  // run); its word wins over the request's. Its notes never show a server path (client-message.ts).
+  if (!applied) return meta;
+  const notes = Object.fromEntries(Object.entries(appliedMeta(applied)).map(([k, v]) => [k, typeof v === 'string' ? clientMessage(v)
+    : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v]));
+  return { ...meta, ...notes };
 }

@@ -2,6 +2,7 @@
 // result and fire the webhook. One job at a time (the engine runs one generation at a time anyway).
 import { randomBytes } from 'node:crypto';
 import { EngineError, HTTP_STATUS } from '../engine/errors.ts';
+import { clientMessage } from '../client-message.ts';
 import type { Engine } from '../engine/pipeline/types.ts';
 import type { Job, JobResult } from '../jobs/job.ts';
 import type { SqliteQueue } from '../jobs/sqlite-queue.ts';
@@ -30,8 +31,16 @@ export interface WorkerDeps {
   pollMs?: number;
 }
 
-/** Maps a failure to the HTTP status a fetch of the job answers and the message it shows. */
+/**
+ * Maps a failure to the HTTP status a fetch of the job answers and the message it (and the webhook) shows;
+ * the message never holds a server path (client-message.ts).
+ */
 export function failureOf(e: unknown): { status: number; message: string } {
+  const f = rawFailureOf(e);
+  return { status: f.status, message: clientMessage(f.message) };
+}
+
+function rawFailureOf(e: unknown): { status: number; message: string } {
   if (e instanceof InputError) return { status: e.statusCode, message: e.message };
   if (e instanceof EngineError) {
     const status = HTTP_STATUS[e.code];

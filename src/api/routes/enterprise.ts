@@ -9,6 +9,7 @@ import { ApiError } from '../errors.ts';
 import { SCHEDULER_NAMES } from '../../engine/pipeline/types.ts';
 import { MODEL_KINDS, type ModelKind } from '../../engine/store.ts';
 import { isModelKind, validModelId } from '../../storage/models-folder.ts';
+import { isUnset, unsetToUndefined } from '../../request/unset.ts';
 import type { DownloadState } from '../../storage/model-download.ts';
 
 export const VERSION = '0.1.0';
@@ -21,18 +22,18 @@ const KIND_ALIASES: Record<string, ModelKind> = {
   huggingface: 'base', custom_ckpt: 'base', ckpt: 'base', diffusers: 'base', stable_diffusion: 'base', base: 'base',
 };
 
-const kindField = z.preprocess((v) => (v === null || v === '' ? undefined : typeof v === 'string' ? v.trim().toLowerCase() : v),
+const kindField = z.preprocess((v) => (isUnset(v) ? undefined : typeof v === 'string' ? v.trim().toLowerCase() : v),
   z.string({ error: `model_type must be one of: ${MODEL_KINDS.join(', ')}` })
     .transform((s) => KIND_ALIASES[s] ?? s)
     .refine((s) => isModelKind(s), { error: `model_type must be one of: ${MODEL_KINDS.join(', ')}` }).default('base'));
 const idField = (name: string) => z.string({ error: `${name} is required` })
   .refine(validModelId, { error: `${name} must be letters, digits, . _ - (at most 128 characters)` });
 const sourceField = (name: string) => z.string({ error: `${name} is required: an http(s) URL or a hub repository id (owner/name)` }).min(1).max(2048);
-const sha = z.preprocess((v) => (v === null || v === '' ? undefined : v),
+const sha = z.preprocess(unsetToUndefined,
   z.string().regex(/^[0-9a-fA-F]{64}$/, { error: 'sha256 must be 64 hex digits' }).optional());
 
 const loadModelSchema = z.object({ model_id: idField('model_id'), url: sourceField('url'), model_type: kindField, sha256: sha,
-  revision: z.string().regex(/^[A-Za-z0-9._/-]{1,100}$/, { error: 'revision must be a branch, tag or commit' }).optional() });
+  revision: z.preprocess(unsetToUndefined, z.string().regex(/^[A-Za-z0-9._/-]{1,100}$/, { error: 'revision must be a branch, tag or commit' }).optional()) });
 const loadVaeSchema = z.object({ vae_id: idField('vae_id'), vae_url: sourceField('vae_url'), sha256: sha });
 const modelRefSchema = z.object({ model_id: idField('model_id'), model_type: kindField });
 

@@ -32,7 +32,7 @@ function checkInstalled(ctx: AppContext, r: GenerateRequest): void {
       try {
         requireAnnotatorFiles(t, ctx.config.modelsDir);
       } catch (e) {
-        if (e instanceof AnnotatorMissingError) throw new ApiError(422, `auto_hint for ${t} needs the annotator model file ${e.file}, which is not installed`);
+        if (e instanceof AnnotatorMissingError) throw new ApiError(422, `auto_hint for ${t} needs the annotator model file ${e.file} in the models folder, which is not installed`);
         throw e;
       }
     }

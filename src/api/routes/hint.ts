@@ -20,7 +20,7 @@ export function registerHint(app: FastifyInstance, ctx: AppContext): void {
       if (wait > 0) throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
       let r;
       try {
-        r = parseRequest(req.body);
+        r = parseRequest(req.body, { denoising: false });
       } catch (e) {
         if (e instanceof ValidationError) throw new ApiError(400, e.message);
         throw e;

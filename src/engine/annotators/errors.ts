@@ -3,6 +3,7 @@ import type { ControlNetType } from '../pipeline/types.ts';
 
 export class AnnotatorMissingError extends Error {
   override readonly name = 'AnnotatorMissingError';
+  /** `file` is relative to the models folder (annotator/<name>/<file>): it is shown to clients. */
   constructor(readonly type: ControlNetType, readonly file: string) {
     super(`auto_hint for "${type}" needs the annotator model file ${file}, which is not installed (controlnet models pull annotator/${type})`);
   }

@@ -92,8 +92,8 @@ export function requireAnnotatorFiles(type: ControlNetType, modelsDir: string): 
   const m = annotatorModel(type);
   if (!m) return [];
   const paths = m.files.map((f) => join(modelsDir, 'annotator', f));
-  const missing = paths.find((p) => !existsSync(p));
-  if (missing) throw new AnnotatorMissingError(type, missing);
+  const missing = m.files.findIndex((_, i) => !existsSync(paths[i]!));
+  if (missing >= 0) throw new AnnotatorMissingError(type, `annotator/${m.files[missing]}`);
   return paths;
 }
 

@@ -11,7 +11,7 @@ import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
-import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
+import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
@@ -195,7 +195,9 @@ export class Pipeline {
     if (o.clipSkip - 1 > maxSkip) throw new EngineError('bad_input', `clip_skip must be at most ${maxSkip + 1} for model ${o.modelId}`, 'clip_skip');
     const inversion = o.scheduler === 'DDIMInverseScheduler';
     if (inversion && !o.initImage) throw new EngineError('bad_input', 'scheduler DDIMInverseScheduler needs init_image (it inverts that image, then regenerates it)', 'scheduler');
-    const mode: PipelineMode = inversion ? 'ddim_inversion' : o.maskImage && o.initImage ? 'inpaint' : o.initImage && o.strength < 1 ? 'img2img' : 'txt2img';
+    const mode: PipelineMode = denoisingMode({ scheduler: o.scheduler, hasInitImage: !!o.initImage, hasMaskImage: !!o.maskImage, strength: o.strength });
+    const plan = stepPlanProblem({ scheduler: o.scheduler, mode, steps: o.steps, strength: o.strength, useKarrasSigmas: o.useKarrasSigmas });
+    if (plan) throw new EngineError('bad_input', plan.message, plan.field);
     const lw = o.width / vf, lh = o.height / vf;
     const t0 = performance.now();
     return {

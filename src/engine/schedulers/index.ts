@@ -6,3 +6,4 @@ export {
 } from './registry.ts';
 export { img2imgStart, type Img2ImgStart } from './img2img.ts';
 export { ddimInvertThenRegenerate, type EpsModel } from './ddim-inverse.ts';
+export { denoisingMode, minimumSteps, stepPlanProblem, stepsRun, type DenoisingMode, type StepPlan } from './step-plan.ts';

@@ -20,7 +20,16 @@ export interface ClipTokenizerOptions {
   /** Token used to pad (SD 1.x: "<|endoftext|>"; SD 2.x: "!"). */
   padToken?: string;
   maxLength?: number;
+  /** Most words whose BPE result is kept (least recently used dropped first); default WORD_CACHE_LIMIT. */
+  wordCacheLimit?: number;
 }
+
+/**
+ * The BPE word cache's default bound. A server sees unbounded distinct words (random strings, other
+ * languages), so the cache must not grow with them: 200 long prompts of random words once left 570,688
+ * entries (+82 MB). 8192 words covers the vocabulary of ordinary prompts many times over.
+ */
+export const WORD_CACHE_LIMIT = 8192;
 
 /** GPT-2's reversible map from bytes to printable characters. */
 function byteEncoder(): string[] {
@@ -43,6 +52,7 @@ export class ClipTokenizer {
   private readonly ranks = new Map<string, number>();
   private readonly bytes = byteEncoder();
   private readonly cache = new Map<string, number[]>();
+  private readonly cacheLimit: number;
   private readonly encoder = new TextEncoder();
 
   constructor(vocab: Record<string, number>, merges: string[], opts: ClipTokenizerOptions = {}) {
@@ -52,6 +62,12 @@ export class ClipTokenizer {
     this.eosId = this.id(EOS);
     this.padId = this.id(opts.padToken ?? EOS);
     this.maxLength = opts.maxLength ?? CLIP_MAX_LENGTH;
+    this.cacheLimit = Math.max(0, opts.wordCacheLimit ?? WORD_CACHE_LIMIT);
+  }
+
+  /** Words currently held by the BPE cache (at most the wordCacheLimit option). */
+  get cachedWords(): number {
+    return this.cache.size;
   }
 
   /** vocab.json text and merges.txt text as the SD repositories ship them. */
@@ -117,13 +133,23 @@ export class ClipTokenizer {
     for (const m of normalized.matchAll(PIECES)) {
       let word = '';
       for (const b of this.encoder.encode(m[0])) word += this.bytes[b];
-      let ids = this.cache.get(word);
-      if (!ids) {
-        ids = this.bpe(word);
-        this.cache.set(word, ids);
-      }
-      out.push(...ids);
+      out.push(...this.cachedBpe(word));
     }
+  }
+
+  /** bpe() through a least-recently-used cache bounded by cacheLimit (a Map keeps insertion order). */
+  private cachedBpe(word: string): number[] {
+    const hit = this.cache.get(word);
+    if (hit) {
+      this.cache.delete(word);
+      this.cache.set(word, hit);
+      return hit;
+    }
+    const ids = this.bpe(word);
+    if (this.cacheLimit === 0) return ids;
+    if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(word, ids);
+    return ids;
   }
 
   private bpe(word: string): number[] {
