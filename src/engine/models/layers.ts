@@ -200,8 +200,14 @@ export function fromTokens(g: GraphBuilder, x: Value, like: Value): Value {
 export interface TokenMerge {
   merge(v: Value): Value;
   unmerge(v: Value): Value;
+  /** int64 [B, N]: unmerge(v) is v's rows (v seen as [B·M, c]) gathered at these indices. */
+  unmergeRows: Value;
 }
-export type TokenMergeFactory = (x: Value, hw: { h: Value; w: Value }) => TokenMerge | undefined;
+export type TokenMergeFactory = ((x: Value, hw: { h: Value; w: Value }) => TokenMerge | undefined) & {
+  /** A bool scalar graph value: when set, merging runs only where it is true (an If around merge and unmerge, so
+   *  one graph serves ToMe on and off and the off branch costs nothing). */
+  when?: Value;
+};
 
 /** diffusers BasicTransformerBlock (layer norms, self-attn, cross-attn, GEGLU feed-forward). x is [B, S, C]. */
 export function basicTransformerBlock(
@@ -211,11 +217,25 @@ export function basicTransformerBlock(
   return g.scope(prefix, () => {
     // tomesd's ToMeBlock: merge the normed input of attn1 only, unmerge its output (merge_attn=True,
     // merge_crossattn=False, merge_mlp=False); the merge is computed from the block input x.
-    const m = tome?.factory(x, tome.hw);
     let h = layerNorm(n, x, `${prefix}.norm1`, 1e-5);
-    if (m) h = m.merge(h);
-    let a = attention(n, h, undefined, `${prefix}.attn1`, heads);
-    if (m) a = m.unmerge(a);
+    let a: Value;
+    const when = tome?.factory.when;
+    if (tome && when) {
+      // merge in one If, attention outside (its weights and LoRA inputs exist once), unmerge in a second If
+      const normed = h;
+      const [merged, rows] = g.ifElse(when, () => {
+        const m = tome.factory(x, tome.hw)!;
+        return [m.merge(normed), m.unmergeRows];
+      }, () => [normed, g.i64([0])], ['float32', 'int64'], 'tome_merge_if');
+      const attn = attention(n, merged!, undefined, `${prefix}.attn1`, heads);
+      a = g.ifElse(when, () => [g.op('Gather', [g.op('Reshape', [attn, g.op('Concat', [g.i64([-1]), g.op('Shape', [attn], { start: 2 })], { axis: 0 })]), rows!], { axis: 0 })],
+        () => [attn], ['float32'], 'tome_unmerge_if')[0]!;
+    } else {
+      const m = tome?.factory(x, tome.hw);
+      if (m) h = m.merge(h);
+      a = attention(n, h, undefined, `${prefix}.attn1`, heads);
+      if (m) a = m.unmerge(a);
+    }
     x = g.op('Add', [a, x]);
     h = layerNorm(n, x, `${prefix}.norm2`, 1e-5);
     x = g.op('Add', [attention(n, h, ehs, `${prefix}.attn2`, heads), x]);

@@ -98,7 +98,9 @@ function builder(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOption
  */
 export async function compileNetwork(cacheDir: string, kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions = {}): Promise<{ path: string; built: boolean; info: unknown }> {
   const t = opts.unet?.tome;
-  const tome = t ? { ratio: t.ratio, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand, seed: t.seed } : null;
+  // a switchable graph reads the ratio (and, with a fed table, the random choice) at run time
+  const tome = t ? (t.switchable ? { switchable: true, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand }
+    : { ratio: t.ratio, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand, seed: t.seed }) : null;
   const key = { kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome };
   return compiledModel(cacheDir, key, builder(kind, src, opts));
 }

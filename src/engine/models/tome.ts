@@ -24,6 +24,8 @@ import { Mt19937 } from '../random/mt19937.ts';
 export interface TomeMergeOptions {
   /** Fraction of tokens removed: r = int(N · ratio); at most 1 - 1 / (sx · sy). */
   ratio: number;
+  /** A float64 scalar graph value read instead of `ratio` (one graph for every ratio; see TOME_RATIO_INPUT). */
+  ratioValue?: Value;
   sx: number;
   sy: number;
   useRand: boolean;
@@ -37,6 +39,8 @@ export interface TomeMergeOptions {
 export interface TokenMerge {
   merge(v: Value): Value;
   unmerge(v: Value): Value;
+  /** int64 [B, N]: unmerge(v) gathers these rows of v seen as [B·(N - r), c]. */
+  unmergeRows: Value;
 }
 
 /** Cells covered by the baked random table (enough for 4096 × 4096 images with 2 × 2 strides); a larger grid
@@ -85,7 +89,7 @@ function bakedTable(g: GraphBuilder, seed: number, sx: number, sy: number): Valu
 export function tomeMergeFns(g: GraphBuilder, x: Value, hw: { h: number | Value; w: number | Value }, opts: TomeMergeOptions): TokenMerge {
   const { sx, sy } = opts;
   if (!(sx >= 1 && sy >= 1 && Number.isInteger(sx) && Number.isInteger(sy))) throw new Error(`ToMe strides must be positive integers (sx ${sx}, sy ${sy})`);
-  if (!(opts.ratio >= 0 && opts.ratio < 1)) throw new Error(`ToMe ratio must be in [0, 1) (got ${opts.ratio})`);
+  if (opts.ratioValue === undefined && !(opts.ratio >= 0 && opts.ratio < 1)) throw new Error(`ToMe ratio must be in [0, 1) (got ${opts.ratio})`);
   const s = (v: number): Value => g.i64([v], []); // int64 scalar
   const v1 = (v: number): Value => g.i64([v]); // int64 [1]
   const scalar = (v: number | Value): Value => (typeof v === 'number' ? s(v) : v);
@@ -132,7 +136,8 @@ export function tomeMergeFns(g: GraphBuilder, x: Value, hw: { h: number | Value;
     const nodeIdx = op('ArgMax', [scores], { axis: -1, keepdims: 0 });
     const edge = g.opN('TopK', [nodeMax, Na], 2, { axis: -1, largest: 1, sorted: 1 })[1]!; // [B, Na]
     // r = int(N · ratio) in double precision as Python computes it, at most the number of src tokens.
-    const rRaw = op('Cast', [op('Mul', [op('Cast', [N], { to: DOUBLE }), g.const(Float64Array.of(opts.ratio), [], 'float64', 'ratio')])], { to: INT64 });
+    const ratio = opts.ratioValue ?? g.const(Float64Array.of(opts.ratio), [], 'float64', 'ratio');
+    const rRaw = op('Cast', [op('Mul', [op('Cast', [N], { to: DOUBLE }), ratio])], { to: INT64 });
     const r = op('Min', [op('Unsqueeze', [rRaw, v1(0)]), Na]); // [1]
     const srcIdx = op('Slice', [edge, v1(0), r, v1(1)]); // [B, r]
     const unmIdx = op('Slice', [edge, r, v1(2 ** 53), v1(1)]); // [B, Na - r]
@@ -174,6 +179,7 @@ export function tomeMergeFns(g: GraphBuilder, x: Value, hw: { h: number | Value;
 
     const flat = (v: Value) => op('Reshape', [v, op('Concat', [v1(-1), op('Shape', [v], { start: 2 })], { axis: 0 })]);
     return {
+      unmergeRows,
       merge(v: Value): Value {
         return g.scope('tome_merge', () => {
           const rows = flat(v);
@@ -210,3 +216,6 @@ export function tomeMergeFnsFedRand(g: GraphBuilder, x: Value, hw: { h: number |
   if (!input) randInputs.set(g, (input = g.input(TOME_RAND_INPUT, 'int64', ['tome_cells'])));
   return tomeMergeFns(g, x, hw, { ...opts, randTable: input });
 }
+
+/** The graph input holding the merge ratio of a switchable ToMe UNet: float64 scalar; 0 turns merging off. */
+export const TOME_RATIO_INPUT = 'tome_ratio';

@@ -7,7 +7,7 @@ import { conv, groupNorm, Net, resnetBlock, silu, transformer2d, upsample, type 
 import { downBlocks, midBlock, skipShapes, timeEmbedding, type TomeAt } from './unet-blocks.ts';
 import { parseUNetConfig, type UNetConfigJson } from './unet-config.ts';
 import { WeightReader } from './weight-reader.ts';
-import { tomeMergeFns } from './tome.ts';
+import { TOME_RATIO_INPUT, tomeMergeFns } from './tome.ts';
 
 /** tomesd's settings (tomesd.apply_patch arguments; max_downsample is a factor: 1, 2, 4 or 8). */
 export interface TomeOptions {
@@ -17,9 +17,14 @@ export interface TomeOptions {
   sy: number;
   useRand: boolean;
   seed: number;
+  /**
+   * One graph for ToMe on and off: the ratio is read from the float64 scalar input `tome_ratio` (0: no merging;
+   * `ratio` is then unused) and merging sits in If branches, so the off branch runs exactly the plain attention.
+   */
+  switchable?: boolean;
 }
 /** The signature of tome.ts's tomeMergeFns (the default; a caller may pass another, e.g. with a fed table). */
-export type TomeMergeFns = (g: GraphBuilder, x: Value, hw: { h: number | Value; w: number | Value }, opts: TomeOptions) => TokenMerge;
+export type TomeMergeFns = (g: GraphBuilder, x: Value, hw: { h: number | Value; w: number | Value }, opts: TomeOptions & { ratioValue?: Value }) => TokenMerge;
 
 export interface UNetBuildOptions {
   /** Adds the ControlNet residual inputs (added to the skips and the mid block output, as diffusers does). */
@@ -47,11 +52,14 @@ export function buildUNet(config: UNetConfigJson, src: WeightSource, opts: UNetB
     ? g.input('mid_block_additional_residual', 'float32', ['batch', a.blockOut[last]!, `height/${2 ** last}`, `width/${2 ** last}`])
     : undefined;
 
+  // A switchable ToMe reads its ratio from an input and merges only when it is above 0.
+  const ratioValue = opts.tome?.switchable ? g.input(TOME_RATIO_INPUT, 'float64', []) : undefined;
+  const when = ratioValue && g.op('Greater', [ratioValue, g.const(Float64Array.of(0), [], 'float64', 'zero')]);
   const tomeAt: TomeAt = (factor) => {
     const t = opts.tome;
     if (!t || factor > t.maxDownsample) return undefined; // tomesd: downsample factor (1, 2, 4, 8) <= max_downsample
     const mergeFns = t.mergeFns ?? tomeMergeFns;
-    const factory: TokenMergeFactory = (x, hw) => mergeFns(g, x, hw, t);
+    const factory: TokenMergeFactory = Object.assign((x: Value, hw: { h: Value; w: Value }) => mergeFns(g, x, hw, { ...t, ratioValue }), { when });
     return factory;
   };
 

@@ -6,7 +6,14 @@ import { AttrType, type DType } from './proto.ts';
 export type Value = string;
 export type Dim = number | string;
 export type TypedData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array | Float64Array;
-export type Attr = number | string | number[] | string[] | { f: number } | { floats: number[] } | { tensor: ConstTensor };
+export type Attr = number | string | number[] | string[] | { f: number } | { floats: number[] } | { tensor: ConstTensor } | { graph: SubGraph };
+
+/** A control-flow body (If's then/else branch): nodes that may read any value of the enclosing graph. */
+export interface SubGraph {
+  name: string;
+  nodes: NodeSpec[];
+  outputs: ValueSpec[];
+}
 
 export interface ConstTensor {
   dtype: DType;
@@ -42,6 +49,8 @@ export const MS_DOMAIN = 'com.microsoft';
 
 export class GraphBuilder {
   readonly nodes: NodeSpec[] = [];
+  /** Where op() appends: the main graph, or the branch being built by subgraph(). */
+  private target: NodeSpec[] = this.nodes;
   readonly initializers: Initializer[] = [];
   readonly inputs: ValueSpec[] = [];
   readonly outputs: ValueSpec[] = [];
@@ -117,8 +126,36 @@ export class GraphBuilder {
   opN(opType: string, inputs: Value[], nOutputs: number, attrs: Record<string, Attr> = {}, opts: { domain?: string; name?: string } = {}): Value[] {
     const nodeName = this.unique(opts.name ?? opType);
     const outputs = Array.from({ length: nOutputs }, (_, i) => (nOutputs === 1 && opts.name ? nodeName : `${nodeName}:${i}`));
-    this.nodes.push({ opType, domain: opts.domain ?? '', inputs, outputs, name: nodeName, attrs });
+    this.target.push({ opType, domain: opts.domain ?? '', inputs, outputs, name: nodeName, attrs });
     return outputs;
+  }
+
+  /**
+   * Builds a branch body: the nodes fn appends go into the subgraph (constants and weights it creates stay
+   * initializers of the main graph, which ONNX lets a subgraph read), and its results become the branch outputs.
+   */
+  subgraph(name: string, fn: () => { value: Value; dtype: DType }[]): SubGraph {
+    const outer = this.target;
+    const nodes: NodeSpec[] = [];
+    this.target = nodes;
+    try {
+      // Each output is a node of this branch (an outer value or a constant cannot be a branch output as such).
+      const outputs = fn().map((o) => ({ name: this.op('Identity', [o.value]), dtype: o.dtype }));
+      return { name: this.unique(name), nodes, outputs };
+    } finally {
+      this.target = outer;
+    }
+  }
+
+  /** ONNX If: runs only the chosen branch (cond: bool with one element); both return the same count and dtypes. */
+  ifElse(cond: Value, then: () => Value[], otherwise: () => Value[], dtypes: DType[], name = 'If'): Value[] {
+    const typed = (vs: Value[]) => {
+      if (vs.length !== dtypes.length) throw new Error(`If branch returns ${vs.length} values, expected ${dtypes.length}`);
+      return vs.map((value, i) => ({ value, dtype: dtypes[i]! }));
+    };
+    const thenBranch = this.subgraph(`${name}_then`, () => typed(then()));
+    const elseBranch = this.subgraph(`${name}_else`, () => typed(otherwise()));
+    return this.opN('If', [cond], dtypes.length, { then_branch: { graph: thenBranch }, else_branch: { graph: elseBranch } }, { name });
   }
 }
 
@@ -127,7 +164,7 @@ export const float = (f: number): { f: number } => ({ f });
 export const floats = (values: number[]): { floats: number[] } => ({ floats: values });
 
 /** Converts one attribute to its AttributeProto form: integers are INT unless wrapped with float(). */
-export function encodeAttr(name: string, v: Attr, tensorToProto: (t: ConstTensor) => object): object {
+export function encodeAttr(name: string, v: Attr, tensorToProto: (t: ConstTensor) => object, graphToProto?: (g: SubGraph) => object): object {
   if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v };
   if (typeof v === 'string') return { name, type: AttrType.STRING, s: Buffer.from(v) };
   if (Array.isArray(v)) {
@@ -136,5 +173,9 @@ export function encodeAttr(name: string, v: Attr, tensorToProto: (t: ConstTensor
   }
   if ('f' in v) return { name, type: AttrType.FLOAT, f: v.f };
   if ('floats' in v) return { name, type: AttrType.FLOATS, floats: v.floats };
+  if ('graph' in v) {
+    if (!graphToProto) throw new Error(`attribute ${name}: a subgraph needs a graph encoder`);
+    return { name, type: AttrType.GRAPH, g: graphToProto(v.graph) };
+  }
   return { name, type: AttrType.TENSOR, t: tensorToProto(v.tensor) };
 }

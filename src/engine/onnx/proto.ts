@@ -32,6 +32,7 @@ message AttributeProto {
   TensorProto t = 5;
   repeated float floats = 7;
   repeated int64 ints = 8;
+  GraphProto g = 6;
   repeated bytes strings = 9;
   int32 type = 20;
 }
@@ -70,4 +71,4 @@ export const DataType = {
 export type DType = keyof typeof DataType;
 
 /** onnx AttributeProto.AttributeType values. */
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
+export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;

@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import { once } from 'node:events';
 import { DataType } from './proto.ts';
 import { ModelProto } from './proto.ts';
-import { encodeAttr, type ConstTensor, type GraphBuilder, type TypedData, type ValueSpec } from './graph.ts';
+import { encodeAttr, type ConstTensor, type GraphBuilder, type NodeSpec, type SubGraph, type TypedData, type ValueSpec } from './graph.ts';
 
 export const OPSET = 21;
 export const IR_VERSION = 10;
@@ -30,6 +30,22 @@ function valueInfo(v: ValueSpec): object {
   if (!v.shape) return { name: v.name, type: { tensor_type: { elem_type } } };
   const dim = v.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d }));
   return { name: v.name, type: { tensor_type: { elem_type, shape: { dim } } } };
+}
+
+function nodeProto(n: NodeSpec): object {
+  return {
+    name: n.name, op_type: n.opType, domain: n.domain, input: n.inputs, output: n.outputs,
+    attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v, (t) => tensorProto(t), subgraphProto)),
+  };
+}
+
+/** A branch body: its nodes and outputs (no inputs; it reads the enclosing graph's values by name). */
+function subgraphProto(sg: SubGraph): object {
+  return { name: sg.name, node: sg.nodes.map(nodeProto), output: sg.outputs.map(valueInfo) };
+}
+
+function allNodes(nodes: NodeSpec[]): NodeSpec[] {
+  return nodes.flatMap((n) => [n, ...Object.values(n.attrs).flatMap((a) => (typeof a === 'object' && a !== null && 'graph' in a ? allNodes(a.graph.nodes) : []))]);
 }
 
 async function writeChunk(stream: WriteStream, bytes: Uint8Array): Promise<void> {
@@ -75,7 +91,7 @@ export async function writeModel(g: GraphBuilder, file: string, opts: WriteOptio
     await once(stream, 'finish');
     await rename(`${dataFile}.tmp`, dataFile);
   }
-  const domains = new Set(g.nodes.map((n) => n.domain).filter((d) => d !== ''));
+  const domains = new Set(allNodes(g.nodes).map((n) => n.domain).filter((d) => d !== ''));
   const model = {
     ir_version: IR_VERSION,
     producer_name: 'controlnet-server',
@@ -83,10 +99,7 @@ export async function writeModel(g: GraphBuilder, file: string, opts: WriteOptio
     metadata_props: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: g.name,
-      node: g.nodes.map((n) => ({
-        name: n.name, op_type: n.opType, domain: n.domain, input: n.inputs, output: n.outputs,
-        attribute: Object.entries(n.attrs).map(([k, v]) => encodeAttr(k, v, (t) => tensorProto(t))),
-      })),
+      node: g.nodes.map(nodeProto),
       initializer,
       input: g.inputs.map(valueInfo),
       output: g.outputs.map(valueInfo),

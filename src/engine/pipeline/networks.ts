@@ -1,6 +1,6 @@
 // Live sessions for the networks a request needs, built through models/load.ts's compiled-model cache. Graph
 // variants are chosen so that nothing per-request (LoRA set, scales, clip skip) forces a rebuild: those are
-// graph inputs. Only the UNet has a second variant, with ToMe.
+// graph inputs, and so is ToMe: the UNet's merge ratio is an input (tome_ratio, 0 = off) and merging runs in If branches.
 import type { LoraSlot } from '../models/layers.ts';
 import { compileNetwork, type CompileOptions, type NetworkKind } from '../models/load.ts';
 import { tomeMergeFnsFedRand } from '../models/tome.ts';
@@ -49,9 +49,9 @@ export class Networks {
     return this.acquire('clip-text', id, src, { lora: true });
   }
 
-  unet(id: string, src: NetworkFiles, tome: TomeOptions | undefined): Promise<LoadedNet> {
-    // with useRand the dst choice is a graph input (tome_rand), so one graph serves every seed
-    return this.acquire('unet', id, src, { lora: true, unet: { controlnetInputs: true, tome: tome && { ...tome, mergeFns: tomeMergeFnsFedRand } } });
+  /** The UNet, one graph for ToMe on and off (feed tome_ratio; with useRand also tome_rand, any seed). */
+  unet(id: string, src: NetworkFiles, tome: TomeOptions): Promise<LoadedNet> {
+    return this.acquire('unet', id, src, { lora: true, unet: { controlnetInputs: true, tome: { ...tome, switchable: true, mergeFns: tomeMergeFnsFedRand } } });
   }
 
   controlnet(id: string, src: NetworkFiles): Promise<LoadedNet> {

@@ -8,7 +8,7 @@ import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
 import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
-import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
+import { TOME_RAND_INPUT, TOME_RATIO_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
@@ -335,13 +335,15 @@ export class Pipeline {
   /** The UNet (LoRA, ToMe) with everything fed on every step except the latents and timestep. */
   private async prepareUnet(r: RequestRun, embeds: PromptEmbeds, controls: PreparedControls, sched: Scheduler): Promise<UnetRun> {
     const { o, model } = r;
-    const unet = await r.hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? this.tome : undefined));
+    // One UNet graph for ToMe on and off: the ratio is an input (0 = off), so tomesd never loads another graph.
+    const unet = await r.hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, this.tome));
     const lora = loraFeeds(unet.loraSlots, r.loras.combined);
     const extra = feedsOf(lora);
-    if (o.tomesd && this.tome.useRand) {
-      // tomesd's random destination choice, drawn from the request's seed for the full-resolution grid
-      const cells = Math.max(1, Math.floor(r.lh / this.tome.sy) * Math.floor(r.lw / this.tome.sx));
-      extra[TOME_RAND_INPUT] = new ort.Tensor('int64', tomeRandTable(o.seed, this.tome.sx, this.tome.sy, cells), [cells]);
+    extra[TOME_RATIO_INPUT] = new ort.Tensor('float64', Float64Array.of(o.tomesd ? this.tome.ratio : 0), []);
+    if (this.tome.useRand) {
+      // tomesd's random destination choice, drawn from the request's seed for the full-resolution grid (unread when off)
+      const cells = o.tomesd ? Math.max(1, Math.floor(r.lh / this.tome.sy) * Math.floor(r.lw / this.tome.sx)) : 1;
+      extra[TOME_RAND_INPUT] = new ort.Tensor('int64', o.tomesd ? tomeRandTable(o.seed, this.tome.sx, this.tome.sy, cells) : new BigInt64Array(1), [cells]);
     }
     // a LoRA weight that matched neither network's slots was not applied: say so rather than pretend
     r.applied.loraIgnored = r.loras.ignored;

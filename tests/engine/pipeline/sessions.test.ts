@@ -48,6 +48,20 @@ test('ToMe with random destinations: another seed reuses the same graph and chan
   assert.deepEqual(a2.pixels, a.pixels, 'the same seed, the same image');
 });
 
+test('switching ToMe on and off compiles and loads no new graph, and changes the image', async () => {
+  const p = await Pipeline.create({ dataDir, threads: 1 });
+  const off = await p.generateRaw({ ...opts, tomesd: false, seed: 3 });
+  const compiled = readdirSync(join(dataDir, 'cache', 'onnx')).sort();
+  const loaded = p.stats().loaded.map((l) => l.key).sort();
+  const on = await p.generateRaw({ ...opts, tomesd: true, seed: 3 });
+  const offAgain = await p.generateRaw({ ...opts, tomesd: false, seed: 3 });
+  assert.deepEqual(readdirSync(join(dataDir, 'cache', 'onnx')).sort(), compiled, 'ToMe on compiled no graph');
+  assert.deepEqual(p.stats().loaded.map((l) => l.key).sort(), loaded, 'ToMe on loaded no session');
+  assert.equal(loaded.filter((k) => k.startsWith('unet:')).length, 1, 'one UNet session');
+  assert.ok(on.pixels.some((v, i) => v !== off.pixels[i]), 'ToMe changes the image');
+  assert.deepEqual(offAgain.pixels, off.pixels, 'off again gives the first image exactly');
+});
+
 test('SessionCache evicts the least recently used idle session beyond its budget, never a held one', async () => {
   const released: string[] = [];
   const fake = (name: string) => async () => ({ session: { release: async () => { released.push(name); } } as unknown as ort.InferenceSession, mb: 40 });
