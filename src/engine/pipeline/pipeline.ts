@@ -10,6 +10,7 @@ import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
+import { parsePrecision } from '../onnx/precision.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
 import { cacheDir, modelPath, modelsDir } from '../store.ts';
@@ -45,13 +46,16 @@ export class Pipeline {
 
   static async create(config: EngineConfig): Promise<Pipeline> {
     const provider = parseProvider(config.provider);
-    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1' };
+    const rt: RuntimeOptions = {
+      provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1',
+      precision: parsePrecision(config.precision ?? process.env.ENGINE_PRECISION, provider),
+    };
     await assertProviderAvailable(provider, rt.cacheDir);
     return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
   }
 
   stats(): EngineStats {
-    return { provider: this.rt.provider, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
+    return { provider: this.rt.provider, precision: this.rt.precision, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
   }
 
   /** The hint map of each type, as auto_hint computes it (inpaint: the masked init image, masked pixels black). */
