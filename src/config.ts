@@ -38,6 +38,8 @@ export interface Config {
   engineThreads?: number;
   /** Idle ONNX Runtime threads spin (ENGINE_ALLOW_SPINNING=1): faster on a dedicated machine, starves others on a small one. */
   engineAllowSpinning: boolean;
+  /** ENGINE_PRECISION: fp16 or fp32 graphs; unset: fp16 on GPU providers, fp32 on cpu. */
+  enginePrecision?: 'fp16' | 'fp32';
   /** Images above this many pixels decode their latents in tiles (VAE_TILE_ABOVE_PIXELS). */
   vaeTileAbovePixels: number;
   logLevel: string;
@@ -85,6 +87,8 @@ const envSchema = z.object({
   // 0: one per core (ONNX Runtime's choice)
   ENGINE_THREADS: number(0, z.number().int().min(0)),
   ENGINE_ALLOW_SPINNING: flag,
+  // unset: fp16 on GPU providers, fp32 on cpu (engine/onnx/precision.ts)
+  ENGINE_PRECISION: z.enum(['', 'fp16', 'fp32']).optional().transform((v) => v || undefined),
   VAE_TILE_ABOVE_PIXELS: number(768 * 768, z.number().int().min(0)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -125,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     engineProvider: e.ENGINE_PROVIDER,
     engineThreads: e.ENGINE_THREADS,
     engineAllowSpinning: e.ENGINE_ALLOW_SPINNING,
+    enginePrecision: e.ENGINE_PRECISION,
     vaeTileAbovePixels: e.VAE_TILE_ABOVE_PIXELS,
     logLevel: e.LOG_LEVEL,
   };

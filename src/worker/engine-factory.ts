@@ -7,7 +7,7 @@ import type { EngineConfig } from '../engine/host/protocol.ts';
 export function engineConfig(config: Config): EngineConfig {
   return {
     dataDir: config.dataDir, modelsDir: config.modelsDir, provider: config.engineProvider, threads: config.engineThreads,
-    allowSpinning: config.engineAllowSpinning, vaeTileAbovePixels: config.vaeTileAbovePixels,
+    allowSpinning: config.engineAllowSpinning, vaeTileAbovePixels: config.vaeTileAbovePixels, precision: config.enginePrecision,
   };
 }
 

@@ -17,6 +17,8 @@ export interface EngineConfig {
   memoryBudgetMB?: number;
   /** Idle ONNX Runtime threads spin (faster on a dedicated machine, starves other threads on a small one). */
   allowSpinning?: boolean;
+  /** ENGINE_PRECISION: fp16 or fp32; unset: fp16 on GPU providers, fp32 on cpu (onnx/precision.ts). */
+  precision?: string;
   /** tomesd's use_rand (its default, true): random destination tokens, seeded from the request's seed. */
   tomeUseRand?: boolean;
 }
@@ -38,6 +40,7 @@ export type FromWorker =
 
 export interface EngineStats {
   provider: string;
+  precision?: string;
   loaded: { key: string; mb: number }[];
   memoryBudgetMB: number;
 }

@@ -5,6 +5,7 @@ import { GraphBuilder, type Value } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights/types.ts';
 import { gelu, layerNorm, linear, mha, Net, quickGelu } from './layers.ts';
 import { WeightReader } from './weight-reader.ts';
+import { floatTypeOf, type Precision } from '../onnx/precision.ts';
 
 export interface ClipTextConfigJson {
   hidden_size?: number;
@@ -30,6 +31,8 @@ export function clipMaxSkip(config: ClipTextConfigJson): number {
 
 export interface ClipBuildOptions {
   lora?: boolean;
+  /** fp16: float16 weights and activations (hidden_states stays float32); default fp32. */
+  precision?: Precision;
 }
 
 export function buildClipText(config: ClipTextConfigJson, src: WeightSource, opts: ClipBuildOptions = {}): { graph: GraphBuilder; net: Net } {
@@ -41,7 +44,7 @@ export function buildClipText(config: ClipTextConfigJson, src: WeightSource, opt
   if (act !== 'quick_gelu' && act !== 'gelu') throw new Error(`CLIP text config: hidden_act ${act} is not supported`);
   const prefixed = src.keys().some((k) => k.startsWith(PREFIX));
   const reader = new WeightReader(src, 'CLIP text encoder', prefixed ? (n) => n : (n) => n.slice(PREFIX.length));
-  const g = new GraphBuilder('clip_text');
+  const g = new GraphBuilder('clip_text', { floatType: floatTypeOf(opts.precision) });
   const n = new Net(g, reader, opts.lora ?? false);
   const p = PREFIX;
 
@@ -54,10 +57,12 @@ export function buildClipText(config: ClipTextConfigJson, src: WeightSource, opt
   const pos = g.op('Slice', [posAll, g.i64([0]), g.i64([CLIP_SEQ_LEN]), g.i64([0])]);
   let h = g.op('Add', [tok, pos]);
 
-  // causal mask as an additive bias [1, 1, 77, 77]
+  // causal mask as an additive bias [1, 1, 77, 77], in the attention's type; float16: its lowest finite value
+  // (transformers uses torch.finfo(dtype).min), since -1e9 would round to -inf
+  const masked = g.floatType === 'float16' ? -65504 : -1e9;
   const mask = new Float32Array(CLIP_SEQ_LEN * CLIP_SEQ_LEN);
-  for (let i = 0; i < CLIP_SEQ_LEN; i++) for (let j = i + 1; j < CLIP_SEQ_LEN; j++) mask[i * CLIP_SEQ_LEN + j] = -1e9;
-  const bias = g.f32(mask, [1, 1, CLIP_SEQ_LEN, CLIP_SEQ_LEN]);
+  for (let i = 0; i < CLIP_SEQ_LEN; i++) for (let j = i + 1; j < CLIP_SEQ_LEN; j++) mask[i * CLIP_SEQ_LEN + j] = masked;
+  const bias = g.act(mask, [1, 1, CLIP_SEQ_LEN, CLIP_SEQ_LEN]);
 
   const states: Value[] = [h];
   for (let i = 0; i < layers; i++) {
@@ -78,7 +83,7 @@ export function buildClipText(config: ClipTextConfigJson, src: WeightSource, opt
   const stacked = g.op('Concat', states.map((s) => g.op('Unsqueeze', [s, g.i64([0])])), { axis: 0 });
   const index = g.op('Sub', [g.i64([layers], []), skip]);
   const chosen = g.op('Gather', [stacked, index], { axis: 0 });
-  g.output(layerNorm(n, chosen, `${p}final_layer_norm`, eps), 'hidden_states', 'float32', ['batch', CLIP_SEQ_LEN, d]);
+  g.output(g.fromFloat(layerNorm(n, chosen, `${p}final_layer_norm`, eps)), 'hidden_states', 'float32', ['batch', CLIP_SEQ_LEN, d]);
   // position_ids is a buffer some files carry; the projection head belongs to CLIPTextModelWithProjection.
   reader.assertAllUsed((k) => k.endsWith('embeddings.position_ids'));
   return { graph: g, net: n };

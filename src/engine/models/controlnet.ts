@@ -8,6 +8,12 @@ import { conv, Net, silu } from './layers.ts';
 import { downBlocks, midBlock, skipShapes, timeEmbedding } from './unet-blocks.ts';
 import { parseUNetConfig, type UNetConfigJson } from './unet-config.ts';
 import { WeightReader } from './weight-reader.ts';
+import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+
+export interface ControlNetBuildOptions {
+  /** fp16: float16 weights and activations (I/O stays float32); default fp32. */
+  precision?: Precision;
+}
 
 /** Number of residual outputs (down skips + mid): 13 for SD 1.5; the length of `conditioning_scales`. */
 export function controlnetResidualCount(config: UNetConfigJson): number {
@@ -27,23 +33,23 @@ export function controlnetScales(config: UNetConfigJson, conditioningScale: numb
   return out;
 }
 
-export function buildControlNet(config: UNetConfigJson, src: WeightSource): { graph: GraphBuilder; net: Net } {
+export function buildControlNet(config: UNetConfigJson, src: WeightSource, opts: ControlNetBuildOptions = {}): { graph: GraphBuilder; net: Net } {
   const a = parseUNetConfig(config, 'ControlNet');
-  const g = new GraphBuilder('controlnet');
+  const g = new GraphBuilder('controlnet', { floatType: floatTypeOf(opts.precision) });
   const n = new Net(g, new WeightReader(src, 'ControlNet'), false);
   const condChannels = config.conditioning_channels ?? 3;
   const sample = g.input('sample', 'float32', ['batch', a.inChannels, 'height', 'width']);
   const timestep = g.input('timestep', 'float32', ['batch']);
-  const ehs = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', a.crossAttentionDim]);
-  let cond: Value = g.input('controlnet_cond', 'float32', ['batch', condChannels, 'image_height', 'image_width']);
+  const ehs = g.toFloat(g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', a.crossAttentionDim]));
+  let cond: Value = g.toFloat(g.input('controlnet_cond', 'float32', ['batch', condChannels, 'image_height', 'image_width']));
   const shapes = skipShapes(a);
-  const scales = g.input('conditioning_scales', 'float32', [shapes.length + 1]);
+  const scales = g.toFloat(g.input('conditioning_scales', 'float32', [shapes.length + 1]));
   const order = config.controlnet_conditioning_channel_order ?? 'rgb';
   if (order === 'bgr') cond = g.op('Slice', [cond, g.i64([-1]), g.i64([-(2 ** 62)]), g.i64([1]), g.i64([-1])]);
   else if (order !== 'rgb') throw new Error(`ControlNet config: controlnet_conditioning_channel_order ${order} is not supported`);
 
   const temb = timeEmbedding(n, a, timestep);
-  let h = conv(n, sample, 'conv_in');
+  let h = conv(n, g.toFloat(sample), 'conv_in');
   h = g.op('Add', [h, conditioningEmbedding(n, cond, (config.conditioning_embedding_out_channels ?? [16, 32, 96, 256]).length)]);
   const down = downBlocks(n, a, h, temb, ehs, () => undefined);
   const mid = midBlock(n, a, down.h, temb, ehs, () => undefined);
@@ -55,7 +61,7 @@ export function buildControlNet(config: UNetConfigJson, src: WeightSource): { gr
     const isMid = i === outs.length - 1;
     const s = isMid ? { channels: a.blockOut[a.blockOut.length - 1]!, factor: 2 ** (a.blockOut.length - 1) } : shapes[i]!;
     const spatial = pool ? [1, 1] : [`height/${s.factor}`, `width/${s.factor}`];
-    g.output(y, isMid ? 'mid_block_res_sample' : `down_block_res_sample_${i}`, 'float32', ['batch', s.channels, ...spatial]);
+    g.output(g.fromFloat(y), isMid ? 'mid_block_res_sample' : `down_block_res_sample_${i}`, 'float32', ['batch', s.channels, ...spatial]);
   });
   n.w.assertAllUsed();
   return { graph: g, net: n };

@@ -1,6 +1,6 @@
 // Layer helpers shared by the network builders, each the ONNX form of one diffusers / transformers module.
 // Weight names are the module paths (prefix + ".weight"), so a helper reads exactly the tensors torch would.
-import { float, type Dim, type GraphBuilder, MS_DOMAIN, type Value } from '../onnx/graph.ts';
+import { float, type Dim, type FloatType, type GraphBuilder, MS_DOMAIN, type Value } from '../onnx/graph.ts';
 import type { WeightReader } from './weight-reader.ts';
 
 export type LoraKind = 'linear' | 'conv';
@@ -34,6 +34,11 @@ export class Net {
 
   constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean) {}
 
+  /** The type weights and activations are in (the graph's floatType). */
+  get floatType(): FloatType {
+    return this.g.floatType;
+  }
+
   /** Runs fn with LoRA branches on (only if the build asked for LoRA). */
   withLora<T>(fn: () => T): T {
     const prev = this.loraHere;
@@ -51,10 +56,12 @@ export class Net {
     const upShape: Dim[] = kind === 'linear' ? [outF, r] : [outF, r, 1, 1];
     const scaleShape: Dim[] = [r];
     this.loraSlots.push({ name, kind, inFeatures: inF, outFeatures: outF, kernel: k, downShape, upShape, scaleShape });
+    // The feeds are float32 (what lora/combine.ts builds); a float16 graph casts them once per run.
+    const g = this.g;
     return {
-      down: this.g.input(`${name}.lora_down`, 'float32', downShape),
-      up: this.g.input(`${name}.lora_up`, 'float32', upShape),
-      scale: this.g.input(`${name}.lora_scale`, 'float32', scaleShape),
+      down: g.toFloat(g.input(`${name}.lora_down`, 'float32', downShape)),
+      up: g.toFloat(g.input(`${name}.lora_up`, 'float32', upShape)),
+      scale: g.toFloat(g.input(`${name}.lora_scale`, 'float32', scaleShape)),
     };
   }
 
@@ -106,13 +113,19 @@ export function conv(n: Net, x: Value, prefix: string, opts: ConvOpts = {}): Val
   return y;
 }
 
+/**
+ * diffusers / torch GroupNorm. In a float16 graph the statistics are float32 (stash_type 1, the ONNX default made
+ * explicit): mean and variance over a group of 4096+ fp16 values would lose precision or overflow (torch's CUDA
+ * kernel accumulates in float32 too); scale, bias and the output are float16.
+ */
 export function groupNorm(n: Net, x: Value, prefix: string, groups: number, eps: number): Value {
   const c = n.w.shape(`${prefix}.weight`)[0]!;
   return n.g.op('GroupNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
-    num_groups: groups, epsilon: float(eps),
+    num_groups: groups, epsilon: float(eps), ...(n.floatType === 'float16' ? { stash_type: 1 } : {}),
   });
 }
 
+/** torch LayerNorm over the last axis; statistics in float32 for any input type (stash_type's default, 1). */
 export function layerNorm(n: Net, x: Value, prefix: string, eps: number): Value {
   const c = n.w.shape(`${prefix}.weight`)[0]!;
   return n.g.op('LayerNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
@@ -217,24 +230,25 @@ export function basicTransformerBlock(
   return g.scope(prefix, () => {
     // tomesd's ToMeBlock: merge the normed input of attn1 only, unmerge its output (merge_attn=True,
     // merge_crossattn=False, merge_mlp=False); the merge is computed from the block input x.
+    // In a float16 graph the merge runs as a float32 island (its similarities, counts and means are float32).
     let h = layerNorm(n, x, `${prefix}.norm1`, 1e-5);
     let a: Value;
     const when = tome?.factory.when;
     if (tome && when) {
       // merge in one If, attention outside (its weights and LoRA inputs exist once), unmerge in a second If
-      const normed = h;
+      const normed = g.fromFloat(h);
       const [merged, rows] = g.ifElse(when, () => {
-        const m = tome.factory(x, tome.hw)!;
+        const m = tome.factory(g.fromFloat(x), tome.hw)!;
         return [m.merge(normed), m.unmergeRows];
       }, () => [normed, g.i64([0])], ['float32', 'int64'], 'tome_merge_if');
-      const attn = attention(n, merged!, undefined, `${prefix}.attn1`, heads);
-      a = g.ifElse(when, () => [g.op('Gather', [g.op('Reshape', [attn, g.op('Concat', [g.i64([-1]), g.op('Shape', [attn], { start: 2 })], { axis: 0 })]), rows!], { axis: 0 })],
-        () => [attn], ['float32'], 'tome_unmerge_if')[0]!;
+      const attn = g.fromFloat(attention(n, g.toFloat(merged!), undefined, `${prefix}.attn1`, heads));
+      a = g.toFloat(g.ifElse(when, () => [g.op('Gather', [g.op('Reshape', [attn, g.op('Concat', [g.i64([-1]), g.op('Shape', [attn], { start: 2 })], { axis: 0 })]), rows!], { axis: 0 })],
+        () => [attn], ['float32'], 'tome_unmerge_if')[0]!);
     } else {
-      const m = tome?.factory(x, tome.hw);
-      if (m) h = m.merge(h);
+      const m = tome?.factory(g.fromFloat(x), tome.hw);
+      if (m) h = g.toFloat(m.merge(g.fromFloat(h)));
       a = attention(n, h, undefined, `${prefix}.attn1`, heads);
-      if (m) a = m.unmerge(a);
+      if (m) a = g.toFloat(m.unmerge(g.fromFloat(a)));
     }
     x = g.op('Add', [a, x]);
     h = layerNorm(n, x, `${prefix}.norm2`, 1e-5);
@@ -296,8 +310,9 @@ export function upsample(n: Net, x: Value, prefix: string, sizeLike?: Value): Va
 }
 
 /**
- * diffusers get_timestep_embedding(flip_sin_to_cos, downscale_freq_shift) for timesteps [B] → [B, dim].
- * The frequencies are computed in float32 steps as torch does, so large timesteps match to the last bits.
+ * diffusers get_timestep_embedding(flip_sin_to_cos, downscale_freq_shift) for timesteps [B] → [B, dim], float32.
+ * The frequencies are computed in float32 steps as torch does, so large timesteps match to the last bits. A float16
+ * network casts the result (diffusers: `t_emb.to(dtype=sample.dtype)` after time_proj).
  */
 export function timestepEmbedding(g: GraphBuilder, t: Value, dim: number, flipSinToCos: boolean, shift: number): Value {
   const half = Math.floor(dim / 2);

@@ -16,7 +16,8 @@ import { buildControlNet } from './controlnet.ts';
 import type { Net } from './layers.ts';
 import { buildUNet, type UNetBuildOptions } from './unet.ts';
 import type { UNetConfigJson } from './unet-config.ts';
-import { buildVaeDecoder, buildVaeEncoder, type VaeConfigJson } from './vae.ts';
+import { buildVaeDecoder, buildVaeEncoder, vaeFloatType, type VaeConfigJson } from './vae.ts';
+import { floatTypeOf, type Precision } from '../onnx/precision.ts';
 
 /** One network: its diffusers config.json and its weights under diffusers names. */
 export interface NetworkSource<C = Record<string, any>> {
@@ -75,6 +76,8 @@ export type NetworkKind = 'clip-text' | 'unet' | 'controlnet' | 'vae-encoder' | 
 
 export interface CompileOptions {
   lora?: boolean;
+  /** ENGINE_PRECISION: fp16 or fp32 (default) weights and activations; graph I/O is float32 either way. */
+  precision?: Precision;
   /** UNet only. */
   unet?: Omit<UNetBuildOptions, 'lora'>;
 }
@@ -82,18 +85,19 @@ export interface CompileOptions {
 function builder(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions): () => Built {
   const withSlots = (b: { graph: GraphBuilder; net: Net }): Built => ({ graph: b.graph, info: { loraSlots: b.net.loraSlots } });
   switch (kind) {
-    case 'clip-text': return () => withSlots(buildClipText(src.config, src.weights, { lora: opts.lora }));
-    case 'unet': return () => withSlots(buildUNet(src.config, src.weights, { ...opts.unet, lora: opts.lora }));
-    case 'controlnet': return () => buildControlNet(src.config, src.weights).graph;
-    case 'vae-encoder': return () => buildVaeEncoder(src.config, src.weights).graph;
-    case 'vae-decoder': return () => buildVaeDecoder(src.config, src.weights).graph;
+    case 'clip-text': return () => withSlots(buildClipText(src.config, src.weights, { lora: opts.lora, precision: opts.precision }));
+    case 'unet': return () => withSlots(buildUNet(src.config, src.weights, { ...opts.unet, lora: opts.lora, precision: opts.precision }));
+    case 'controlnet': return () => buildControlNet(src.config, src.weights, { precision: opts.precision }).graph;
+    case 'vae-encoder': return () => buildVaeEncoder(src.config, src.weights, { precision: opts.precision }).graph;
+    case 'vae-decoder': return () => buildVaeDecoder(src.config, src.weights, { precision: opts.precision }).graph;
   }
 }
 
 /**
  * The compiled .onnx of one network (built and written on the first call, then read from the cache);
  * `info.loraSlots` lists the LoRA slots of clip-text and unet graphs.
- * The cache key holds the config, the weights' fingerprint and the build options; ToMe's merge function
+ * The cache key holds the config, the weights' fingerprint and the build options, the element type the graph
+ * computes in among them (a VAE that force_upcast keeps float32 shares its fp32 entry); ToMe's merge function
  * is keyed by its options only.
  */
 export async function compileNetwork(cacheDir: string, kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions = {}): Promise<{ path: string; built: boolean; info: unknown }> {
@@ -101,6 +105,11 @@ export async function compileNetwork(cacheDir: string, kind: NetworkKind, src: N
   // a switchable graph reads the ratio (and, with a fed table, the random choice) at run time
   const tome = t ? (t.switchable ? { switchable: true, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand }
     : { ratio: t.ratio, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand, seed: t.seed }) : null;
-  const key = { kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome };
+  const floatType = kind === 'vae-encoder' || kind === 'vae-decoder' ? vaeFloatType(src.config, opts.precision) : floatTypeOf(opts.precision);
+  const key = {
+    kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome,
+    // absent for float32, so the float32 entries built before precisions existed stay valid
+    ...(floatType === 'float32' ? {} : { floatType }),
+  };
   return compiledModel(cacheDir, key, builder(kind, src, opts));
 }

@@ -7,10 +7,10 @@ import type { UNetArch } from './unet-config.ts';
 /** Picks the token-merge hook for a block at a given downsample factor (1, 2, 4, ...), or none. */
 export type TomeAt = (downsample: number) => TokenMergeFactory | undefined;
 
-/** time_proj + time_embedding (linear_1, SiLU, linear_2): timesteps [B] → [B, 4·C0]. */
+/** time_proj (float32) + time_embedding (linear_1, SiLU, linear_2) in the network's type: timesteps [B] → [B, 4·C0]. */
 export function timeEmbedding(n: Net, a: UNetArch, timestep: Value): Value {
   const g = n.g;
-  const tEmb = timestepEmbedding(g, timestep, a.blockOut[0]!, a.flipSinToCos, a.freqShift);
+  const tEmb = g.toFloat(timestepEmbedding(g, timestep, a.blockOut[0]!, a.flipSinToCos, a.freqShift));
   return linear(n, silu(g, linear(n, tEmb, 'time_embedding.linear_1', false)), 'time_embedding.linear_2', false);
 }
 

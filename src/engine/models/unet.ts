@@ -8,6 +8,7 @@ import { downBlocks, midBlock, skipShapes, timeEmbedding, type TomeAt } from './
 import { parseUNetConfig, type UNetConfigJson } from './unet-config.ts';
 import { WeightReader } from './weight-reader.ts';
 import { TOME_RATIO_INPUT, tomeMergeFns } from './tome.ts';
+import { floatTypeOf, type Precision } from '../onnx/precision.ts';
 
 /** tomesd's settings (tomesd.apply_patch arguments; max_downsample is a factor: 1, 2, 4 or 8). */
 export interface TomeOptions {
@@ -33,23 +34,25 @@ export interface UNetBuildOptions {
   lora?: boolean;
   /** Token merging (tomesd) in the self-attention of blocks at downsample <= maxDownsample. */
   tome?: TomeOptions & { mergeFns?: TomeMergeFns };
+  /** fp16: float16 weights and activations (I/O stays float32); default fp32. */
+  precision?: Precision;
 }
 
 /** Builds the graph; throws naming any weight the config does not account for (or vice versa). */
 export function buildUNet(config: UNetConfigJson, src: WeightSource, opts: UNetBuildOptions = {}): { graph: GraphBuilder; net: Net } {
   const a = parseUNetConfig(config, 'UNet');
-  const g = new GraphBuilder('unet');
+  const g = new GraphBuilder('unet', { floatType: floatTypeOf(opts.precision) });
   const n = new Net(g, new WeightReader(src, 'UNet'), opts.lora ?? false);
   const sample = g.input('sample', 'float32', ['batch', a.inChannels, 'height', 'width']);
   const timestep = g.input('timestep', 'float32', ['batch']);
-  const ehs = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', a.crossAttentionDim]);
+  const ehs = g.toFloat(g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', a.crossAttentionDim]));
   const shapes = skipShapes(a);
   const residuals = opts.controlnetInputs
-    ? shapes.map((s, i) => g.input(`down_block_additional_residual_${i}`, 'float32', ['batch', s.channels, `height/${s.factor}`, `width/${s.factor}`]))
+    ? shapes.map((s, i) => g.toFloat(g.input(`down_block_additional_residual_${i}`, 'float32', ['batch', s.channels, `height/${s.factor}`, `width/${s.factor}`])))
     : undefined;
   const last = a.blockOut.length - 1;
   const midResidual = opts.controlnetInputs
-    ? g.input('mid_block_additional_residual', 'float32', ['batch', a.blockOut[last]!, `height/${2 ** last}`, `width/${2 ** last}`])
+    ? g.toFloat(g.input('mid_block_additional_residual', 'float32', ['batch', a.blockOut[last]!, `height/${2 ** last}`, `width/${2 ** last}`]))
     : undefined;
 
   // A switchable ToMe reads its ratio from an input and merges only when it is above 0.
@@ -64,7 +67,7 @@ export function buildUNet(config: UNetConfigJson, src: WeightSource, opts: UNetB
   };
 
   const temb = timeEmbedding(n, a, timestep);
-  let h = conv(n, sample, 'conv_in');
+  let h = conv(n, g.toFloat(sample), 'conv_in');
   const down = downBlocks(n, a, h, temb, ehs, tomeAt);
   h = down.h;
   let skips = down.skips;
@@ -92,7 +95,7 @@ export function buildUNet(config: UNetConfigJson, src: WeightSource, opts: UNetB
   if (skips.length) throw new Error(`UNet config: ${skips.length} skip connections left unused`);
   h = silu(g, groupNorm(n, h, 'conv_norm_out', a.groups, a.eps));
   h = conv(n, h, 'conv_out');
-  g.output(h, 'out_sample', 'float32', ['batch', a.outChannels, 'height', 'width']);
+  g.output(g.fromFloat(h), 'out_sample', 'float32', ['batch', a.outChannels, 'height', 'width']);
   n.w.assertAllUsed();
   return { graph: g, net: n };
 }

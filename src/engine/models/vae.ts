@@ -5,6 +5,18 @@ import { GraphBuilder, type Value } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights/types.ts';
 import { conv, downsample, groupNorm, linear, mha, Net, resnetBlock, silu, toTokens, fromTokens, upsample } from './layers.ts';
 import { WeightReader } from './weight-reader.ts';
+import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+
+export interface VaeBuildOptions {
+  /** The pipeline's precision. fp16 builds a float16 VAE only when the config sets force_upcast false: diffusers
+   *  upcasts the VAE to float32 in fp16 pipelines otherwise (SD 1.5's VAE overflows in float16). */
+  precision?: Precision;
+}
+
+/** The type the VAE runs in for a pipeline precision (diffusers' needs_upcasting: fp16 and force_upcast, default true). */
+export function vaeFloatType(config: VaeConfigJson, precision: Precision | undefined): 'float32' | 'float16' {
+  return floatTypeOf(precision === 'fp16' && config.force_upcast === false ? 'fp16' : 'fp32');
+}
 
 export interface VaeConfigJson {
   in_channels?: number;
@@ -60,13 +72,13 @@ function vaeMid(n: Net, a: VaeArch, h: Value, p: string): Value {
   return resnetBlock(n, h, undefined, `${p}.mid_block.resnets.1`, res);
 }
 
-export function buildVaeEncoder(config: VaeConfigJson, src: WeightSource): { graph: GraphBuilder } {
+export function buildVaeEncoder(config: VaeConfigJson, src: WeightSource, opts: VaeBuildOptions = {}): { graph: GraphBuilder } {
   const a = arch(config);
-  const g = new GraphBuilder('vae_encoder');
+  const g = new GraphBuilder('vae_encoder', { floatType: vaeFloatType(config, opts.precision) });
   const reader = new WeightReader(src, 'VAE encoder');
   const n = new Net(g, reader, false);
   const x = g.input('sample', 'float32', ['batch', config.in_channels ?? 3, 'height', 'width']);
-  let h = conv(n, x, 'encoder.conv_in');
+  let h = conv(n, g.toFloat(x), 'encoder.conv_in');
   const res = { groups: a.groups, eps: EPS };
   a.blockOut.forEach((_, i) => {
     for (let j = 0; j < a.layers; j++) h = resnetBlock(n, h, undefined, `encoder.down_blocks.${i}.resnets.${j}`, { ...res, channels: a.blockOut[i] });
@@ -80,18 +92,18 @@ export function buildVaeEncoder(config: VaeConfigJson, src: WeightSource): { gra
   const std = g.op('Exp', [g.op('Mul', [g.op('Clip', [logvar, g.scalar(-30), g.scalar(20)]), g.scalar(0.5)])]);
   const f = 2 ** (a.blockOut.length - 1);
   const shape = ['batch', a.latent, `height/${f}`, `width/${f}`];
-  g.output(mean, 'mean', 'float32', shape);
-  g.output(std, 'std', 'float32', shape);
+  g.output(g.fromFloat(mean), 'mean', 'float32', shape);
+  g.output(g.fromFloat(std), 'std', 'float32', shape);
   reader.assertAllUsed((k) => !k.startsWith('encoder.') && k !== 'quant_conv.weight' && k !== 'quant_conv.bias');
   return { graph: g };
 }
 
-export function buildVaeDecoder(config: VaeConfigJson, src: WeightSource): { graph: GraphBuilder } {
+export function buildVaeDecoder(config: VaeConfigJson, src: WeightSource, opts: VaeBuildOptions = {}): { graph: GraphBuilder } {
   const a = arch(config);
-  const g = new GraphBuilder('vae_decoder');
+  const g = new GraphBuilder('vae_decoder', { floatType: vaeFloatType(config, opts.precision) });
   const reader = new WeightReader(src, 'VAE decoder');
   const n = new Net(g, reader, false);
-  const z = g.input('latent', 'float32', ['batch', a.latent, 'height', 'width']);
+  const z = g.toFloat(g.input('latent', 'float32', ['batch', a.latent, 'height', 'width']));
   let h = (config.use_post_quant_conv ?? true) ? conv(n, z, 'post_quant_conv') : z;
   h = conv(n, h, 'decoder.conv_in');
   h = vaeMid(n, a, h, 'decoder');
@@ -102,7 +114,7 @@ export function buildVaeDecoder(config: VaeConfigJson, src: WeightSource): { gra
   });
   h = conv(n, silu(g, groupNorm(n, h, 'decoder.conv_norm_out', a.groups, EPS)), 'decoder.conv_out');
   const f = 2 ** (a.blockOut.length - 1);
-  g.output(h, 'sample', 'float32', ['batch', config.out_channels ?? 3, `height*${f}`, `width*${f}`]);
+  g.output(g.fromFloat(h), 'sample', 'float32', ['batch', config.out_channels ?? 3, `height*${f}`, `width*${f}`]);
   reader.assertAllUsed((k) => !k.startsWith('decoder.') && k !== 'post_quant_conv.weight' && k !== 'post_quant_conv.bias');
   return { graph: g };
 }

@@ -3,6 +3,12 @@
 // every key the builder did not consume, so a wrong config or a foreign checkpoint fails loudly.
 import type { GraphBuilder, Value } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights/types.ts';
+import { float32ToFloat16 } from '../weights/dtype.ts';
+
+/** float32 values in the graph's weight type (its floatType): float16 rounds to nearest even, as torch's .half(). */
+function inType(g: GraphBuilder, v: Float32Array): Float32Array | Uint16Array {
+  return g.floatType === 'float16' ? float32ToFloat16(v) : v;
+}
 
 export class WeightReader {
   private readonly consumed = new Set<string>();
@@ -37,22 +43,22 @@ export class WeightReader {
     return shape;
   }
 
-  /** The tensor as stored (upcast to float32), as an initializer named `name`. */
+  /** The tensor as an initializer named `name`, in the graph's floatType (read as float32, then rounded if float16). */
   param(g: GraphBuilder, name: string, expected?: number[]): Value {
     const shape = this.take(name, expected);
     const key = this.key(name);
-    return g.weight(name, 'float32', shape, () => this.src.readF32(key));
+    return g.weight(name, g.floatType, shape, async () => inType(g, await this.src.readF32(key)));
   }
 
   /** A 2-D [out, in] matrix stored transposed as [in, out] (what MatMul wants); the name stays the diffusers one. */
   paramT(g: GraphBuilder, name: string, expected?: number[]): Value {
     const [out, inF] = this.take(name, expected) as [number, number];
     const key = this.key(name);
-    return g.weight(name, 'float32', [inF, out], async () => {
+    return g.weight(name, g.floatType, [inF, out], async () => {
       const w = await this.src.readF32(key);
       const t = new Float32Array(w.length);
       for (let o = 0; o < out; o++) for (let i = 0; i < inF; i++) t[i * out + o] = w[o * inF + i]!;
-      return t;
+      return inType(g, t);
     });
   }
 

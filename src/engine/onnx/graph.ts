@@ -1,7 +1,8 @@
 // A small typed builder for ONNX graphs. Values are tensor names (strings); ops append nodes in order.
 // Initializers may be given lazily so that multi-GB weight sets are streamed to an external-data file
 // one tensor at a time instead of being held in memory.
-import { AttrType, type DType } from './proto.ts';
+import { float32ToFloat16 } from '../weights/dtype.ts';
+import { AttrType, DataType, type DType } from './proto.ts';
 
 export type Value = string;
 export type Dim = number | string;
@@ -47,6 +48,14 @@ export interface ValueSpec {
 
 export const MS_DOMAIN = 'com.microsoft';
 
+/** The element type a network computes in: weights and activations (graph I/O stays float32). */
+export type FloatType = 'float32' | 'float16';
+
+export interface GraphOptions {
+  /** Weights and activations in this type (default float32); see toFloat / fromFloat for the I/O boundary. */
+  floatType?: FloatType;
+}
+
 export class GraphBuilder {
   readonly nodes: NodeSpec[] = [];
   /** Where op() appends: the main graph, or the branch being built by subgraph(). */
@@ -58,7 +67,12 @@ export class GraphBuilder {
   private counter = 0;
   private scopes: string[] = [];
 
-  constructor(readonly name: string) {}
+  /** The type weights and activations are emitted in; float32 graph inputs are cast to it with toFloat(). */
+  readonly floatType: FloatType;
+
+  constructor(readonly name: string, opts: GraphOptions = {}) {
+    this.floatType = opts.floatType ?? 'float32';
+  }
 
   /** Runs fn with a name prefix (like a torch module path), so node names read as the module tree. */
   scope<T>(prefix: string, fn: () => T): T {
@@ -109,8 +123,31 @@ export class GraphBuilder {
     return this.const(Float32Array.from(values), dims, 'float32', 'f32');
   }
 
+  /** A scalar in the activation type (floatType): the operand of arithmetic with activations. */
   scalar(v: number): Value {
-    return this.const(Float32Array.of(v), [], 'float32', 'scalar');
+    return this.act(Float32Array.of(v), []);
+  }
+
+  /** A constant in the activation type (floatType), given as float32 values (rounded to nearest for float16). */
+  act(values: number[] | Float32Array, dims: number[] = [values.length]): Value {
+    const f = Float32Array.from(values);
+    if (this.floatType === 'float32') return this.const(f, dims, 'float32', 'f32');
+    return this.const(float32ToFloat16(f), dims, 'float16', 'f16');
+  }
+
+  /** Casts v to `to` (an ONNX Cast node). */
+  cast(v: Value, to: DType): Value {
+    return this.op('Cast', [v], { to: DataType[to] });
+  }
+
+  /** A float32 value (a graph input, a float32 island's result) in the activation type; no node for float32. */
+  toFloat(v: Value): Value {
+    return this.floatType === 'float32' ? v : this.cast(v, this.floatType);
+  }
+
+  /** An activation back to float32 (graph outputs, float32 islands); no node for float32 graphs. */
+  fromFloat(v: Value): Value {
+    return this.floatType === 'float32' ? v : this.cast(v, 'float32');
   }
 
   i64(values: number[], dims: number[] = [values.length]): Value {

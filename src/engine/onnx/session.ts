@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GraphBuilder } from './graph.ts';
 import { writeModel, type WriteOptions } from './serialize.ts';
+import type { Precision } from './precision.ts';
 
 /** Bump when any graph builder changes what it emits: old cache entries are then ignored. */
 export const BUILDER_VERSION = 4;
@@ -24,6 +25,8 @@ export interface RuntimeOptions {
    * small machines. A dedicated worker machine may turn it on (ENGINE_ALLOW_SPINNING=1); bench/unet-step.ts measures both.
    */
   allowSpinning?: boolean;
+  /** The networks' weights and activations (ENGINE_PRECISION); default fp32. Part of each compiled graph's key. */
+  precision?: Precision;
 }
 
 export function parseProvider(s: string | undefined): Provider {

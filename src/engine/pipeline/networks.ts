@@ -34,7 +34,7 @@ export class Networks {
     const tome = opts.unet?.tome;
     const key = `${kind}:${id}:${src.weights.fingerprint()}:${tome ? JSON.stringify({ ...tome, mergeFns: undefined }) : ''}`;
     const session = await this.cache.acquire(key, async () => {
-      const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, opts);
+      const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, { ...opts, precision: this.rt.precision });
       this.slots.set(key, (compiled.info as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? []);
       return { session: await createSession(compiled.path, this.rt), mb: SessionCache.modelMB(compiled.path) };
     });

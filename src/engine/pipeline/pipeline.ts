@@ -10,6 +10,7 @@ import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, TOME_RATIO_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
+import { parsePrecision } from '../onnx/precision.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
@@ -52,14 +53,17 @@ export class Pipeline {
   /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
   static async create(config: EngineConfig): Promise<Pipeline> {
     const provider = parseProvider(config.provider);
-    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? false };
+    const rt: RuntimeOptions = {
+      provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? false,
+      precision: parsePrecision(config.precision, provider),
+    };
     await assertProviderAvailable(provider, rt.cacheDir);
     configureAnnotatorSessions({ provider });
     return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
   }
 
   stats(): EngineStats {
-    return { provider: this.rt.provider, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
+    return { provider: this.rt.provider, precision: this.rt.precision, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
   }
 
   /** The hint map of each type, as auto_hint computes it (inpaint: the masked init image, masked pixels black). */
