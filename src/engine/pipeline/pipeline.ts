@@ -19,6 +19,7 @@ import { ModelFiles, type Json } from './model-files.ts';
 import { Networks, type LoadedNet } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { controlResiduals, type ControlRun } from './controls.ts';
+import { parseUNetConfig } from '../models/unet-config.ts';
 import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { ControlNetType, GenerateOptions, GenerateResult, HintRequest, ProgressEvent, RgbImage } from './types.ts';
@@ -218,6 +219,7 @@ export class Pipeline {
 
     // Denoising loop
     const unet = await hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? this.tome : undefined));
+    const unetArch = parseUNetConfig(model.configs.unet);
     const unetLoraFeeds = loraFeeds(unet.loraSlots, combined);
     const unetExtra = feedsOf(unetLoraFeeds);
     if (o.tomesd && this.tome.useRand) {
@@ -240,7 +242,7 @@ export class Pipeline {
       const promptEmbeds = withCfg ? ehs : ehsCond;
       const latIn = scaleInput(withCfg ? cat(x, x) : x);
       const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
-      const residuals = await controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
+      const residuals = await controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg, unetArch);
       const out = await unet.session.run({
         sample: tensor(latIn, [B, 4, lh, lw]),
         timestep: tensor(new Float32Array(B).fill(t), [B]),
