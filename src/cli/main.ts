@@ -8,7 +8,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../config.ts';
 import { createApp, fetchOptions, openStores } from '../api/app.ts';
 import { KeyStore } from '../api/keys.ts';
-import { parseRequest, ValidationError } from '../request/schema.ts';
+import { parseRequest, ValidationError, CONTROLNET_ENDPOINT } from '../request/schema.ts';
 import { openDb } from '../jobs/db.ts';
 import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
 import type { ControlNetType } from '../engine/pipeline/types.ts';
@@ -149,7 +149,7 @@ program.command('hint').description('write the hint maps auto_hint would compute
     let r;
     try {
       r = parseRequest({ controlnet_model: o.controlnet, init_image: await imageArg(o.image), mask_image: await imageArg(o.maskImage),
-        width: o.width, height: o.height, seed: o.seed }, { denoising: false });
+        width: o.width, height: o.height, seed: o.seed }, CONTROLNET_ENDPOINT, { denoising: false });
     } catch (e) {
       if (e instanceof ValidationError) fail(e.message);
       throw e;

@@ -10,6 +10,13 @@ function echoImage(src: string | undefined): string | null {
   return `<base64 image, ${src.length} characters>`;
 }
 
+/**
+ * Settings whose outcome only the engine knows: it reports them in `applied` (e.g. safety_checker "unavailable" when
+ * no checker is installed, use_karras_sigmas "ignored" for a scheduler without Karras sigmas). Before it has run,
+ * a requested one is "pending": meta never claims a check or a step that has not happened.
+ */
+const DECIDED_BY_ENGINE = ['safety_checker', 'enhance_prompt', 'multi_lingual', 'upscale', 'use_karras_sigmas', 'algorithm_type'] as const;
+
 /** An extra's outcome as the hosted API says it: "yes" (ran), "no" (not asked for), "unavailable" (asked, could not run). */
 function yesNo(x: ExtraOutcome): 'yes' | 'no' | 'unavailable' {
   return x.status === 'ran' ? 'yes' : x.status === 'off' ? 'no' : 'unavailable';
@@ -44,20 +51,24 @@ export function appliedMeta(a: Applied): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The `meta` of a response. `applied` is the engine's report of what it did (success); without it (the request is
+ * queued or running) the settings in DECIDED_BY_ENGINE that were asked for read "pending".
+ */
 export function buildMeta(req: GenerateRequest, filePrefix: string, applied?: Applied): Record<string, unknown> {
   const multi = req.controlnet_model.length > 1;
   const meta: Record<string, unknown> = {
     prompt: req.prompt,
     negative_prompt: req.negative_prompt,
     model_id: req.model_id,
-    controlnet_model: req.controlnet_model.join(','),
-    controlnet_type: req.controlnet_type,
+    controlnet_model: req.controlnet_model.length ? req.controlnet_model.join(',') : null,
+    controlnet_type: req.controlnet_type ?? null,
     scheduler: req.scheduler,
     W: req.width,
     H: req.height,
     steps: req.num_inference_steps,
     guidance_scale: req.guidance_scale,
-    controlnet_conditioning_scale: multi ? req.controlnet_conditioning_scale : req.controlnet_conditioning_scale[0],
+    controlnet_conditioning_scale: multi ? req.controlnet_conditioning_scale : req.controlnet_conditioning_scale[0] ?? null,
     strength: req.strength,
     seed: req.seed,
     n_samples: req.samples,
@@ -81,9 +92,12 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied?: Ap
     guess_mode: req.guess_mode,
     file_prefix: filePrefix,
   };
+  if (!applied) {
+    for (const k of DECIDED_BY_ENGINE) if (meta[k] !== 'no' && meta[k] !== 'none') meta[k] = 'pending';
+    return meta;
+  }
   // The engine reports what it really did (e.g. the prompt after enhancement, or a safety checker that could not
   // run); its word wins over the request's. Its notes never show a server path (client-message.ts).
-  if (!applied) return meta;
   const notes = Object.fromEntries(Object.entries(appliedMeta(applied)).map(([k, v]) => [k, typeof v === 'string' ? clientMessage(v)
     : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v]));
   return { ...meta, ...notes };

@@ -94,13 +94,13 @@ test('a body beyond the limit → 413; unknown routes → 404 error body', async
   isError(await t.post('/api/v9/nothing', {}), 404, /no route/);
 });
 
-test('GET /, /docs, /health, /metrics', async () => {
+test('GET /, /openapi.json, /health, /metrics', async () => {
   const page = await fetch(`${t.url}/`);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /ControlNet playground/);
-  const doc = await (await fetch(`${t.url}/docs`)).json();
+  const doc = await (await fetch(`${t.url}/openapi.json`)).json();
   assert.equal(doc.openapi, '3.1.0');
-  assert.equal(doc.components.schemas.ControlNetRequest.properties.width.default, 512);
+  assert.equal(doc.components.schemas.ControlNetRequestInput.properties.width.default, 512);
   assert.ok(doc.paths['/api/v6/images/fetch/{id}']);
   const health = await (await fetch(`${t.url}/health`)).json();
   assert.equal(health.status, 'ok');

@@ -35,6 +35,7 @@ test('every field of the seed is accepted, numbers as numeric strings', () => {
   assert.equal(r.seed, 4294967295); assert.deepEqual(r.lora_model, ['more_details', 'animie']); assert.deepEqual(r.lora_strength, [0.1, 1]);
   assert.equal(r.clip_skip, 8); assert.equal(r.controlnet_type, 'depth'); assert.deepEqual(r.control_images, ['https://e.com/1.png', 'https://e.com/2.png']);
   assert.equal(r.track_id, 42); assert.equal(r.webhook, 'https://hooks.example.com/x'); assert.equal(r.vae, 'my-vae');
+  // instant_response is the route's business, not the job's.
   assert.equal((r as unknown as Record<string, unknown>).instant_response, undefined);
 });
 
@@ -62,7 +63,7 @@ test('each rule broken gives a message naming the field and the rule', () => {
   bad({ height: 512.5 }, /height must be a multiple of 8/);
   bad({ samples: 5 }, /samples must be an integer between 1 and 4/);
   bad({ samples: 0 }, /samples must be an integer between 1 and 4/);
-  bad({ num_inference_steps: 51 }, /num_inference_steps must be an integer between 1 and 50/);
+  bad({ num_inference_steps: 0 }, /num_inference_steps must be an integer of at least 1/);
   bad({ num_inference_steps: '2.5' }, /num_inference_steps must be an integer/);
   bad({ guidance_scale: 0.5 }, /guidance_scale must be a number between 1 and 20/);
   bad({ guidance_scale: '21' }, /guidance_scale must be a number between 1 and 20/);
@@ -122,9 +123,63 @@ test('data URLs in a comma list stay whole', () => {
 
 test('the JSON schema carries defaults and limits', () => {
   const s = requestJsonSchema() as { properties: Record<string, Record<string, unknown>> };
+  const form = (name: string, i: number) => (s.properties[name]!.anyOf as Record<string, unknown>[])[i]!;
   assert.equal(s.properties.width!.default, 512);
-  assert.equal(s.properties.width!.multipleOf, 8);
-  assert.equal(s.properties.width!.maximum, 1024);
-  assert.equal(s.properties.num_inference_steps!.maximum, 50);
-  assert.ok(Array.isArray(s.properties.scheduler!.enum));
+  assert.equal(form('width', 0).multipleOf, 8);
+  assert.equal(form('width', 0).maximum, 1024);
+  assert.equal(s.properties.num_inference_steps!.default, 30);
+  assert.ok(Array.isArray(form('scheduler', 0).enum));
+});
+
+test('steps above 50 run 50 (the hosted API clamps); `steps` is an alias of num_inference_steps', () => {
+  assert.equal(ok({ num_inference_steps: 51 }).num_inference_steps, 50);
+  assert.equal(ok({ num_inference_steps: '500' }).num_inference_steps, 50);
+  assert.equal(ok({ steps: '21' }).num_inference_steps, 21);
+  assert.equal(ok({ steps: 21, num_inference_steps: 40 }).num_inference_steps, 40);
+  assert.equal((ok({ steps: 21 }) as unknown as Record<string, unknown>).steps, undefined);
+});
+
+test('JSON true/false wherever "yes"/"no" is accepted', () => {
+  const r = ok({ auto_hint: true, safety_checker: false, base64: false, temp: true, tomesd: false });
+  assert.equal(r.auto_hint, 'yes'); assert.equal(r.safety_checker, 'no'); assert.equal(r.base64, 'no'); assert.equal(r.temp, 'yes');
+  assert.equal(r.tomesd, 'no');
+});
+
+test('sibling generators: each family its documented defaults, required fields and body quirks', () => {
+  const t2i = parseRequest({ prompt: 'a cat' }, { family: 'v6', task: 'text2img' });
+  assert.deepEqual(t2i.controlnet_model, []); assert.equal(t2i.controlnet_type, undefined); assert.deepEqual(t2i.control_images, []);
+  assert.equal(t2i.num_inference_steps, 31); assert.equal(t2i.safety_checker, 'no'); assert.equal(t2i.multi_lingual, 'no');
+  assert.equal(t2i.clip_skip, 2); assert.equal(t2i.family, 'v6'); assert.equal(t2i.task, 'text2img');
+  const ent = parseRequest({ prompt: 'a cat', init_image: 'https://e/i.png' }, { family: 'enterprise', task: 'img2img' });
+  assert.equal(ent.num_inference_steps, 21); assert.equal(ent.safety_checker, 'yes'); assert.equal(ent.strength, 0.7);
+  assert.equal(parseRequest({ prompt: 'x', safety_checker: false, base64: false }, { family: 'realtime', task: 'text2img' }).safety_checker, 'no');
+  assert.equal(parseRequest({ prompt: 'x' }, { family: 'realtime', task: 'text2img' }).safety_checker, 'no');
+  // v6 inpaint sends steps; v7 sends init_image as a one-element array and requires model_id.
+  const inp = parseRequest({ init_image: 'https://e/i.png', mask_image: 'https://e/m.png', steps: '21' }, { family: 'v6', task: 'inpaint' });
+  assert.equal(inp.num_inference_steps, 21);
+  const v7 = parseRequest({ model_id: 'sd', init_image: ['https://e/i.png'], prompt: 'x' }, { family: 'v7', task: 'img2img' });
+  assert.equal(v7.init_image, 'https://e/i.png');
+  // a ControlNet may be added to a sibling; its hint then comes from control_image or init_image.
+  const withCn = parseRequest({ prompt: 'x', controlnet_model: 'canny', control_image: 'https://e/c.png' }, { family: 'v3', task: 'text2img' });
+  assert.deepEqual(withCn.controlnet_model, ['canny']); assert.deepEqual(withCn.control_images, ['https://e/c.png']);
+  const no = (body: Record<string, unknown>, e: Parameters<typeof parseRequest>[1], msg: RegExp) => assert.throws(() => parseRequest(body, e), msg);
+  no({}, { family: 'v6', task: 'text2img' }, /^Error: prompt is required$/);
+  no({ prompt: '' }, { family: 'v3', task: 'text2img' }, /prompt is required/);
+  no({ prompt: 'x' }, { family: 'v6', task: 'img2img' }, /^Error: init_image is required$/);
+  no({ init_image: 'https://e/i.png' }, { family: 'v6', task: 'inpaint' }, /^Error: mask_image is required$/);
+  no({ prompt: 'x' }, { family: 'v7', task: 'text2img' }, /^Error: model_id is required$/);
+  no({ model_id: 'sd', prompt: 'x', init_image: ['a', 'b'] }, { family: 'v7', task: 'text2img' }, /init_image must be an image URL/);
+  no({ prompt: 'x', controlnet_model: 'canny' }, { family: 'v6', task: 'text2img' }, /init_image or control_image is required when controlnet_model is sent/);
+});
+
+test('the JSON schema describes the forms each field accepts (numeric strings, booleans, comma lists, null)', () => {
+  const s = requestJsonSchema() as { properties: Record<string, { anyOf: Record<string, unknown>[] }> };
+  const types = (name: string) => s.properties[name]!.anyOf.map((f) => f.type ?? (f.const === '' ? 'empty' : 'other'));
+  assert.deepEqual(types('width'), ['integer', 'string', 'null', 'empty']);
+  assert.match(String(s.properties.width!.anyOf[1]!.pattern), /\\d/);
+  assert.deepEqual(types('safety_checker'), ['string', 'boolean', 'null', 'empty']);
+  assert.deepEqual(types('controlnet_model'), ['string', 'array', 'null', 'empty']);
+  assert.deepEqual(types('controlnet_conditioning_scale'), ['number', 'string', 'array', 'null', 'empty']);
+  const v7 = requestJsonSchema({ family: 'v7', task: 'inpaint' }) as { required: string[] };
+  assert.deepEqual([...v7.required].sort(), ['init_image', 'mask_image', 'model_id']);
 });

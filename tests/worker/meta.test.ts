@@ -32,3 +32,17 @@ test('meta has every SPEC key under the hosted names; the engine\'s applied valu
   assert.equal(m.init_image, 'https://e/i.png');
   assert.match(String(m.control_image), /^<base64 image, \d+ characters>$/);
 });
+
+test('while a job waits or runs, meta claims nothing the engine has not done; zero ControlNets read null', () => {
+  const r = { ...parseRequest({ controlnet_model: 'canny', init_image: 'https://e/i.png', upscale: 'no', algorithm_type: 'dpmsolver++' }), model_id: 'm', seed: 1 };
+  const pending = buildMeta(r, 'pfx');
+  assert.equal(pending.safety_checker, 'pending'); assert.equal(pending.enhance_prompt, 'pending'); assert.equal(pending.multi_lingual, 'pending');
+  assert.equal(pending.use_karras_sigmas, 'pending'); assert.equal(pending.algorithm_type, 'pending');
+  assert.equal(pending.upscale, 'no', 'not asked for: nothing to claim');
+  const off = buildMeta({ ...r, safety_checker: 'no' }, 'pfx');
+  assert.equal(off.safety_checker, 'no');
+  const done = buildMeta(r, 'pfx', { ...applied, karrasSigmas: 'applied' });
+  assert.equal(done.safety_checker, 'unavailable'); assert.equal(done.use_karras_sigmas, 'yes');
+  const t2i = buildMeta({ ...parseRequest({ prompt: 'x' }, { family: 'v6', task: 'text2img' }), model_id: 'm', seed: 1 }, 'pfx', applied);
+  assert.equal(t2i.controlnet_model, null); assert.equal(t2i.controlnet_type, null); assert.equal(t2i.controlnet_conditioning_scale, null);
+});

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { authenticate } from '../auth.ts';
+import { keyHook, KEY_SECURITY } from '../auth.ts';
+import { errorSchema } from '../responses.ts';
 import { ApiError } from '../errors.ts';
 import { SCHEDULER_NAMES } from '../../engine/pipeline/types.ts';
 import { MODEL_KINDS, type ModelKind } from '../../engine/store.ts';
@@ -37,6 +38,21 @@ const loadModelSchema = z.object({ model_id: idField('model_id'), url: sourceFie
 const loadVaeSchema = z.object({ vae_id: idField('vae_id'), vae_url: sourceField('vae_url'), sha256: sha });
 const modelRefSchema = z.object({ model_id: idField('model_id'), model_type: kindField });
 
+const keyField = z.string({ error: 'key is required (body "key", Authorization: Bearer, or a "key" header)' }).min(1)
+  .meta({ description: 'an admin API key; may instead come as Authorization: Bearer or a `key` header' });
+/** The body of the endpoints that take nothing but the key. */
+const keyOnlySchema = z.looseObject({ key: keyField }).meta({ id: 'AdminKeyRequest' });
+/** The request body of each endpoint (documented in /openapi.json and validated before the handler). */
+const modelRefBody = modelRefSchema.extend({ key: keyField }).meta({ id: 'ModelRefRequest' });
+const BODIES: Record<string, z.ZodType> = {
+  load_model: loadModelSchema.extend({ key: keyField }).meta({ id: 'LoadModelRequest' }),
+  load_vae: loadVaeSchema.extend({ key: keyField }).meta({ id: 'LoadVaeRequest' }),
+  verify_model: modelRefBody,
+  delete_model: modelRefBody,
+};
+/** Every management answer: status and message, plus the endpoint's own fields. */
+const adminResult = z.looseObject({ status: z.enum(['success', 'processing', 'ok']), message: z.string().optional() }).meta({ id: 'AdminResult' });
+
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) throw new ApiError(400, r.error.issues[0]!.message);
@@ -54,11 +70,13 @@ export function registerEnterprise(app: FastifyInstance, ctx: AppContext): void 
     for (const n of names) {
       for (const prefix of ['/api/v1/enterprise/', '/api/v1/enterprise/images/']) {
         if (n === 'update' && prefix === '/api/v1/enterprise/') continue;
-        app.post(prefix + n, async (req, reply) => {
-          authenticate(ctx.keys, req, { admin: true });
-          const a = await fn(req);
-          return reply.code(a.status ?? 200).send(a.body);
-        });
+        app.route({ method: 'POST', url: prefix + n, preValidation: keyHook(ctx.keys, { admin: true }),
+          schema: { summary: `Server management: ${n} (admin key)`, tags: ['enterprise management'], security: KEY_SECURITY,
+            body: BODIES[n] ?? keyOnlySchema, response: { 200: adminResult, '4xx': errorSchema, '5xx': errorSchema } },
+          handler: async (req, reply) => {
+            const a = await fn(req);
+            return reply.code(a.status ?? 200).send(a.body);
+          } });
       }
     }
   };

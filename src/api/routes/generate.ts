@@ -1,20 +1,73 @@
-// POST the generate endpoints: auth, rate limit, the one schema, installed-model checks, enqueue (durable),
-// then wait up to the server's window for the result before answering "processing".
+// POST the generate endpoints (ControlNet and the sibling text2img / img2img / inpaint of every family): auth and
+// rate limit (before the body is validated), the endpoint's zod schema (fastify route schema), installed-model
+// checks, enqueue (durable), then wait up to the server's window for the result before answering "processing"
+// (at once with instant_response).
 import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { authenticate } from '../auth.ts';
+import { keyHook, KEY_SECURITY } from '../auth.ts';
 import { ApiError } from '../errors.ts';
-import { parseRequest, ValidationError, type GenerateRequest } from '../../request/schema.ts';
+import { bodySchema, resolveRequest, ValidationError, type Endpoint, type Family, type GenerateRequest, type Task, type ValidBody, type ResolveOptions } from '../../request/schema.ts';
 import { answerFor } from '../job-answer.ts';
+import { resultResponses } from '../responses.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
 import { annotatorModel, requireAnnotatorFiles } from '../../engine/annotators/models.ts';
 import { AnnotatorMissingError } from '../../engine/annotators/errors.ts';
 
-export const GENERATE_PATHS = ['/api/v5/controlnet', '/api/v6/images/controlnet', '/api/v1/enterprise/controlnet', '/api/v1/enterprise/images/controlnet'];
+/** The seed's endpoint, as each family spells it (same body, SPEC defaults). */
+export const CONTROLNET_PATHS = ['/api/v5/controlnet', '/api/v6/images/controlnet', '/api/v1/enterprise/controlnet', '/api/v1/enterprise/images/controlnet'];
+
+type SiblingTask = Exclude<Task, 'controlnet'>;
+const CLASSIC_NAMES: Record<SiblingTask, string> = { text2img: 'text2img', img2img: 'img2img', inpaint: 'inpaint' };
+
+/** The sibling generators: each family's prefix and its names for the three tasks (research/modelslab-api-family.md §1.1). */
+export const SIBLING_FAMILIES: { family: Family; prefix: string; names: Record<SiblingTask, string> }[] = [
+  { family: 'v3', prefix: '/api/v3/', names: CLASSIC_NAMES },
+  { family: 'v6', prefix: '/api/v6/images/', names: CLASSIC_NAMES },
+  { family: 'realtime', prefix: '/api/v6/realtime/', names: CLASSIC_NAMES },
+  { family: 'enterprise', prefix: '/api/v1/enterprise/', names: CLASSIC_NAMES },
+  { family: 'enterprise', prefix: '/api/v1/enterprise/images/', names: CLASSIC_NAMES },
+  { family: 'enterprise_realtime', prefix: '/api/v1/enterprise/realtime/', names: CLASSIC_NAMES },
+  { family: 'v7', prefix: '/api/v7/images/', names: { text2img: 'text-to-image', img2img: 'image-to-image', inpaint: 'inpaint' } },
+];
+
+/** Every generate path with its endpoint (family and task). */
+export const GENERATE_ROUTES: { path: string; endpoint: Endpoint }[] = [
+  ...CONTROLNET_PATHS.map((path) => ({ path, endpoint: { family: 'v5' as Family, task: 'controlnet' as Task } })),
+  ...SIBLING_FAMILIES.flatMap(({ family, prefix, names }) =>
+    (Object.keys(names) as SiblingTask[]).map((task) => ({ path: prefix + names[task], endpoint: { family, task } }))),
+];
+
+const SUMMARY: Record<Task, string> = {
+  controlnet: 'Generate with one or several ControlNets',
+  text2img: 'Text to image (ControlNets optional)',
+  img2img: 'Image to image (ControlNets optional)',
+  inpaint: 'Inpaint the masked part of init_image (ControlNets optional)',
+};
 
 export function baseUrlOf(ctx: AppContext, req: FastifyRequest): string {
   return ctx.config.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.host}`;
+}
+
+/** 429 when the key has used its requests per minute; runs before validation, like the hosted API's limiter. */
+export function rateLimitHook(ctx: AppContext) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const wait = ctx.limiter.take(req.apiKey!.id);
+    if (wait > 0) {
+      ctx.metrics.rejected.inc({ reason: 'rate' });
+      throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
+    }
+  };
+}
+
+/** The cross-field rules as a 400. */
+export function resolveOr400(body: ValidBody, e: Endpoint, opts: ResolveOptions = {}): GenerateRequest {
+  try {
+    return resolveRequest(body, e, opts);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new ApiError(400, err.message);
+    throw err;
+  }
 }
 
 /** 422 for any named model that is not in the models folder (annotators and extras: the engine checks). */
@@ -40,20 +93,10 @@ function checkInstalled(ctx: AppContext, r: GenerateRequest): void {
 }
 
 export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
-  const handler = async (req: FastifyRequest) => {
-    const key = authenticate(ctx.keys, req);
-    const wait = ctx.limiter.take(key.id);
-    if (wait > 0) {
-      ctx.metrics.rejected.inc({ reason: 'rate' });
-      throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
-    }
-    let r: GenerateRequest;
-    try {
-      r = parseRequest(req.body);
-    } catch (e) {
-      if (e instanceof ValidationError) throw new ApiError(400, e.message);
-      throw e;
-    }
+  const handler = async (req: FastifyRequest, e: Endpoint) => {
+    const key = req.apiKey!;
+    const body = req.body as ValidBody;
+    const r = resolveOr400(body, e);
     if (r.webhook) {
       // Catch literal private targets now; names are checked (after resolving) at each delivery.
       const host = new URL(r.webhook).hostname;
@@ -75,13 +118,20 @@ export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
     // The seed is fixed at acceptance: a job re-run after a restart gives the same picture.
     r.seed ??= randomInt(0, 2 ** 32 - 1);
     const job = ctx.queue.enqueue({ keyId: key.id, request: r, baseUrl: baseUrlOf(ctx, req), filePrefix: randomUUID() });
-    const done = await ctx.queue.waitFinished(job.id, ctx.config.waitWindowMs);
+    const done = body.instant_response === 'yes' ? undefined : await ctx.queue.waitFinished(job.id, ctx.config.waitWindowMs);
     return answerFor(ctx, done ?? job);
   };
-  for (const p of GENERATE_PATHS) {
-    app.post(p, async (req, reply) => {
-      const a = await handler(req);
-      return reply.code(a.status).send(a.body);
+  for (const { path, endpoint } of GENERATE_ROUTES) {
+    app.route({
+      method: 'POST', url: path,
+      schema: { summary: SUMMARY[endpoint.task], tags: [endpoint.task === 'controlnet' ? 'ControlNet' : `${endpoint.family} siblings`],
+        security: KEY_SECURITY,
+        body: bodySchema(endpoint, true), response: resultResponses },
+      preValidation: [keyHook(ctx.keys), rateLimitHook(ctx)],
+      handler: async (req, reply) => {
+        const a = await handler(req, endpoint);
+        return reply.code(a.status).send(a.body);
+      },
     });
   }
 }

@@ -3,28 +3,30 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { authenticate } from '../auth.ts';
+import { z } from 'zod';
+import { keyHook, KEY_SECURITY } from '../auth.ts';
 import { ApiError } from '../errors.ts';
-import { parseRequest, ValidationError } from '../../request/schema.ts';
+import { bodySchema, CONTROLNET_ENDPOINT, type ValidBody } from '../../request/schema.ts';
+import { errorSchema } from '../responses.ts';
 import { loadImage, InputError } from '../../inputs/image.ts';
 import { failureOf } from '../../worker/worker.ts';
-import { baseUrlOf } from './generate.ts';
+import { baseUrlOf, rateLimitHook, resolveOr400 } from './generate.ts';
+
+const hintResult = z.looseObject({
+  status: z.literal('success'), generationTime: z.number(), output: z.array(z.string()).meta({ description: 'one hint map per ControlNet type (URL or base64 PNG)' }),
+  meta: z.record(z.string(), z.unknown()),
+}).meta({ id: 'HintResult' });
 
 export const HINT_PATHS = ['/api/v6/images/controlnet/hint', '/api/v1/enterprise/hint', '/api/v1/enterprise/images/hint'];
 
 export function registerHint(app: FastifyInstance, ctx: AppContext): void {
   for (const path of HINT_PATHS) {
-    app.post(path, async (req, reply) => {
-      const key = authenticate(ctx.keys, req);
-      const wait = ctx.limiter.take(key.id);
-      if (wait > 0) throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
-      let r;
-      try {
-        r = parseRequest(req.body, { denoising: false });
-      } catch (e) {
-        if (e instanceof ValidationError) throw new ApiError(400, e.message);
-        throw e;
-      }
+    app.route({ method: 'POST', url: path,
+      schema: { summary: 'The hint maps auto_hint would feed each ControlNet type (the generate body; no generation)', tags: ['ControlNet'],
+        security: KEY_SECURITY, body: bodySchema(CONTROLNET_ENDPOINT, true), response: { 200: hintResult, '4xx': errorSchema, '5xx': errorSchema } },
+      preValidation: [keyHook(ctx.keys), rateLimitHook(ctx)],
+      handler: async (req, reply) => {
+      const r = resolveOr400(req.body as ValidBody, CONTROLNET_ENDPOINT, { denoising: false });
       if (!ctx.hint) throw new ApiError(503, 'this server runs no engine (serve --no-worker): send hint requests to a server that does');
       const limits = { maxBytes: ctx.config.maxInputBytes, maxPixels: ctx.config.maxInputPixels, fetch: ctx.fetch };
       const field = r.control_image ? 'control_image' : 'init_image';
@@ -55,6 +57,6 @@ export function registerHint(app: FastifyInstance, ctx: AppContext): void {
         status: 'success', generationTime: Math.round((performance.now() - started) / 10) / 100, output,
         meta: { controlnet_model: r.controlnet_model.join(','), W: r.width, H: r.height, base64: r.base64, temp: r.temp },
       });
-    });
+    } });
   }
 }

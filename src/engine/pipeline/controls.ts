@@ -3,6 +3,8 @@
 import { ort } from '../onnx/session.ts';
 import type { LoadedNet } from './networks.ts';
 import { addInto, cat } from './tensor-math.ts';
+import { skipShapes } from '../models/unet-blocks.ts';
+import type { UNetArch } from '../models/unet-config.ts';
 
 export interface ControlRun {
   net: LoadedNet;
@@ -20,13 +22,38 @@ function residualNames(count: number): string[] {
 }
 
 /**
+ * The UNet's residual inputs when no ControlNet runs (text2img / img2img / inpaint without one): zeros, so the UNet
+ * computes exactly what diffusers' StableDiffusionPipeline does (adding 0 changes no value). Shapes are the UNet's
+ * skip connections (skipShapes) at latent size [lh, lw]; each stride-2 downsampling gives ceil(n / 2).
+ */
+export function zeroResiduals(arch: UNetArch, batch: number, [lh, lw]: [number, number]): Record<string, ort.Tensor> {
+  const at = (n: number, factor: number) => {
+    for (let f = 1; f < factor; f *= 2) n = Math.ceil(n / 2);
+    return n;
+  };
+  const feeds: Record<string, ort.Tensor> = {};
+  skipShapes(arch).forEach((s, i) => {
+    const d = [batch, s.channels, at(lh, s.factor), at(lw, s.factor)];
+    feeds[`down_block_additional_residual_${i}`] = tensor(new Float32Array(d[0]! * d[1]! * d[2]! * d[3]!), d);
+  });
+  const last = arch.blockOut.length - 1;
+  const d = [batch, arch.blockOut[last]!, at(lh, 2 ** last), at(lw, 2 ** last)];
+  feeds.mid_block_additional_residual = tensor(new Float32Array(d[0]! * d[1]! * d[2]! * d[3]!), d);
+  return feeds;
+}
+
+/**
  * Runs every ControlNet on this step's input and sums their residuals. With `zeroUncond` (guess mode with CFG) the
  * ControlNets saw only the conditional half, and the unconditional half of each residual is zeros, as diffusers does.
  */
 export async function controlResiduals(
-  controls: ControlRun[], sample: Float32Array, latentHW: [number, number], t: number, ehs: ort.Tensor, zeroUncond: boolean,
+  controls: ControlRun[], sample: Float32Array, latentHW: [number, number], t: number, ehs: ort.Tensor, zeroUncond: boolean, arch?: UNetArch,
 ): Promise<Record<string, ort.Tensor>> {
   const batch = ehs.dims[0]!;
+  if (controls.length === 0) {
+    if (!arch) throw new Error('controlResiduals: no ControlNet and no UNet architecture for the zero residuals');
+    return zeroResiduals(arch, zeroUncond ? 2 * batch : batch, latentHW);
+  }
   let sums: Float32Array[] | undefined;
   let dims: (readonly number[])[] = [];
   for (const ctl of controls) {

@@ -21,6 +21,7 @@ import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { controlResiduals, type ControlRun } from './controls.ts';
+import { parseUNetConfig } from '../models/unet-config.ts';
 import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { Applied, ControlNetType, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
@@ -352,7 +353,7 @@ export class Pipeline {
     // a LoRA weight that matched neither network's slots was not applied: say so rather than pretend
     r.applied.loraIgnored = r.loras.ignored;
     r.applied.loraUnmatched = lora.unused.filter((k) => !embeds.textLora.feeds.has(`${k}.lora_down`)).slice(0, 20);
-    return { unet, extra, embeds, controls: controls.controls, guessMode: controls.guessMode, sched };
+    return { unet, arch: parseUNetConfig(model.configs.unet), extra, embeds, controls: controls.controls, guessMode: controls.guessMode, sched };
   }
 
   /** The guided noise prediction for latents at t: CFG over [negative, prompt], ControlNets summed. */
@@ -362,7 +363,7 @@ export class Pipeline {
     const latIn = scaleInput(withCfg ? cat(x, x) : x);
     const zeroUncond = u.guessMode && withCfg;
     const ctrlIn = zeroUncond ? scaleInput(x) : latIn;
-    const residuals = await controlResiduals(u.controls, ctrlIn, [r.lh, r.lw], t, zeroUncond ? u.embeds.cond : promptEmbeds, zeroUncond);
+    const residuals = await controlResiduals(u.controls, ctrlIn, [r.lh, r.lw], t, zeroUncond ? u.embeds.cond : promptEmbeds, zeroUncond, u.arch);
     const out = await u.unet.session.run({
       sample: tensor(latIn, [B, 4, r.lh, r.lw]),
       timestep: tensor(new Float32Array(B).fill(t), [B]),
@@ -454,6 +455,8 @@ interface PreparedControls {
 
 interface UnetRun {
   unet: LoadedNet;
+  /** The UNet's architecture (the zero ControlNet residuals of a request without ControlNets take its shapes). */
+  arch: ReturnType<typeof parseUNetConfig>;
   /** LoRA and ToMe feeds, the same on every step */
   extra: Record<string, ort.Tensor>;
   embeds: PromptEmbeds;

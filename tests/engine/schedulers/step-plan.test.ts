@@ -8,7 +8,7 @@ import { img2imgStart } from '../../../src/engine/schedulers/img2img.ts';
 import { denoisingMode, minimumSteps, stepPlanProblem, stepsRun, type DenoisingMode } from '../../../src/engine/schedulers/step-plan.ts';
 import { SCHEDULER_NAMES, type SchedulerName } from '../../../src/engine/pipeline/types.ts';
 import { TorchGenerator } from '../../../src/engine/random/torch-generator.ts';
-import { parseRequest } from '../../../src/request/schema.ts';
+import { CONTROLNET_ENDPOINT, parseRequest } from '../../../src/request/schema.ts';
 import { idealGaussianDenoiser, meanStd } from './ideal-denoiser.ts';
 
 // SD 1.x's scheduler_config.json (runwayml/stable-diffusion-v1-5)
@@ -52,7 +52,7 @@ test('the reported cases get a 400 naming the field: 1-step IPNDM, strength-0 an
   assert.throws(() => parseRequest({ ...base, init_image: img, scheduler: 'DDIMInverseScheduler', num_inference_steps: 3 }), /strength 0\.55 with num_inference_steps 3 runs 1 DDIM inversion step/);
   assert.throws(() => parseRequest({ ...base, init_image: img, scheduler: 'DDIMScheduler', strength: 0 }), /strength 0 with num_inference_steps 30 runs 0 img2img steps/);
   // the same bodies are fine for the hint endpoints, which denoise nothing
-  assert.doesNotThrow(() => parseRequest({ ...base, init_image: img, scheduler: 'DDIMInverseScheduler', strength: 0 }, { denoising: false }));
+  assert.doesNotThrow(() => parseRequest({ ...base, init_image: img, scheduler: 'DDIMInverseScheduler', strength: 0 }, CONTROLNET_ENDPOINT, { denoising: false }));
   assert.doesNotThrow(() => parseRequest({ ...base, scheduler: 'IPNDMScheduler', num_inference_steps: 2 }));
 });
 
