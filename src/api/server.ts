@@ -8,6 +8,8 @@ import { registerHint } from './routes/hint.ts';
 import { registerFetch } from './routes/fetch.ts';
 import { registerEnterprise } from './routes/enterprise.ts';
 import { registerSystem } from './routes/system.ts';
+import { registerPlayground } from './routes/playground.ts';
+import { registerProgress } from './routes/progress.ts';
 
 /** Up to three 20 MB images as base64 plus the rest. */
 export const BODY_LIMIT = 96 * 1024 * 1024;
@@ -46,5 +48,7 @@ export function buildServer(ctx: AppContext): FastifyInstance {
   registerHint(app, ctx);
   registerEnterprise(app, ctx);
   registerSystem(app, ctx);
+  registerPlayground(app, ctx);
+  registerProgress(app, ctx);
   return app;
 }

@@ -1,16 +1,11 @@
-// GET routes: playground, OpenAPI, health, metrics and the stored output images.
-import { readFileSync } from 'node:fs';
+// GET routes: OpenAPI, health, metrics and the stored output images.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { errorBody } from '../errors.ts';
 import { openApiDocument } from '../openapi.ts';
 
-const PLAYGROUND = new URL('../../../web/playground.html', import.meta.url);
-
 export function registerSystem(app: FastifyInstance, ctx: AppContext): void {
-  const page = readFileSync(PLAYGROUND, 'utf8');
   const doc = openApiDocument();
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/docs', async () => doc);
   app.get('/health', async (_req, reply) => {
     const model = ctx.defaultModelId();
