@@ -48,7 +48,7 @@ function parseId(v: unknown): number {
  */
 export function registerProgress(app: FastifyInstance, ctx: AppContext): void {
   const open = new Set<() => void>();
-  app.addHook('onClose', async () => {
+  app.addHook('preClose', async () => {
     for (const end of [...open]) end();
   });
   const stream = (id: number, reply: FastifyReply) => {
