@@ -264,7 +264,7 @@ function describe(name, p) {
   const t = typeOf(p);
   const bits = [];
   if (p.description) bits.push(p.description);
-  if (p.default !== undefined && !(Array.isArray(p.default))) bits.push(`default ${p.default === '' ? 'empty' : p.default}`);
+  if (p.default !== undefined && !p.enum && !Array.isArray(p.default)) bits.push(`default ${p.default === '' ? 'empty' : p.default}`);
   if (p.minimum !== undefined && p.maximum !== undefined) bits.push(`${p.minimum}–${p.maximum}${p.multipleOf ? `, multiple of ${p.multipleOf}` : ''}`);
   if (t === 'array') bits.push('comma list');
   return bits.join(' · ');
@@ -549,8 +549,15 @@ async function generate() {
   $('#result').hidden = true;
   $('#images').replaceChildren();
   $('#hints').replaceChildren();
+  $('#hints-title').hidden = true;
   $('#empty').hidden = true;
+  const { width, height } = { ...sizeOf(), ...body };
+  const pending = $('#pending');
+  pending.style.width = `${width}px`;
+  pending.style.aspectRatio = `${width} / ${height}`;
+  pending.hidden = false;
   setStatus('Sending the request…', '', undefined);
+  if (matchMedia('(max-width: 900px)').matches) $('#status').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   const started = performance.now();
   try {
     const res = await fetch(endpoints.generate, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -572,6 +579,7 @@ async function generate() {
     showError(`Could not reach the server: ${e.message}`);
     $('#empty').hidden = false;
   } finally {
+    $('#pending').hidden = true;
     busy = false;
     button.disabled = false;
     button.textContent = 'Generate';
@@ -643,6 +651,7 @@ async function showHints(body) {
       el('figcaption', { text: `${body.controlnet_model[i]} hint · weight ${body.controlnet_conditioning_scale?.[i] ?? 1}` })));
   }
   $('#hints').replaceChildren(...figs);
+  $('#hints-title').hidden = figs.length === 0;
 }
 
 /** The equivalent curl command: `shown` with images abbreviated, `full` with them; the key comes from $CONTROLNET_API_KEY. */
