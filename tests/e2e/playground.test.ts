@@ -134,7 +134,7 @@ test('main path: key, upload, hint preview, generate with live progress, full-si
   await page.context().close();
 });
 
-test('a drawn scribble: the canvas is the hint (auto_hint turned off), and it generates', async () => {
+test('a drawn scribble (auto_hint turned off) generates; a mask painted over the init image is sent', async () => {
   const { page, problems } = await openPage();
   await page.fill('input[name="key"]', server.key);
   await page.selectOption('.unit-type', 'scribble');
@@ -160,6 +160,30 @@ test('a drawn scribble: the canvas is the hint (auto_hint turned off), and it ge
   const stats = await sharp(png).stats();
   assert.ok(stats.channels[0]!.max === 255 && stats.channels[0]!.min === 0, 'the drawing has white strokes on black');
   await page.screenshot({ path: join(OUT, '06-scribble-result.png'), fullPage: true });
+
+  // Inpainting: an init image, a mask painted over it; the request carries both (white = repaint, on black).
+  await page.click('#img2img summary');
+  await page.setInputFiles('[data-slot="init_image"] input[type="file"]', photo);
+  await page.waitForSelector('[data-slot="init_image"] .drop-img:not([hidden])');
+  await page.click('[data-slot="mask_image"] .drop-draw');
+  const mbox = (await page.locator('#draw-canvas').boundingBox())!;
+  assert.ok(Math.abs(mbox.width / mbox.height - 512 / 512) < 0.02, 'the mask canvas has the request\'s shape');
+  await page.mouse.move(mbox.x + mbox.width * 0.3, mbox.y + mbox.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(mbox.x + mbox.width * 0.7, mbox.y + mbox.height * 0.5, { steps: 8 });
+  await page.mouse.up();
+  await page.screenshot({ path: join(OUT, '07-mask-draw.png') });
+  await page.click('#draw-ok');
+  await page.fill('#f-num_inference_steps', '2');
+  const [request] = await Promise.all([page.waitForRequest((r) => r.url().endsWith('/api/v6/images/controlnet') && r.method() === 'POST'),
+    page.click('#generate')]);
+  const sent = request.postDataJSON();
+  assert.match(sent.init_image, /^data:image\/png;base64,/);
+  assert.match(sent.mask_image, /^data:image\/png;base64,/);
+  const mask = await sharp(Buffer.from(sent.mask_image.split(',')[1], 'base64')).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const white = mask.data.filter((v) => v > 200).length / mask.data.length;
+  assert.ok(white > 0.005 && white < 0.5, `the painted stroke is white, the rest black (white share ${white})`);
+  await page.waitForSelector('#images img', { timeout: 120_000 });
   assert.deepEqual(problems, []);
   await page.context().close();
 });
@@ -184,7 +208,7 @@ test('errors sit next to the field they name: a schema limit in the page, a serv
   await page.click('#generate');
   await page.waitForFunction(() => (document.querySelector('[data-error-for="model_id"]')!.textContent ?? '') !== '');
   assert.match((await page.textContent('[data-error-for="model_id"]'))!, /model_id "no-such-model" is not installed/);
-  await page.screenshot({ path: join(OUT, '07-field-error.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '08-field-error.png'), fullPage: true });
   // The page asks for a 422 on purpose; that is the browser's one console line about it.
   assert.deepEqual(problems.filter((p) => !/status of 422/.test(p)), []);
   await page.context().close();
