@@ -16,6 +16,8 @@ import { registerHint } from './routes/hint.ts';
 import { registerFetch } from './routes/fetch.ts';
 import { registerEnterprise, VERSION } from './routes/enterprise.ts';
 import { registerSystem } from './routes/system.ts';
+import { registerPlayground } from './routes/playground.ts';
+import { registerProgress } from './routes/progress.ts';
 
 /** Up to three 20 MB images as base64 plus the rest. */
 export const BODY_LIMIT = 96 * 1024 * 1024;
@@ -89,6 +91,8 @@ export function buildServer(ctx: AppContext): FastifyInstance {
     registerHint(scope, ctx);
     registerEnterprise(scope, ctx);
     registerSystem(scope, ctx);
+    registerPlayground(scope, ctx);
+    registerProgress(scope, ctx);
   });
   return app;
 }

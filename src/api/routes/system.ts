@@ -1,16 +1,11 @@
-// GET routes: playground, API reference (/docs) and OpenAPI document (/openapi.json), health, metrics and the
-// stored output images.
-import { readFileSync } from 'node:fs';
+// GET routes: API reference (/docs) and OpenAPI document (/openapi.json), health, metrics and the stored output
+// images. The playground (GET /) is routes/playground.ts.
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { errorBody } from '../errors.ts';
 
-const PLAYGROUND = new URL('../../../web/playground.html', import.meta.url);
-
 export function registerSystem(app: FastifyInstance, ctx: AppContext): void {
-  const page = readFileSync(PLAYGROUND, 'utf8');
   const hide = { schema: { hide: true } };
-  app.get('/', hide, async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
   // Built by @fastify/swagger from the routes' own zod schemas (server.ts).
   app.get('/openapi.json', hide, async () => app.swagger());
   app.get('/health', { schema: { summary: 'Liveness and the default model', tags: ['server'] } }, async (_req, reply) => {
