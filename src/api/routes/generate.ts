@@ -8,7 +8,7 @@ import { ApiError } from '../errors.ts';
 import { parseRequest, ValidationError, type GenerateRequest } from '../../request/schema.ts';
 import { answerFor } from '../job-answer.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
-import { annotatorModel, requireAnnotatorFiles } from '../../engine/annotators/models.ts';
+import { assertAnnotatorAvailable } from '../../engine/annotators/models.ts';
 import { AnnotatorMissingError } from '../../engine/annotators/errors.ts';
 
 export const GENERATE_PATHS = ['/api/v5/controlnet', '/api/v6/images/controlnet', '/api/v1/enterprise/controlnet', '/api/v1/enterprise/images/controlnet'];
@@ -27,12 +27,12 @@ function checkInstalled(ctx: AppContext, r: GenerateRequest): void {
   for (const t of r.controlnet_model) if (!ctx.models.installed('controlnet', t)) throw missing('controlnet_model', t);
   if (r.auto_hint === 'yes') {
     for (const t of r.controlnet_model) {
-      // scribble falls back to canny edges when its HED model is missing; every other neural annotator is required.
-      if (t === 'scribble' || !annotatorModel(t)) continue;
+      // scribble falls back to canny edges, face_detector and openpose to the bundled MediaPipe models; every other
+      // neural annotator is required.
       try {
-        requireAnnotatorFiles(t, ctx.config.modelsDir);
+        assertAnnotatorAvailable(t, ctx.config.modelsDir);
       } catch (e) {
-        if (e instanceof AnnotatorMissingError) throw new ApiError(422, `auto_hint for ${t} needs the annotator model file ${e.file}, which is not installed`);
+        if (e instanceof AnnotatorMissingError) throw new ApiError(422, e.message);
         throw e;
       }
     }

@@ -1,9 +1,10 @@
-// Which ONNX files each neural annotator needs under <modelsDir>/annotator/<name>/, and where they come from.
+// Which ONNX files each neural annotator needs under <modelsDir>/annotator/<name>/, where they come from, and which
+// types fall back to models bundled in the npm dependencies (face_detector, openpose) when they are not installed.
 // `controlnet models pull` reads `source` (a hub repository and file, or the export step when no public ONNX
 // export exists) and the licence is shown to the user before downloading.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ControlNetType } from '../pipeline/types.ts';
+import { CONTROLNET_TYPES, type ControlNetType } from '../pipeline/types.ts';
 import { AnnotatorMissingError } from './errors.ts';
 
 export interface AnnotatorModel {
@@ -81,24 +82,86 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
   },
 };
 
+/**
+ * Types that run with models bundled in the project's npm dependencies when their ONNX files are not
+ * installed: face_detector (MediaPipe face detection + face landmark) and openpose (MediaPipe pose, body only).
+ */
+export const BUNDLED: Partial<Record<ControlNetType, { models: string[]; note: string; licence: string }>> = {
+  face_detector: {
+    models: ['@mediapipe/face_detection/face_detection_short_range.tflite', '@mediapipe/face_mesh/face_mesh_solution_packed_assets.data#face_landmark.tflite'],
+    note: 'face mesh from the bundled MediaPipe models (face_detection_short_range + face_landmark, 468 points: no iris, so the pupils are not drawn)',
+    licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
+  },
+  openpose: {
+    models: ['@mediapipe/pose/pose_solution_packed_assets.data#pose_detection.tflite', '@mediapipe/pose/pose_landmark_full.tflite'],
+    note: 'openpose from the bundled MediaPipe pose models, the body-only approximation (BlazePose 33 → COCO-17 → OpenPose-18; no hands or face); install DWPose for the whole-body annotator',
+    licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
+  },
+};
+
 /** The model files a neural annotator needs, or null for the algorithmic types (canny, shuffle, tile, inpaint, qrcode). */
 export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string } | null {
   const m = MODELS[type];
   return m ? { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence } : null;
 }
 
-/** Absolute paths of the type's model files; throws AnnotatorMissingError naming the first one not installed. */
+/** A file of the type's model, relative to the models folder (as messages name it): annotator/<name>/<file>. */
+const relative = (f: string) => `annotator/${f}`;
+
+/**
+ * Absolute paths of the type's installed model files; throws AnnotatorMissingError naming the first one not
+ * installed (relative to the models folder, with how to get it).
+ */
 export function requireAnnotatorFiles(type: ControlNetType, modelsDir: string): string[] {
   const m = annotatorModel(type);
   if (!m) return [];
-  const paths = m.files.map((f) => join(modelsDir, 'annotator', f));
-  const missing = paths.find((p) => !existsSync(p));
-  if (missing) throw new AnnotatorMissingError(type, missing);
-  return paths;
+  const missing = m.files.find((f) => !existsSync(join(modelsDir, 'annotator', f)));
+  if (missing) throw new AnnotatorMissingError(type, relative(missing), m.source);
+  return m.files.map((f) => join(modelsDir, 'annotator', f));
 }
 
 /** True when every file of the type's annotator model is installed (scribble uses this to pick HED or canny). */
 export function hasAnnotatorFiles(type: ControlNetType, modelsDir: string): boolean {
   const m = annotatorModel(type);
   return !m || m.files.every((f) => existsSync(join(modelsDir, 'annotator', f)));
+}
+
+/**
+ * Throws AnnotatorMissingError when auto_hint cannot make the type's hint with this models folder: a neural
+ * type whose files are not installed and that has neither a bundled model nor a fallback (scribble → canny).
+ */
+export function assertAnnotatorAvailable(type: ControlNetType, modelsDir: string): void {
+  if (type === 'scribble' || BUNDLED[type]) return;
+  requireAnnotatorFiles(type, modelsDir);
+}
+
+/** What auto_hint uses for one control type with this models folder (for `models list` and the API). */
+export interface AnnotatorStatus {
+  type: ControlNetType;
+  /**
+   * 'algorithm': no model needed; 'installed': the ONNX files in the models folder; 'bundled': models shipped
+   * in the npm dependencies; 'fallback': a weaker substitute (scribble from canny); 'missing': auto_hint fails
+   */
+  state: 'algorithm' | 'installed' | 'bundled' | 'fallback' | 'missing';
+  /** what runs: files relative to the models folder, or bundled package files; empty for 'algorithm' */
+  uses: string[];
+  /** annotator files (relative to the models folder) not installed; installing them replaces a bundled model or a fallback */
+  missing: string[];
+  /** where the missing files come from and their licence, when any are missing */
+  howToGet?: string;
+}
+
+/** The annotator status of every control type, in CONTROLNET_TYPES order. */
+export function annotatorStatus(modelsDir: string): AnnotatorStatus[] {
+  return CONTROLNET_TYPES.map((type): AnnotatorStatus => {
+    const m = annotatorModel(type);
+    if (!m) return { type, state: 'algorithm', uses: [], missing: [] };
+    const missing = m.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f))).map(relative);
+    const howToGet = missing.length ? `${m.source}; licence: ${m.licence}` : undefined;
+    if (missing.length === 0) return { type, state: 'installed', uses: m.files.map(relative), missing };
+    const bundled = BUNDLED[type];
+    if (bundled) return { type, state: 'bundled', uses: bundled.models, missing, howToGet };
+    if (type === 'scribble') return { type, state: 'fallback', uses: ['canny edges (no model)'], missing, howToGet };
+    return { type, state: 'missing', uses: [], missing, howToGet };
+  });
 }
