@@ -5,7 +5,9 @@ import { canny } from './canny.ts';
 import { drawFaces } from './face-draw.ts';
 import { resizeRgb } from './image.ts';
 import { inpaintPreview } from './inpaint.ts';
-import { BUNDLED, hasAnnotatorFiles, requireAnnotatorFiles } from './models.ts';
+import { BUNDLED, hasAnnotatorFiles, installedCheckpoint, requireAnnotatorFiles } from './models.ts';
+import { buildsFromCheckpoint, checkpointSession, releaseCheckpointSessions } from './checkpoint-models.ts';
+import type { ModelRef } from './neural/session.ts';
 import { mediapipeSession, releaseMediapipeSessions } from './mediapipe-models.ts';
 import * as dense from './neural/dense.ts';
 import { detectPeople } from './neural/dwpose.ts';
@@ -25,7 +27,7 @@ import { releaseAnnotatorSessions as releaseOnnxSessions } from './neural/sessio
 
 /** Releases every cached annotator session, installed ONNX files and bundled models alike (tests, shutdown). */
 export async function releaseAnnotatorSessions(): Promise<void> {
-  await Promise.all([releaseOnnxSessions(), releaseMediapipeSessions()]);
+  await Promise.all([releaseOnnxSessions(), releaseMediapipeSessions(), releaseCheckpointSessions()]);
 }
 
 export interface AnnotateOptions {
@@ -49,7 +51,7 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
   const { width, height, modelsDir } = opts;
   // scribble, face_detector and openpose have fallbacks; every other neural type needs its files before any work
   const bundled = BUNDLED[type] !== undefined && !hasAnnotatorFiles(type, modelsDir);
-  const files = type === 'scribble' || bundled ? [] : requireAnnotatorFiles(type, modelsDir);
+  const files: ModelRef[] = type === 'scribble' || bundled ? [] : await installedModels(type, modelsDir);
   const img = await resizeRgb(image, width, height);
   switch (type) {
     case 'canny':
@@ -64,9 +66,9 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
       // no mask: nothing is masked, so the condition is the image itself
       return opts.mask ? inpaintPreview(img, await resizeRgb(opts.mask, width, height)) : img;
     case 'scribble': {
-      if (!hasAnnotatorFiles('hed', modelsDir)) return scribbleFromCanny(img);
-      const [hedPath] = requireAnnotatorFiles('hed', modelsDir);
-      return scribbleFromSoftEdges(await dense.hedMap(img, hedPath!), width, height);
+      if (!hasAnnotatorFiles('hed', modelsDir) && !installedCheckpoint('hed', modelsDir)) return scribbleFromCanny(img);
+      const [hedModel] = await installedModels('hed', modelsDir);
+      return scribbleFromSoftEdges(await dense.hedMap(img, hedModel!), width, height);
     }
     case 'depth':
       return dense.depth(img, files[0]!);
@@ -91,9 +93,21 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
   }
 }
 
+/**
+ * The type's installed models: its ONNX files when all are installed, else the network built from its original
+ * checkpoint when that is installed; throws AnnotatorMissingError naming what to install otherwise.
+ */
+async function installedModels(type: ControlNetType, modelsDir: string): Promise<ModelRef[]> {
+  if (!hasAnnotatorFiles(type, modelsDir) && buildsFromCheckpoint(type)) {
+    const ckpt = installedCheckpoint(type, modelsDir);
+    if (ckpt) return [await checkpointSession(type, ckpt, modelsDir)];
+  }
+  return requireAnnotatorFiles(type, modelsDir);
+}
+
 /** What the annotator of `type` will actually run with this models folder, for the response's meta. */
 export function annotatorNote(type: ControlNetType, modelsDir: string): string | undefined {
-  if (type === 'scribble' && !hasAnnotatorFiles('hed', modelsDir)) return 'scribble from canny edges (hed annotator model not installed)';
+  if (type === 'scribble' && !hasAnnotatorFiles('hed', modelsDir) && !installedCheckpoint('hed', modelsDir)) return 'scribble from canny edges (hed annotator model not installed)';
   const bundled = BUNDLED[type];
   if (bundled && !hasAnnotatorFiles(type, modelsDir)) return bundled.note;
   return undefined;

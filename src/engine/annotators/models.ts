@@ -14,6 +14,11 @@ export interface AnnotatorModel {
   files: string[];
   source: string;
   licence: string;
+  /**
+   * The original PyTorch checkpoint (same folder) our graph builder builds the network from when the ONNX
+   * files are not installed (the files A1111 / ComfyUI users already hold), and where it comes from.
+   */
+  checkpoint?: { file: string; source: string };
 }
 
 // Models without a public ONNX export are exported from lllyasviel/Annotators' PyTorch checkpoints by
@@ -37,6 +42,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['ControlNetHED.onnx'],
     source: 'hf:lllyasviel/Annotators ControlNetHED.pth, exported by tools/oracle/annotator_export.py hed (input [1,3,H,W] RGB 0..255; outputs 5 side maps [1,1,H/2^k,W/2^k], k=0..4, before sigmoid)',
     licence: 'Apache-2.0 (ControlNetHED_Apache2 of lllyasviel/ControlNet-v1-1-nightly)',
+    checkpoint: { file: 'ControlNetHED.pth', source: 'hf:lllyasviel/Annotators ControlNetHED.pth' },
   },
   softedge: {
     name: 'pidinet',
@@ -49,6 +55,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['sk_model.onnx'],
     source: 'hf:lllyasviel/Annotators sk_model.pth, exported by tools/oracle/annotator_export.py lineart (input [1,3,H,W] RGB 0..1; output [1,1,H,W] line darkness 0..1)',
     licence: 'MIT (carolineec/informative-drawings)',
+    checkpoint: { file: 'sk_model.pth', source: 'hf:lllyasviel/Annotators sk_model.pth' },
   },
   mlsd: {
     name: 'mlsd',
@@ -61,6 +68,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['ControlNetHED.onnx'],
     source: 'the hed annotator model (see hed); without it scribble falls back to canny edges',
     licence: 'Apache-2.0',
+    checkpoint: { file: 'ControlNetHED.pth', source: 'hf:lllyasviel/Annotators ControlNetHED.pth' },
   },
   openpose: {
     name: 'dwpose',
@@ -100,9 +108,25 @@ export const BUNDLED: Partial<Record<ControlNetType, { models: string[]; note: s
 };
 
 /** The model files a neural annotator needs, or null for the algorithmic types (canny, shuffle, tile, inpaint, qrcode). */
-export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string } | null {
+export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string; checkpoint?: { file: string; source: string } } | null {
   const m = MODELS[type];
-  return m ? { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence } : null;
+  if (!m) return null;
+  const checkpoint = m.checkpoint ? { file: `${m.name}/${m.checkpoint.file}`, source: m.checkpoint.source } : undefined;
+  return { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence, checkpoint };
+}
+
+/**
+ * The installed original checkpoint of the type (absolute path), when the type can be built from one: the
+ * .pth/.pt file as published, or the same weights converted to .safetensors under the same stem.
+ */
+export function installedCheckpoint(type: ControlNetType, modelsDir: string): string | null {
+  const c = annotatorModel(type)?.checkpoint;
+  if (!c) return null;
+  for (const f of [c.file, c.file.replace(/\.pth?$/, '.safetensors')]) {
+    const p = join(modelsDir, 'annotator', f);
+    if (existsSync(p)) return p;
+  }
+  return null;
 }
 
 /** A file of the type's model, relative to the models folder (as messages name it): annotator/<name>/<file>. */
@@ -116,7 +140,11 @@ export function requireAnnotatorFiles(type: ControlNetType, modelsDir: string): 
   const m = annotatorModel(type);
   if (!m) return [];
   const missing = m.files.find((f) => !existsSync(join(modelsDir, 'annotator', f)));
-  if (missing) throw new AnnotatorMissingError(type, relative(missing), m.source);
+  if (missing) {
+    // a type that builds from its original checkpoint names that file first: it is what users already have
+    if (m.checkpoint) throw new AnnotatorMissingError(type, relative(m.checkpoint.file), `${m.checkpoint.source} (or the ONNX export ${relative(missing)}: ${m.source})`);
+    throw new AnnotatorMissingError(type, relative(missing), m.source);
+  }
   return m.files.map((f) => join(modelsDir, 'annotator', f));
 }
 
@@ -131,7 +159,7 @@ export function hasAnnotatorFiles(type: ControlNetType, modelsDir: string): bool
  * type whose files are not installed and that has neither a bundled model nor a fallback (scribble → canny).
  */
 export function assertAnnotatorAvailable(type: ControlNetType, modelsDir: string): void {
-  if (type === 'scribble' || BUNDLED[type]) return;
+  if (type === 'scribble' || BUNDLED[type] || installedCheckpoint(type, modelsDir)) return;
   requireAnnotatorFiles(type, modelsDir);
 }
 
@@ -139,10 +167,11 @@ export function assertAnnotatorAvailable(type: ControlNetType, modelsDir: string
 export interface AnnotatorStatus {
   type: ControlNetType;
   /**
-   * 'algorithm': no model needed; 'installed': the ONNX files in the models folder; 'bundled': models shipped
+   * 'algorithm': no model needed; 'installed': the ONNX files in the models folder; 'checkpoint': the original
+   * checkpoint in the models folder, built by our graph builder; 'bundled': models shipped
    * in the npm dependencies; 'fallback': a weaker substitute (scribble from canny); 'missing': auto_hint fails
    */
-  state: 'algorithm' | 'installed' | 'bundled' | 'fallback' | 'missing';
+  state: 'algorithm' | 'installed' | 'checkpoint' | 'bundled' | 'fallback' | 'missing';
   /** what runs: files relative to the models folder, or bundled package files; empty for 'algorithm' */
   uses: string[];
   /** annotator files (relative to the models folder) not installed; installing them replaces a bundled model or a fallback */
@@ -157,8 +186,13 @@ export function annotatorStatus(modelsDir: string): AnnotatorStatus[] {
     const m = annotatorModel(type);
     if (!m) return { type, state: 'algorithm', uses: [], missing: [] };
     const missing = m.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f))).map(relative);
-    const howToGet = missing.length ? `${m.source}; licence: ${m.licence}` : undefined;
     if (missing.length === 0) return { type, state: 'installed', uses: m.files.map(relative), missing };
+    if (m.checkpoint) {
+      const ckpt = relative(m.checkpoint.file);
+      if (installedCheckpoint(type, modelsDir)) return { type, state: 'checkpoint', uses: [ckpt], missing: [] };
+      missing.unshift(ckpt);
+    }
+    const howToGet = `${m.checkpoint ? `${m.checkpoint.source} (or the ONNX export: ${m.source})` : m.source}; licence: ${m.licence}`;
     const bundled = BUNDLED[type];
     if (bundled) return { type, state: 'bundled', uses: bundled.models, missing, howToGet };
     if (type === 'scribble') return { type, state: 'fallback', uses: ['canny edges (no model)'], missing, howToGet };

@@ -4,7 +4,7 @@
 // 133 COCO-WholeBody keypoints, which are mapped to OpenPose's 18 body points plus hands and face.
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Keypoint, PosePerson } from '../pose-draw.ts';
-import { annotatorSession, runF32, type F32Output } from './session.ts';
+import { runF32, sessionOf, type F32Output, type ModelRef } from './session.ts';
 
 export type Box = [number, number, number, number];
 
@@ -170,15 +170,15 @@ export function toBgr(img: RgbImage): RgbImage {
 }
 
 /** Detects every person and their whole-body keypoints. */
-export async function detectPeople(img: RgbImage, detPath: string, posePath: string): Promise<PosePerson[]> {
+export async function detectPeople(img: RgbImage, detector: ModelRef, poseModel: ModelRef): Promise<PosePerson[]> {
   const bgr = toBgr(img);
-  const det = await annotatorSession(detPath);
+  const det = await sessionOf(detector);
   const { data, ratio } = detectorInput(bgr);
   const [raw] = await runF32(det, data, [1, 3, DET_SIZE, DET_SIZE]);
   let boxes = decodePersons(raw!, ratio);
   // With no person found the annotator still runs the pose model on the whole image.
   if (boxes.length === 0) boxes = [[0, 0, img.width, img.height]];
-  const pose = await annotatorSession(posePath);
+  const pose = await sessionOf(poseModel);
   const meta = pose.inputMetadata[0];
   const shape = meta && 'shape' in meta ? meta.shape : [];
   const inH = typeof shape[2] === 'number' ? shape[2] : 384, inW = typeof shape[3] === 'number' ? shape[3] : 288;

@@ -9,7 +9,9 @@
 // detections that survived the 0.3 NMS) is not done.
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Landmark } from '../face-draw.ts';
-import { annotatorSession, runF32, type F32Output } from './session.ts';
+import { runF32, sessionOf, type F32Output, type ModelRef } from './session.ts';
+
+export { sessionOf, type ModelRef } from './session.ts';
 import type { ort } from '../../onnx/session.ts';
 
 /** How many faces are meshed at most (mp FaceMesh max_num_faces; controlnet_aux's default is 1). */
@@ -303,13 +305,6 @@ export function projectLandmarks(pts: ArrayLike<number>, stride: number, count: 
 
 // ---------------------------------------------------------------------------------------------------------
 // Running the two models
-
-/** A model given as an installed ONNX file's path, or as a ready session (the bundled MediaPipe models). */
-export type ModelRef = string | ort.InferenceSession;
-
-export function sessionOf(model: ModelRef): Promise<ort.InferenceSession> {
-  return typeof model === 'string' ? annotatorSession(model) : Promise.resolve(model);
-}
 
 /** Faces found by BlazeFace short range, in normalized image coordinates, best first (at most maxFaces). */
 export async function detectFaceBoxes(img: RgbImage, detector: ModelRef, maxFaces = MAX_FACES): Promise<FaceDetection[]> {

@@ -2,6 +2,13 @@
 // controlnet_aux 0.0.10's modules), against those modules with the same pattern weights
 // (tools/oracle/annotator_checkpoints.py): raw outputs before post-processing within 1e-4.
 import { test } from 'node:test';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AnnotatorMissingError, annotate, annotatorNote, annotatorStatus, releaseAnnotatorSessions } from '../../../../src/engine/annotators/index.ts';
+import * as dense from '../../../../src/engine/annotators/neural/dense.ts';
+import { EngineError } from '../../../../src/engine/errors.ts';
+import { writeSafetensors } from '../../../../src/engine/weights/safetensors.ts';
 import assert from 'node:assert/strict';
 import { loadFixture } from '../../../support/fixtures.ts';
 import { patternInput, patternSource, patternTensor } from '../../../support/pattern-weights.ts';
@@ -55,3 +62,50 @@ for (const [name, build] of Object.entries(BUILDERS)) {
     assert.throws(() => build(patternSource(m.keys.slice(1))), new RegExp(`missing weight ${m.keys[0]![0].replace(/\./g, '\\.')}`));
   });
 }
+
+test('auto_hint hed, scribble and lineart run the networks built from checkpoints in the models folder; a foreign file is a 422 naming it relative to the folder', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'annotator-ckpt-'));
+  try {
+    const img = { width: 40, height: 32, data: patternInput([40 * 32 * 3], 255).map((v) => Math.round(v)) as unknown as Uint8Array };
+    const rgb = { ...img, data: Uint8Array.from(img.data) };
+    const write = async (file: string, keys: [string, number[]][]) => {
+      await mkdir(join(dir, 'annotator', file, '..'), { recursive: true });
+      const tensors = Object.fromEntries(keys.map(([k, s]) => [k, { dtype: 'float32' as const, shape: s, data: patternTensor(k, s) }]));
+      await writeSafetensors(join(dir, 'annotator', file), tensors);
+    };
+    await assert.rejects(annotate('hed', rgb, { width: 40, height: 32, modelsDir: dir }), (e: unknown) => {
+      assert.ok(e instanceof AnnotatorMissingError);
+      assert.equal(e.file, 'annotator/hed/ControlNetHED.pth');
+      assert.match(e.message, /get it from hf:lllyasviel\/Annotators ControlNetHED\.pth \(or the ONNX export annotator\/hed\/ControlNetHED\.onnx/);
+      return true;
+    });
+    assert.equal(annotatorStatus(dir).find((s) => s.type === 'hed')!.state, 'missing');
+    await write('hed/ControlNetHED.safetensors', fx.meta.hed.keys);
+    await write('lineart/sk_model.safetensors', fx.meta.lineart.keys);
+    const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s]));
+    assert.equal(st.hed!.state, 'checkpoint');
+    assert.equal(st.scribble!.state, 'checkpoint');
+    assert.equal(st.lineart!.state, 'checkpoint');
+    for (const t of ['hed', 'scribble', 'lineart'] as const) {
+      const hint = await annotate(t, rgb, { width: 40, height: 32, modelsDir: dir });
+      assert.equal(hint.data.length, 40 * 32 * 3);
+      assert.equal(annotatorNote(t, dir), undefined, `${t} runs its own network, no fallback note`);
+    }
+    // the HED hint is the network's: the same map as the graph built directly
+    const direct = await dense.hed(rgb, await ort.InferenceSession.create(await encodeModel(buildHed(patternSource(fx.meta.hed.keys)))));
+    assert.deepEqual((await annotate('hed', rgb, { width: 40, height: 32, modelsDir: dir })).data, direct.data);
+    // a foreign file under the lineart name: 422 naming it relative to the models folder, no server path
+    await write('lineart/sk_model.safetensors', fx.meta.hed.keys);
+    await releaseAnnotatorSessions();
+    await assert.rejects(annotate('lineart', rgb, { width: 40, height: 32, modelsDir: dir }), (e: unknown) => {
+      assert.ok(e instanceof EngineError, `${e}`);
+      assert.equal(e.code, 'model_missing');
+      assert.match(e.message, /annotator\/lineart\/sk_model\.safetensors cannot be used: .*missing weight model0\.1\.weight/);
+      assert.ok(!e.message.includes(dir));
+      return true;
+    });
+  } finally {
+    await releaseAnnotatorSessions();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
