@@ -63,9 +63,12 @@ test('a neural type without its model (and without a bundled one) throws Annotat
     await assert.rejects(annotate(t, img, { width: 32, height: 32, modelsDir: empty }), (e: unknown) => {
       assert.ok(e instanceof AnnotatorMissingError, `${t}: ${e}`);
       assert.equal(e.type, t);
-      assert.equal(e.file, `annotator/${annotatorModel(t)!.files[0]!}`);
+      const m = annotatorModel(t)!;
+      // types built from their original checkpoint name it first, and the ONNX export as the alternative
+      assert.equal(e.file, `annotator/${m.checkpoint?.file ?? m.files[0]!}`);
       assert.ok(e.message.includes(e.file));
-      assert.ok(e.message.includes(`get it from ${annotatorModel(t)!.source}`), e.message);
+      assert.ok(e.message.includes(`get it from ${m.checkpoint?.source ?? m.source}`), e.message);
+      if (m.checkpoint) assert.ok(e.message.includes(`or the ONNX export annotator/${m.files[0]!}`), e.message);
       assert.ok(!e.message.includes(dir), 'no server path in the message');
       return true;
     });
