@@ -13,6 +13,7 @@ import { openDb } from '../jobs/db.ts';
 import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
 import type { ControlNetType } from '../engine/pipeline/types.ts';
 import { ModelDownloader } from '../storage/model-download.ts';
+import { annotatorStatus } from '../engine/annotators/models.ts';
 import { ModelsFolder } from '../storage/models-folder.ts';
 import { DEFAULT_CONTROLNET_REPOS } from '../storage/default-models.ts';
 import { WebhookSender } from '../worker/webhooks.ts';
@@ -180,6 +181,12 @@ models.command('list').addOption(dataDirOpt()).action(async (o) => {
   const all = await new ModelsFolder(cfg.modelsDir).listAll();
   for (const [kind, list] of Object.entries(all)) for (const m of list) say(`${kind}\t${m.id}\t${m.bytes}`);
 });
+models.command('annotators').description('per control type: what auto_hint runs with, and which annotator files are missing').addOption(dataDirOpt())
+  .action((o) => {
+    for (const s of annotatorStatus(config(o).modelsDir)) {
+      say(`${s.type}\t${s.state}\t${s.uses.join(', ') || '-'}${s.missing.length ? `\tmissing: ${s.missing.join(', ')} (${s.howToGet})` : ''}`);
+    }
+  });
 models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a hub repo id or a URL')
   .argument('<source>').addOption(dataDirOpt())
   .addOption(new Option('--kind <kind>', 'model kind').choices([...MODEL_KINDS]))

@@ -3,7 +3,7 @@
 // `controlnet models pull` reads `source` (a hub repository and file, or the export step when no public ONNX
 // export exists) and the licence is shown to the user before downloading.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { CONTROLNET_TYPES, type ControlNetType } from '../pipeline/types.ts';
 import { AnnotatorMissingError } from './errors.ts';
 
@@ -185,12 +185,13 @@ export function annotatorStatus(modelsDir: string): AnnotatorStatus[] {
   return CONTROLNET_TYPES.map((type): AnnotatorStatus => {
     const m = annotatorModel(type);
     if (!m) return { type, state: 'algorithm', uses: [], missing: [] };
-    const missing = m.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f))).map(relative);
+    let missing = m.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f))).map(relative);
     if (missing.length === 0) return { type, state: 'installed', uses: m.files.map(relative), missing };
     if (m.checkpoint) {
-      const ckpt = relative(m.checkpoint.file);
-      if (installedCheckpoint(type, modelsDir)) return { type, state: 'checkpoint', uses: [ckpt], missing: [] };
-      missing.unshift(ckpt);
+      const ckpt = installedCheckpoint(type, modelsDir);
+      if (ckpt) return { type, state: 'checkpoint', uses: [relative(ckpt.slice(join(modelsDir, 'annotator').length + 1).split(sep).join('/'))], missing: [] };
+      // either file does: the checkpoint users already hold is the one named, the ONNX export is in howToGet
+      missing = [relative(m.checkpoint.file)];
     }
     const howToGet = `${m.checkpoint ? `${m.checkpoint.source} (or the ONNX export: ${m.source})` : m.source}; licence: ${m.licence}`;
     const bundled = BUNDLED[type];

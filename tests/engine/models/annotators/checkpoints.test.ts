@@ -84,6 +84,7 @@ test('auto_hint hed, scribble and lineart run the networks built from checkpoint
     await write('lineart/sk_model.safetensors', fx.meta.lineart.keys);
     const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s]));
     assert.equal(st.hed!.state, 'checkpoint');
+    assert.deepEqual(st.hed!.uses, ['annotator/hed/ControlNetHED.safetensors']);
     assert.equal(st.scribble!.state, 'checkpoint');
     assert.equal(st.lineart!.state, 'checkpoint');
     for (const t of ['hed', 'scribble', 'lineart'] as const) {
