@@ -24,16 +24,22 @@ export function patternTensor(key: string, shape: number[]): Float32Array {
   return out;
 }
 
-/** A WeightSource holding pattern tensors for these [key, shape] pairs. */
+/** The checkpoint value of `key` as the oracle loads it: BatchNorm running_var made positive (1 + w). */
+export function patternValue(key: string, shape: number[]): Float32Array {
+  const w = patternTensor(key, shape);
+  return key.endsWith('running_var') ? w.map((v) => 1 + v) : w;
+}
+
+/** A WeightSource holding pattern tensors for these [key, shape] pairs (num_batches_tracked: int64 zeros). */
 export function patternSource(keys: [string, number[]][]): WeightSource {
-  const infos = new Map<string, TensorInfo>(keys.map(([k, s]) => [k, { dtype: 'float32', shape: s }]));
+  const infos = new Map<string, TensorInfo>(keys.map(([k, s]) => [k, { dtype: k.endsWith('num_batches_tracked') ? 'int64' : 'float32', shape: s }]));
   return {
     keys: () => [...infos.keys()],
     info: (k) => infos.get(k),
     readF32: async (k) => {
       const i = infos.get(k);
       if (!i) throw new Error(`no tensor ${k}`);
-      return patternTensor(k, i.shape);
+      return i.dtype === 'int64' ? new Float32Array(i.shape.reduce((a, b) => a * b, 1)) : patternValue(k, i.shape);
     },
     fingerprint: () => 'pattern',
   };

@@ -9,6 +9,7 @@ Pattern weights, per tensor named `key` with n values and fan_in = n / shape[0] 
   seed = FNV-1a 32-bit of the key's UTF-8 bytes
   u_i  = mix(i * 2654435761 + seed) over uint32, mix(u) = (u ^ (u >> 15)) * 0x2c1b3c6d, then u ^ (u >> 12)
   w_i  = float32((u_i / 2^32 * 2 - 1) * sqrt(1 / fan_in))      (biases: * 0.1)
+  BatchNorm running_var: float32(1 + w_i) (positive); num_batches_tracked (int64) is left as it is.
 Input: x[i] = ((i * 7919 + 13) % 2001) / 2000 * scale (exact in float32), NCHW.
 Writes tests/fixtures/annotators/checkpoints.{json,bin}.
 """
@@ -36,8 +37,17 @@ def pattern(key, shape):
     return ((u.astype(np.float64) / 4294967296 * 2 - 1) * bound).astype(np.float32).reshape(shape)
 
 
+def pattern_for(k, v):
+    if not v.is_floating_point():
+        return v
+    w = pattern(k, list(v.shape))
+    if k.endswith('running_var'):
+        w = np.float32(1) + w
+    return torch.from_numpy(w)
+
+
 def load_pattern(net):
-    sd = {k: torch.from_numpy(pattern(k, list(v.shape))) for k, v in net.state_dict().items()}
+    sd = {k: pattern_for(k, v) for k, v in net.state_dict().items()}
     net.load_state_dict(sd)
     return [[k, list(v.shape)] for k, v in net.state_dict().items()]
 
@@ -55,6 +65,7 @@ def main():
         # name: (module, input shape, input scale)
         'hed': (aux('hed').ControlNetHED_Apache2(), [1, 3, 48, 64], 255.0),
         'lineart': (aux('lineart').Generator(3, 1, 3), [1, 3, 40, 48], 1.0),
+        'mlsd': (aux('mlsd.models.mbv2_mlsd_large').MobileV2_MLSD_Large(), [1, 4, 64, 48], 1.0),
     }
     for name, (net, shape, scale) in nets.items():
         keys = load_pattern(net)

@@ -6,6 +6,7 @@ import { relative, sep } from 'node:path';
 import { EngineError } from '../errors.ts';
 import { buildHed } from '../models/annotators/hed.ts';
 import { buildLineart } from '../models/annotators/lineart.ts';
+import { buildMlsd } from '../models/annotators/mlsd.ts';
 import { encodeModel } from '../onnx/serialize.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
@@ -18,6 +19,7 @@ const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string
   hed: buildHed,
   scribble: buildHed,
   lineart: buildLineart,
+  mlsd: buildMlsd,
 };
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();

@@ -62,6 +62,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['mlsd_large_512_fp32.onnx'],
     source: 'hf:lllyasviel/Annotators mlsd_large_512_fp32.pth, exported by tools/oracle/annotator_export.py mlsd (input [1,4,H,W]: RGB and a ones channel, scaled to [-1,1]; output tpMap [1,9,H/2,W/2])',
     licence: 'Apache-2.0 (navervision/mlsd)',
+    checkpoint: { file: 'mlsd_large_512_fp32.pth', source: 'hf:lllyasviel/Annotators mlsd_large_512_fp32.pth' },
   },
   scribble: {
     name: 'hed',

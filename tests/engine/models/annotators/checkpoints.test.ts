@@ -11,9 +11,10 @@ import { EngineError } from '../../../../src/engine/errors.ts';
 import { writeSafetensors } from '../../../../src/engine/weights/safetensors.ts';
 import assert from 'node:assert/strict';
 import { loadFixture } from '../../../support/fixtures.ts';
-import { patternInput, patternSource, patternTensor } from '../../../support/pattern-weights.ts';
+import { patternInput, patternSource, patternTensor, patternValue } from '../../../support/pattern-weights.ts';
 import { buildHed } from '../../../../src/engine/models/annotators/hed.ts';
 import { buildLineart } from '../../../../src/engine/models/annotators/lineart.ts';
+import { buildMlsd } from '../../../../src/engine/models/annotators/mlsd.ts';
 import type { GraphBuilder } from '../../../../src/engine/onnx/graph.ts';
 import { encodeModel } from '../../../../src/engine/onnx/serialize.ts';
 import { ort } from '../../../../src/engine/onnx/session.ts';
@@ -32,7 +33,7 @@ async function run(g: GraphBuilder, x: Float32Array, dims: number[]): Promise<Fl
   }
 }
 
-const BUILDERS: Record<string, (src: WeightSource) => GraphBuilder> = { hed: buildHed, lineart: buildLineart };
+const BUILDERS: Record<string, (src: WeightSource) => GraphBuilder> = { hed: buildHed, lineart: buildLineart, mlsd: buildMlsd };
 
 test('the pattern weights are the oracle\'s, bit for bit', () => {
   for (const name of Object.keys(BUILDERS)) {
@@ -63,14 +64,16 @@ for (const [name, build] of Object.entries(BUILDERS)) {
   });
 }
 
-test('auto_hint hed, scribble and lineart run the networks built from checkpoints in the models folder; a foreign file is a 422 naming it relative to the folder', async () => {
+test('auto_hint hed, scribble, lineart and mlsd run the networks built from checkpoints in the models folder; a foreign file is a 422 naming it relative to the folder', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'annotator-ckpt-'));
   try {
     const img = { width: 40, height: 32, data: patternInput([40 * 32 * 3], 255).map((v) => Math.round(v)) as unknown as Uint8Array };
     const rgb = { ...img, data: Uint8Array.from(img.data) };
     const write = async (file: string, keys: [string, number[]][]) => {
       await mkdir(join(dir, 'annotator', file, '..'), { recursive: true });
-      const tensors = Object.fromEntries(keys.map(([k, s]) => [k, { dtype: 'float32' as const, shape: s, data: patternTensor(k, s) }]));
+      const tensors = Object.fromEntries(keys.map(([k, s]) => [k, k.endsWith('num_batches_tracked')
+        ? { dtype: 'int64' as const, shape: s, data: new BigInt64Array(1) }
+        : { dtype: 'float32' as const, shape: s, data: patternValue(k, s) }]));
       await writeSafetensors(join(dir, 'annotator', file), tensors);
     };
     await assert.rejects(annotate('hed', rgb, { width: 40, height: 32, modelsDir: dir }), (e: unknown) => {
@@ -82,12 +85,14 @@ test('auto_hint hed, scribble and lineart run the networks built from checkpoint
     assert.equal(annotatorStatus(dir).find((s) => s.type === 'hed')!.state, 'missing');
     await write('hed/ControlNetHED.safetensors', fx.meta.hed.keys);
     await write('lineart/sk_model.safetensors', fx.meta.lineart.keys);
+    await write('mlsd/mlsd_large_512_fp32.safetensors', fx.meta.mlsd.keys);
     const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s]));
     assert.equal(st.hed!.state, 'checkpoint');
     assert.deepEqual(st.hed!.uses, ['annotator/hed/ControlNetHED.safetensors']);
     assert.equal(st.scribble!.state, 'checkpoint');
     assert.equal(st.lineart!.state, 'checkpoint');
-    for (const t of ['hed', 'scribble', 'lineart'] as const) {
+    assert.equal(st.mlsd!.state, 'checkpoint');
+    for (const t of ['hed', 'scribble', 'lineart', 'mlsd'] as const) {
       const hint = await annotate(t, rgb, { width: 40, height: 32, modelsDir: dir });
       assert.equal(hint.data.length, 40 * 32 * 3);
       assert.equal(annotatorNote(t, dir), undefined, `${t} runs its own network, no fallback note`);
