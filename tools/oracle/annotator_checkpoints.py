@@ -66,6 +66,7 @@ def main():
         'hed': (aux('hed').ControlNetHED_Apache2(), [1, 3, 48, 64], 255.0),
         'lineart': (aux('lineart').Generator(3, 1, 3), [1, 3, 40, 48], 1.0),
         'mlsd': (aux('mlsd.models.mbv2_mlsd_large').MobileV2_MLSD_Large(), [1, 4, 64, 48], 1.0),
+        'pidinet': (aux('pidi.model').pidinet(), [1, 3, 40, 48], 40.0),
     }
     for name, (net, shape, scale) in nets.items():
         keys = load_pattern(net)

@@ -7,6 +7,7 @@ import { EngineError } from '../errors.ts';
 import { buildHed } from '../models/annotators/hed.ts';
 import { buildLineart } from '../models/annotators/lineart.ts';
 import { buildMlsd } from '../models/annotators/mlsd.ts';
+import { buildPidinet } from '../models/annotators/pidinet.ts';
 import { encodeModel } from '../onnx/serialize.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
@@ -20,6 +21,7 @@ const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string
   scribble: buildHed,
   lineart: buildLineart,
   mlsd: buildMlsd,
+  softedge: buildPidinet,
 };
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();

@@ -49,6 +49,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['table5_pidinet.onnx'],
     source: 'hf:lllyasviel/Annotators table5_pidinet.pth, exported by tools/oracle/annotator_export.py softedge (input [1,3,H,W] BGR 0..1; last output [1,1,H,W] after sigmoid)',
     licence: 'MIT (hellozhuo/pidinet)',
+    checkpoint: { file: 'table5_pidinet.pth', source: 'hf:lllyasviel/Annotators table5_pidinet.pth' },
   },
   lineart: {
     name: 'lineart',

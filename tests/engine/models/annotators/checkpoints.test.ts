@@ -15,6 +15,7 @@ import { patternInput, patternSource, patternTensor, patternValue } from '../../
 import { buildHed } from '../../../../src/engine/models/annotators/hed.ts';
 import { buildLineart } from '../../../../src/engine/models/annotators/lineart.ts';
 import { buildMlsd } from '../../../../src/engine/models/annotators/mlsd.ts';
+import { buildPidinet } from '../../../../src/engine/models/annotators/pidinet.ts';
 import type { GraphBuilder } from '../../../../src/engine/onnx/graph.ts';
 import { encodeModel } from '../../../../src/engine/onnx/serialize.ts';
 import { ort } from '../../../../src/engine/onnx/session.ts';
@@ -33,7 +34,7 @@ async function run(g: GraphBuilder, x: Float32Array, dims: number[]): Promise<Fl
   }
 }
 
-const BUILDERS: Record<string, (src: WeightSource) => GraphBuilder> = { hed: buildHed, lineart: buildLineart, mlsd: buildMlsd };
+const BUILDERS: Record<string, (src: WeightSource) => GraphBuilder> = { hed: buildHed, lineart: buildLineart, mlsd: buildMlsd, pidinet: buildPidinet };
 
 test('the pattern weights are the oracle\'s, bit for bit', () => {
   for (const name of Object.keys(BUILDERS)) {
@@ -64,16 +65,16 @@ for (const [name, build] of Object.entries(BUILDERS)) {
   });
 }
 
-test('auto_hint hed, scribble, lineart and mlsd run the networks built from checkpoints in the models folder; a foreign file is a 422 naming it relative to the folder', async () => {
+test('auto_hint hed, scribble, lineart, mlsd and softedge run the networks built from checkpoints in the models folder; a foreign file is a 422 naming it relative to the folder', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'annotator-ckpt-'));
   try {
     const img = { width: 40, height: 32, data: patternInput([40 * 32 * 3], 255).map((v) => Math.round(v)) as unknown as Uint8Array };
     const rgb = { ...img, data: Uint8Array.from(img.data) };
-    const write = async (file: string, keys: [string, number[]][]) => {
+    const write = async (file: string, keys: [string, number[]][], patternKey: (k: string) => string = (k) => k) => {
       await mkdir(join(dir, 'annotator', file, '..'), { recursive: true });
       const tensors = Object.fromEntries(keys.map(([k, s]) => [k, k.endsWith('num_batches_tracked')
         ? { dtype: 'int64' as const, shape: s, data: new BigInt64Array(1) }
-        : { dtype: 'float32' as const, shape: s, data: patternValue(k, s) }]));
+        : { dtype: 'float32' as const, shape: s, data: patternValue(patternKey(k), s) }]));
       await writeSafetensors(join(dir, 'annotator', file), tensors);
     };
     await assert.rejects(annotate('hed', rgb, { width: 40, height: 32, modelsDir: dir }), (e: unknown) => {
@@ -86,20 +87,25 @@ test('auto_hint hed, scribble, lineart and mlsd run the networks built from chec
     await write('hed/ControlNetHED.safetensors', fx.meta.hed.keys);
     await write('lineart/sk_model.safetensors', fx.meta.lineart.keys);
     await write('mlsd/mlsd_large_512_fp32.safetensors', fx.meta.mlsd.keys);
+    // PiDiNet as published: DataParallel's "module." prefix on every key
+    await write('pidinet/table5_pidinet.safetensors', fx.meta.pidinet.keys.map(([k, s]: [string, number[]]) => [`module.${k}`, s]), (k) => k.replace(/^module\./, ''));
     const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s]));
     assert.equal(st.hed!.state, 'checkpoint');
     assert.deepEqual(st.hed!.uses, ['annotator/hed/ControlNetHED.safetensors']);
     assert.equal(st.scribble!.state, 'checkpoint');
     assert.equal(st.lineart!.state, 'checkpoint');
     assert.equal(st.mlsd!.state, 'checkpoint');
-    for (const t of ['hed', 'scribble', 'lineart', 'mlsd'] as const) {
+    assert.equal(st.softedge!.state, 'checkpoint');
+    for (const t of ['hed', 'scribble', 'lineart', 'mlsd', 'softedge'] as const) {
       const hint = await annotate(t, rgb, { width: 40, height: 32, modelsDir: dir });
       assert.equal(hint.data.length, 40 * 32 * 3);
       assert.equal(annotatorNote(t, dir), undefined, `${t} runs its own network, no fallback note`);
     }
-    // the HED hint is the network's: the same map as the graph built directly
+    // the hints are the networks': the same maps as the graphs built directly
     const direct = await dense.hed(rgb, await ort.InferenceSession.create(await encodeModel(buildHed(patternSource(fx.meta.hed.keys)))));
     assert.deepEqual((await annotate('hed', rgb, { width: 40, height: 32, modelsDir: dir })).data, direct.data);
+    const soft = await dense.softedge(rgb, await ort.InferenceSession.create(await encodeModel(buildPidinet(patternSource(fx.meta.pidinet.keys)))));
+    assert.deepEqual((await annotate('softedge', rgb, { width: 40, height: 32, modelsDir: dir })).data, soft.data);
     // a foreign file under the lineart name: 422 naming it relative to the models folder, no server path
     await write('lineart/sk_model.safetensors', fx.meta.hed.keys);
     await releaseAnnotatorSessions();
