@@ -165,6 +165,54 @@ export function assertAnnotatorAvailable(type: ControlNetType, modelsDir: string
   requireAnnotatorFiles(type, modelsDir);
 }
 
+/** One file `controlnet models pull annotators` fetches: a hub repository file and where it goes. */
+export interface AnnotatorDownload {
+  type: ControlNetType;
+  repo: string;
+  /** the file's path in the repository */
+  path: string;
+  /** where it goes, relative to the models folder */
+  dest: string;
+  licence: string;
+}
+
+/**
+ * What `models pull annotators` fetches, per type: the original checkpoints our graph builder builds from (hed,
+ * softedge, lineart, mlsd from lllyasviel/Annotators), and the public ONNX exports of depth (Depth Anything V2
+ * small) and openpose (DWPose). face_detector and openpose also work with the bundled MediaPipe models;
+ * normal has neither a checkpoint builder nor a public ONNX export yet. segmentation's default ONNX model is
+ * under a non-commercial licence, so it is fetched only when named (`annotator:segmentation`).
+ */
+const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]>> = {
+  hed: [{ repo: 'lllyasviel/Annotators', path: 'ControlNetHED.pth' }],
+  scribble: [{ repo: 'lllyasviel/Annotators', path: 'ControlNetHED.pth' }],
+  softedge: [{ repo: 'lllyasviel/Annotators', path: 'table5_pidinet.pth' }],
+  lineart: [{ repo: 'lllyasviel/Annotators', path: 'sk_model.pth' }],
+  mlsd: [{ repo: 'lllyasviel/Annotators', path: 'mlsd_large_512_fp32.pth' }],
+  depth: [{ repo: 'onnx-community/depth-anything-v2-small', path: 'onnx/model.onnx' }],
+  openpose: [{ repo: 'yzd-v/DWPose', path: 'yolox_l.onnx' }, { repo: 'yzd-v/DWPose', path: 'dw-ll_ucoco_384.onnx' }],
+  segmentation: [{ repo: 'Xenova/segformer-b0-finetuned-ade-512-512', path: 'onnx/model.onnx' }],
+};
+
+/** Types `models pull annotators` fetches when no type is named (segmentation's default is non-commercial). */
+export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart', 'mlsd', 'depth', 'openpose'];
+
+/** The files to fetch for these types (deduplicated by destination), each into the folder the engine reads. */
+export function annotatorDownloads(types: ControlNetType[] = DEFAULT_PULL_TYPES): AnnotatorDownload[] {
+  const out = new Map<string, AnnotatorDownload>();
+  for (const type of types) {
+    const m = MODELS[type];
+    for (const d of DOWNLOADS[type] ?? []) {
+      const file = posixBase(d.path);
+      const dest = `annotator/${m!.name}/${file}`;
+      if (!out.has(dest)) out.set(dest, { type, repo: d.repo, path: d.path, dest, licence: m!.licence });
+    }
+  }
+  return [...out.values()];
+}
+
+const posixBase = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+
 /** What auto_hint uses for one control type with this models folder (for `models list` and the API). */
 export interface AnnotatorStatus {
   type: ControlNetType;
