@@ -244,6 +244,8 @@ test('openpose: YOLOX person box and DWPose SimCC keypoints drawn as the openpos
     return g;
   }, 1);
   const W = 128, H = 128;
+  // DWPose installed: preferred over the bundled MediaPipe pose, and no approximation note
+  assert.equal(annotatorNote('openpose', dir), undefined);
   const hint = await annotate('openpose', image(W, H, () => [90, 90, 90]), { width: W, height: H, modelsDir: dir });
   // box in the 640 letterbox: centre (160, 192), size 128 x 256; the image is scaled by 5
   const r = 5, cx = 160 / r, cy = 192 / r, sw0 = (128 / r) * 1.25, sh0 = (256 / r) * 1.25;
