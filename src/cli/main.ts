@@ -13,6 +13,8 @@ import { openDb } from '../jobs/db.ts';
 import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
 import type { ControlNetType } from '../engine/pipeline/types.ts';
 import { ModelDownloader } from '../storage/model-download.ts';
+import { annotatorStatus } from '../engine/annotators/models.ts';
+import { annotatorPullTypes, pullAnnotators } from '../storage/annotator-pull.ts';
 import { ModelsFolder } from '../storage/models-folder.ts';
 import { DEFAULT_CONTROLNET_REPOS } from '../storage/default-models.ts';
 import { WebhookSender } from '../worker/webhooks.ts';
@@ -180,12 +182,26 @@ models.command('list').addOption(dataDirOpt()).action(async (o) => {
   const all = await new ModelsFolder(cfg.modelsDir).listAll();
   for (const [kind, list] of Object.entries(all)) for (const m of list) say(`${kind}\t${m.id}\t${m.bytes}`);
 });
-models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a hub repo id or a URL')
+models.command('annotators').description('per control type: what auto_hint runs with, and which annotator files are missing').addOption(dataDirOpt())
+  .action((o) => {
+    for (const s of annotatorStatus(config(o).modelsDir)) {
+      say(`${s.type}\t${s.state}\t${s.uses.join(', ') || '-'}${s.missing.length ? `\tmissing: ${s.missing.join(', ')} (${s.howToGet})` : ''}`);
+    }
+  });
+models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a hub repo id, a URL, or "annotators" / "annotator:<type>,..." (the auto_hint annotator files)')
   .argument('<source>').addOption(dataDirOpt())
   .addOption(new Option('--kind <kind>', 'model kind').choices([...MODEL_KINDS]))
   .option('--id <id>', 'model id in the folder (default: the type, or the repo / file name)').option('--sha256 <hex>')
   .action(async (source: string, o) => {
     const cfg = config(o);
+    const annotatorTypes = annotatorPullTypes(source);
+    if (annotatorTypes) {
+      // `models pull annotators` / `annotator:<type>,...`: the annotator files auto_hint reads
+      const dl = new ModelDownloader(new ModelsFolder(cfg.modelsDir), { hfEndpoint: cfg.hfEndpoint, fetch: fetchOptions(cfg) });
+      const files = await pullAnnotators(dl, cfg.modelsDir, annotatorTypes, (f) => say(`${f.dest} from ${f.repo}/${f.path} (licence: ${f.licence})`));
+      for (const f of files) say(`${f.dest}\t${f.bytes ? `${f.bytes} bytes` : 'already installed'}`);
+      return;
+    }
       const type = source in DEFAULT_CONTROLNET_REPOS ? (source as ControlNetType) : undefined;
     const src = type ? DEFAULT_CONTROLNET_REPOS[type] : source;
     const kind = (o.kind as ModelKind | undefined) ?? (type ? 'controlnet' : 'base');

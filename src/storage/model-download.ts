@@ -116,6 +116,19 @@ export class ModelDownloader {
     await rm(join(dir, '.incomplete'), { force: true });
   }
 
+  /**
+   * Downloads one file of a hub repository to `dest` (resumable, checked against the hub's sha256 when it sends
+   * one), e.g. an annotator checkpoint into models/annotator/<name>/. Returns its size in bytes.
+   */
+  async hubFile(repo: string, path: string, dest: string, revision = 'main'): Promise<number> {
+    if (!isRepoId(repo)) throw new Error(`"${repo}" is not a hub repository id (owner/name)`);
+    if (path.split('/').some((p) => p === '..' || p === '' || p.startsWith('.'))) throw new Error(`bad file name "${path}"`);
+    const url = `${this.opts.hfEndpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${path.split('/').map(encodeURIComponent).join('/')}`;
+    const st: DownloadState = { kind: 'annotator', id: posix.basename(path), source: `${repo}/${path}`, status: 'downloading', bytes: 0, files: 1, startedAt: Date.now() };
+    await mkdir(dirname(dest), { recursive: true });
+    return this.file({ name: path, url }, dest, st, 0);
+  }
+
   private async listRepo(repo: string, revision: string): Promise<RemoteFile[]> {
     const base = this.opts.hfEndpoint;
     const res = await safeFetch(`${base}/api/models/${repo}?blobs=true`, { ...this.opts.fetch, maxBytes: 8 * 1024 * 1024 });

@@ -11,7 +11,7 @@ import { bodySchema, resolveRequest, ValidationError, type Endpoint, type Family
 import { answerFor } from '../job-answer.ts';
 import { resultResponses } from '../responses.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
-import { annotatorModel, requireAnnotatorFiles } from '../../engine/annotators/models.ts';
+import { assertAnnotatorAvailable } from '../../engine/annotators/models.ts';
 import { AnnotatorMissingError } from '../../engine/annotators/errors.ts';
 
 /** The seed's endpoint, as each family spells it (same body, SPEC defaults). */
@@ -80,12 +80,12 @@ function checkInstalled(ctx: AppContext, r: GenerateRequest): void {
   for (const t of r.controlnet_model) if (!ctx.models.installed('controlnet', t)) throw missing('controlnet_model', t);
   if (r.auto_hint === 'yes') {
     for (const t of r.controlnet_model) {
-      // scribble falls back to canny edges when its HED model is missing; every other neural annotator is required.
-      if (t === 'scribble' || !annotatorModel(t)) continue;
+      // scribble falls back to canny edges, face_detector and openpose to the bundled MediaPipe models; every other
+      // neural annotator is required.
       try {
-        requireAnnotatorFiles(t, ctx.config.modelsDir);
+        assertAnnotatorAvailable(t, ctx.config.modelsDir);
       } catch (e) {
-        if (e instanceof AnnotatorMissingError) throw new ApiError(422, `auto_hint for ${t} needs the annotator model file ${e.file} in the models folder, which is not installed`);
+        if (e instanceof AnnotatorMissingError) throw new ApiError(422, e.message);
         throw e;
       }
     }

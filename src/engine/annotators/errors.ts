@@ -3,8 +3,11 @@ import type { ControlNetType } from '../pipeline/types.ts';
 
 export class AnnotatorMissingError extends Error {
   override readonly name = 'AnnotatorMissingError';
-  /** `file` is relative to the models folder (annotator/<name>/<file>): it is shown to clients. */
-  constructor(readonly type: ControlNetType, readonly file: string) {
-    super(`auto_hint for "${type}" needs the annotator model file ${file}, which is not installed (controlnet models pull annotator/${type})`);
+  /**
+   * @param file the missing file relative to the models folder (annotator/<name>/<file>); never a server path
+   * @param source where the file comes from (a hub repository and file, or the export step)
+   */
+  constructor(readonly type: ControlNetType, readonly file: string, readonly source = '') {
+    super(`auto_hint for ${type} needs the annotator model file ${file} in the models folder, which is not installed${source ? `; get it from ${source}` : ''}`);
   }
 }

@@ -1,9 +1,10 @@
-// Which ONNX files each neural annotator needs under <modelsDir>/annotator/<name>/, and where they come from.
+// Which ONNX files each neural annotator needs under <modelsDir>/annotator/<name>/, where they come from, and which
+// types fall back to models bundled in the npm dependencies (face_detector, openpose) when they are not installed.
 // `controlnet models pull` reads `source` (a hub repository and file, or the export step when no public ONNX
 // export exists) and the licence is shown to the user before downloading.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ControlNetType } from '../pipeline/types.ts';
+import { join, sep } from 'node:path';
+import { CONTROLNET_TYPES, type ControlNetType } from '../pipeline/types.ts';
 import { AnnotatorMissingError } from './errors.ts';
 
 export interface AnnotatorModel {
@@ -13,6 +14,11 @@ export interface AnnotatorModel {
   files: string[];
   source: string;
   licence: string;
+  /**
+   * The original PyTorch checkpoint (same folder) our graph builder builds the network from when the ONNX
+   * files are not installed (the files A1111 / ComfyUI users already hold), and where it comes from.
+   */
+  checkpoint?: { file: string; source: string };
 }
 
 // Models without a public ONNX export are exported from lllyasviel/Annotators' PyTorch checkpoints by
@@ -36,30 +42,35 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['ControlNetHED.onnx'],
     source: 'hf:lllyasviel/Annotators ControlNetHED.pth, exported by tools/oracle/annotator_export.py hed (input [1,3,H,W] RGB 0..255; outputs 5 side maps [1,1,H/2^k,W/2^k], k=0..4, before sigmoid)',
     licence: 'Apache-2.0 (ControlNetHED_Apache2 of lllyasviel/ControlNet-v1-1-nightly)',
+    checkpoint: { file: 'ControlNetHED.pth', source: 'hf:lllyasviel/Annotators ControlNetHED.pth' },
   },
   softedge: {
     name: 'pidinet',
     files: ['table5_pidinet.onnx'],
     source: 'hf:lllyasviel/Annotators table5_pidinet.pth, exported by tools/oracle/annotator_export.py softedge (input [1,3,H,W] BGR 0..1; last output [1,1,H,W] after sigmoid)',
     licence: 'MIT (hellozhuo/pidinet)',
+    checkpoint: { file: 'table5_pidinet.pth', source: 'hf:lllyasviel/Annotators table5_pidinet.pth' },
   },
   lineart: {
     name: 'lineart',
     files: ['sk_model.onnx'],
     source: 'hf:lllyasviel/Annotators sk_model.pth, exported by tools/oracle/annotator_export.py lineart (input [1,3,H,W] RGB 0..1; output [1,1,H,W] line darkness 0..1)',
     licence: 'MIT (carolineec/informative-drawings)',
+    checkpoint: { file: 'sk_model.pth', source: 'hf:lllyasviel/Annotators sk_model.pth' },
   },
   mlsd: {
     name: 'mlsd',
     files: ['mlsd_large_512_fp32.onnx'],
     source: 'hf:lllyasviel/Annotators mlsd_large_512_fp32.pth, exported by tools/oracle/annotator_export.py mlsd (input [1,4,H,W]: RGB and a ones channel, scaled to [-1,1]; output tpMap [1,9,H/2,W/2])',
     licence: 'Apache-2.0 (navervision/mlsd)',
+    checkpoint: { file: 'mlsd_large_512_fp32.pth', source: 'hf:lllyasviel/Annotators mlsd_large_512_fp32.pth' },
   },
   scribble: {
     name: 'hed',
     files: ['ControlNetHED.onnx'],
     source: 'the hed annotator model (see hed); without it scribble falls back to canny edges',
     licence: 'Apache-2.0',
+    checkpoint: { file: 'ControlNetHED.pth', source: 'hf:lllyasviel/Annotators ControlNetHED.pth' },
   },
   openpose: {
     name: 'dwpose',
@@ -81,24 +92,161 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
   },
 };
 
+/**
+ * Types that run with models bundled in the project's npm dependencies when their ONNX files are not
+ * installed: face_detector (MediaPipe face detection + face landmark) and openpose (MediaPipe pose, body only).
+ */
+export const BUNDLED: Partial<Record<ControlNetType, { models: string[]; note: string; licence: string }>> = {
+  face_detector: {
+    models: ['@mediapipe/face_detection/face_detection_short_range.tflite', '@mediapipe/face_mesh/face_mesh_solution_packed_assets.data#face_landmark.tflite'],
+    note: 'face mesh from the bundled MediaPipe models (face_detection_short_range + face_landmark, 468 points: no iris, so the pupils are not drawn)',
+    licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
+  },
+  openpose: {
+    models: ['@mediapipe/pose/pose_solution_packed_assets.data#pose_detection.tflite', '@mediapipe/pose/pose_landmark_full.tflite'],
+    note: 'openpose from the bundled MediaPipe pose models, the body-only approximation (BlazePose 33 → COCO-17 → OpenPose-18; no hands or face); install DWPose for the whole-body annotator',
+    licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
+  },
+};
+
 /** The model files a neural annotator needs, or null for the algorithmic types (canny, shuffle, tile, inpaint, qrcode). */
-export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string } | null {
+export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string; checkpoint?: { file: string; source: string } } | null {
   const m = MODELS[type];
-  return m ? { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence } : null;
+  if (!m) return null;
+  const checkpoint = m.checkpoint ? { file: `${m.name}/${m.checkpoint.file}`, source: m.checkpoint.source } : undefined;
+  return { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence, checkpoint };
 }
 
-/** Absolute paths of the type's model files; throws AnnotatorMissingError naming the first one not installed. */
+/**
+ * The installed original checkpoint of the type (absolute path), when the type can be built from one: the
+ * .pth/.pt file as published, or the same weights converted to .safetensors under the same stem.
+ */
+export function installedCheckpoint(type: ControlNetType, modelsDir: string): string | null {
+  const c = annotatorModel(type)?.checkpoint;
+  if (!c) return null;
+  for (const f of [c.file, c.file.replace(/\.pth?$/, '.safetensors')]) {
+    const p = join(modelsDir, 'annotator', f);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** A file of the type's model, relative to the models folder (as messages name it): annotator/<name>/<file>. */
+const relative = (f: string) => `annotator/${f}`;
+
+/**
+ * Absolute paths of the type's installed model files; throws AnnotatorMissingError naming the first one not
+ * installed (relative to the models folder, with how to get it).
+ */
 export function requireAnnotatorFiles(type: ControlNetType, modelsDir: string): string[] {
   const m = annotatorModel(type);
   if (!m) return [];
-  const paths = m.files.map((f) => join(modelsDir, 'annotator', f));
-  const missing = m.files.findIndex((_, i) => !existsSync(paths[i]!));
-  if (missing >= 0) throw new AnnotatorMissingError(type, `annotator/${m.files[missing]}`);
-  return paths;
+  const missing = m.files.find((f) => !existsSync(join(modelsDir, 'annotator', f)));
+  if (missing) {
+    // a type that builds from its original checkpoint names that file first: it is what users already have
+    if (m.checkpoint) throw new AnnotatorMissingError(type, relative(m.checkpoint.file), `${m.checkpoint.source} (or the ONNX export ${relative(missing)}: ${m.source})`);
+    throw new AnnotatorMissingError(type, relative(missing), m.source);
+  }
+  return m.files.map((f) => join(modelsDir, 'annotator', f));
 }
 
 /** True when every file of the type's annotator model is installed (scribble uses this to pick HED or canny). */
 export function hasAnnotatorFiles(type: ControlNetType, modelsDir: string): boolean {
   const m = annotatorModel(type);
   return !m || m.files.every((f) => existsSync(join(modelsDir, 'annotator', f)));
+}
+
+/**
+ * Throws AnnotatorMissingError when auto_hint cannot make the type's hint with this models folder: a neural
+ * type whose files are not installed and that has neither a bundled model nor a fallback (scribble → canny).
+ */
+export function assertAnnotatorAvailable(type: ControlNetType, modelsDir: string): void {
+  if (type === 'scribble' || BUNDLED[type] || installedCheckpoint(type, modelsDir)) return;
+  requireAnnotatorFiles(type, modelsDir);
+}
+
+/** One file `controlnet models pull annotators` fetches: a hub repository file and where it goes. */
+export interface AnnotatorDownload {
+  type: ControlNetType;
+  repo: string;
+  /** the file's path in the repository */
+  path: string;
+  /** where it goes, relative to the models folder */
+  dest: string;
+  licence: string;
+}
+
+/**
+ * What `models pull annotators` fetches, per type: the original checkpoints our graph builder builds from (hed,
+ * softedge, lineart, mlsd from lllyasviel/Annotators), and the public ONNX exports of depth (Depth Anything V2
+ * small) and openpose (DWPose). face_detector and openpose also work with the bundled MediaPipe models;
+ * normal has neither a checkpoint builder nor a public ONNX export yet. segmentation's default ONNX model is
+ * under a non-commercial licence, so it is fetched only when named (`annotator:segmentation`).
+ */
+const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]>> = {
+  hed: [{ repo: 'lllyasviel/Annotators', path: 'ControlNetHED.pth' }],
+  scribble: [{ repo: 'lllyasviel/Annotators', path: 'ControlNetHED.pth' }],
+  softedge: [{ repo: 'lllyasviel/Annotators', path: 'table5_pidinet.pth' }],
+  lineart: [{ repo: 'lllyasviel/Annotators', path: 'sk_model.pth' }],
+  mlsd: [{ repo: 'lllyasviel/Annotators', path: 'mlsd_large_512_fp32.pth' }],
+  depth: [{ repo: 'onnx-community/depth-anything-v2-small', path: 'onnx/model.onnx' }],
+  openpose: [{ repo: 'yzd-v/DWPose', path: 'yolox_l.onnx' }, { repo: 'yzd-v/DWPose', path: 'dw-ll_ucoco_384.onnx' }],
+  segmentation: [{ repo: 'Xenova/segformer-b0-finetuned-ade-512-512', path: 'onnx/model.onnx' }],
+};
+
+/** Types `models pull annotators` fetches when no type is named (segmentation's default is non-commercial). */
+export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart', 'mlsd', 'depth', 'openpose'];
+
+/** The files to fetch for these types (deduplicated by destination), each into the folder the engine reads. */
+export function annotatorDownloads(types: ControlNetType[] = DEFAULT_PULL_TYPES): AnnotatorDownload[] {
+  const out = new Map<string, AnnotatorDownload>();
+  for (const type of types) {
+    const m = MODELS[type];
+    for (const d of DOWNLOADS[type] ?? []) {
+      const file = posixBase(d.path);
+      const dest = `annotator/${m!.name}/${file}`;
+      if (!out.has(dest)) out.set(dest, { type, repo: d.repo, path: d.path, dest, licence: m!.licence });
+    }
+  }
+  return [...out.values()];
+}
+
+const posixBase = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+
+/** What auto_hint uses for one control type with this models folder (for `models list` and the API). */
+export interface AnnotatorStatus {
+  type: ControlNetType;
+  /**
+   * 'algorithm': no model needed; 'installed': the ONNX files in the models folder; 'checkpoint': the original
+   * checkpoint in the models folder, built by our graph builder; 'bundled': models shipped
+   * in the npm dependencies; 'fallback': a weaker substitute (scribble from canny); 'missing': auto_hint fails
+   */
+  state: 'algorithm' | 'installed' | 'checkpoint' | 'bundled' | 'fallback' | 'missing';
+  /** what runs: files relative to the models folder, or bundled package files; empty for 'algorithm' */
+  uses: string[];
+  /** annotator files (relative to the models folder) not installed; installing them replaces a bundled model or a fallback */
+  missing: string[];
+  /** where the missing files come from and their licence, when any are missing */
+  howToGet?: string;
+}
+
+/** The annotator status of every control type, in CONTROLNET_TYPES order. */
+export function annotatorStatus(modelsDir: string): AnnotatorStatus[] {
+  return CONTROLNET_TYPES.map((type): AnnotatorStatus => {
+    const m = annotatorModel(type);
+    if (!m) return { type, state: 'algorithm', uses: [], missing: [] };
+    let missing = m.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f))).map(relative);
+    if (missing.length === 0) return { type, state: 'installed', uses: m.files.map(relative), missing };
+    if (m.checkpoint) {
+      const ckpt = installedCheckpoint(type, modelsDir);
+      if (ckpt) return { type, state: 'checkpoint', uses: [relative(ckpt.slice(join(modelsDir, 'annotator').length + 1).split(sep).join('/'))], missing: [] };
+      // either file does: the checkpoint users already hold is the one named, the ONNX export is in howToGet
+      missing = [relative(m.checkpoint.file)];
+    }
+    const howToGet = `${m.checkpoint ? `${m.checkpoint.source} (or the ONNX export: ${m.source})` : m.source}; licence: ${m.licence}`;
+    const bundled = BUNDLED[type];
+    if (bundled) return { type, state: 'bundled', uses: bundled.models, missing, howToGet };
+    if (type === 'scribble') return { type, state: 'fallback', uses: ['canny edges (no model)'], missing, howToGet };
+    return { type, state: 'missing', uses: [], missing, howToGet };
+  });
 }

@@ -62,6 +62,17 @@ export class WeightReader {
     });
   }
 
+  /**
+   * The tensor rewritten when the model is written: `fn` maps the stored values (float32) and shape to the
+   * values of an equivalent tensor of shape `dims` (e.g. a pixel-difference kernel turned into a plain one).
+   * The initializer keeps the checkpoint name.
+   */
+  paramWith(g: GraphBuilder, name: string, dims: number[], fn: (w: Float32Array, shape: number[]) => Float32Array, expected?: number[]): Value {
+    const shape = this.take(name, expected);
+    const key = this.key(name);
+    return g.weight(name, 'float32', dims, async () => fn(await this.src.readF32(key), shape));
+  }
+
   /** Reads a tensor's values now (small tensors whose values shape the graph, e.g. position embeddings). */
   async read(name: string): Promise<Float32Array> {
     this.take(name);

@@ -91,8 +91,18 @@ export async function writeModel(g: GraphBuilder, file: string, opts: WriteOptio
     await once(stream, 'finish');
     await rename(`${dataFile}.tmp`, dataFile);
   }
+  const model = modelObject(g, initializer, opts);
+  const err = ModelProto.verify(model);
+  if (err) throw new Error(`invalid ModelProto: ${err}`);
+  await writeFile(`${file}.tmp`, ModelProto.encode(ModelProto.fromObject(model)).finish());
+  await rename(`${file}.tmp`, file);
+  return offset;
+}
+
+/** The ModelProto object of the graph with these initializer protos. */
+function modelObject(g: GraphBuilder, initializer: object[], opts: WriteOptions): object {
   const domains = new Set(allNodes(g.nodes).map((n) => n.domain).filter((d) => d !== ''));
-  const model = {
+  return {
     ir_version: IR_VERSION,
     producer_name: 'controlnet-server',
     opset_import: [{ domain: '', version: OPSET }, ...[...domains].map((d) => ({ domain: d, version: 1 }))],
@@ -105,9 +115,20 @@ export async function writeModel(g: GraphBuilder, file: string, opts: WriteOptio
       output: g.outputs.map(valueInfo),
     },
   };
+}
+
+/**
+ * The graph as .onnx bytes in memory, every initializer inline (for models well under protobuf's 2 GB limit,
+ * e.g. the bundled annotator models), ready for ort.InferenceSession.create(bytes).
+ */
+export async function encodeModel(g: GraphBuilder, opts: WriteOptions = {}): Promise<Uint8Array> {
+  const initializer: object[] = [];
+  for (const init of g.initializers) {
+    const data = typeof init.data === 'function' ? await init.data() : init.data;
+    initializer.push(tensorProto({ dtype: init.dtype, dims: init.dims, data }, init.name));
+  }
+  const model = modelObject(g, initializer, opts);
   const err = ModelProto.verify(model);
   if (err) throw new Error(`invalid ModelProto: ${err}`);
-  await writeFile(`${file}.tmp`, ModelProto.encode(ModelProto.fromObject(model)).finish());
-  await rename(`${file}.tmp`, file);
-  return offset;
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }

@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GraphBuilder, type Value } from '../../../src/engine/onnx/graph.ts';
 import { writeModel } from '../../../src/engine/onnx/serialize.ts';
@@ -55,15 +56,20 @@ test('every type: algorithmic ones need no model, neural ones name their files, 
   }
 });
 
-test('a neural type without its model throws AnnotatorMissingError naming the file', async () => {
+test('a neural type without its model (and without a bundled one) throws AnnotatorMissingError naming the file relative to the models folder and where to get it', async () => {
   const img = image(32, 32, () => [1, 2, 3]);
-  for (const t of ['depth', 'normal', 'hed', 'softedge', 'lineart', 'mlsd', 'openpose', 'segmentation', 'face_detector'] as const) {
+  for (const t of ['depth', 'normal', 'hed', 'softedge', 'lineart', 'mlsd', 'segmentation'] as const) {
     const empty = join(dir, 'empty');
     await assert.rejects(annotate(t, img, { width: 32, height: 32, modelsDir: empty }), (e: unknown) => {
       assert.ok(e instanceof AnnotatorMissingError, `${t}: ${e}`);
       assert.equal(e.type, t);
-      assert.equal(e.file, `annotator/${annotatorModel(t)!.files[0]!}`, 'relative to the models folder');
+      const m = annotatorModel(t)!;
+      // types built from their original checkpoint name it first, and the ONNX export as the alternative
+      assert.equal(e.file, `annotator/${m.checkpoint?.file ?? m.files[0]!}`);
       assert.ok(e.message.includes(e.file));
+      assert.ok(e.message.includes(`get it from ${m.checkpoint?.source ?? m.source}`), e.message);
+      if (m.checkpoint) assert.ok(e.message.includes(`or the ONNX export annotator/${m.files[0]!}`), e.message);
+      assert.ok(!e.message.includes(dir), 'no server path in the message');
       return true;
     });
   }
@@ -238,6 +244,8 @@ test('openpose: YOLOX person box and DWPose SimCC keypoints drawn as the openpos
     return g;
   }, 1);
   const W = 128, H = 128;
+  // DWPose installed: preferred over the bundled MediaPipe pose, and no approximation note
+  assert.equal(annotatorNote('openpose', dir), undefined);
   const hint = await annotate('openpose', image(W, H, () => [90, 90, 90]), { width: W, height: H, modelsDir: dir });
   // box in the 640 letterbox: centre (160, 192), size 128 x 256; the image is scaled by 5
   const r = 5, cx = 160 / r, cy = 192 / r, sw0 = (128 / r) * 1.25, sh0 = (256 / r) * 1.25;
@@ -358,7 +366,7 @@ test('face_detector: no detection over 0.5, or a landmark face score under 0.5, 
   assert.ok(nonZero((await run(join(dir, 'control'))).data) > 0, 'the same models with passing scores draw');
 });
 
-test('face_detector needs both files: a missing detector or landmark model is the AnnotatorMissingError naming it', async () => {
+test('face_detector with only one of its two ONNX files installed runs the bundled MediaPipe models instead, and says so', async () => {
   const fx = loadFixture('annotators/face');
   const [det, lmk] = annotatorModel('face_detector')!.files as [string, string];
   assert.match(det, /face_detection_short_range\.onnx$/);
@@ -371,10 +379,9 @@ test('face_detector needs both files: a missing detector or landmark model is th
     const d = join(dir, name);
     await mkdir(join(d, 'annotator', present, '..'), { recursive: true });
     await writeModel(build(''), join(d, 'annotator', present), { externalThreshold: Infinity });
-    await assert.rejects(annotate('face_detector', img, { width: 32, height: 32, modelsDir: d }), (e: unknown) => {
-      assert.ok(e instanceof AnnotatorMissingError, `${e}`);
-      assert.equal(e.file, `annotator/${missing}`, 'relative to the models folder');
-      return true;
-    });
+    assert.ok(!existsSync(join(d, 'annotator', missing)));
+    const hint = await annotate('face_detector', img, { width: 32, height: 32, modelsDir: d });
+    assert.equal(nonZero(hint.data), 0, 'no face in a flat image');
+    assert.match(annotatorNote('face_detector', d)!, /bundled MediaPipe/);
   }
 });

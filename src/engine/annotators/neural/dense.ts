@@ -6,7 +6,7 @@ import { cvRound } from '../draw.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, grayToRgb, resizeRgb, toTensorData } from '../image.ts';
 import { ADE20K_PALETTE } from './ade20k.ts';
 import { depthImage, hedBytes, lineartImage, normalImage, planeOf, resizeBytes, segmentationImage, unitMapBytes } from './post.ts';
-import { annotatorSession, runF32 } from './session.ts';
+import { runF32, sessionOf, type ModelRef } from './session.ts';
 
 const ONE = [0, 0, 0], UNIT = [1, 1, 1];
 
@@ -30,49 +30,49 @@ async function prepared(img: RgbImage, w: number, h: number, mean: readonly numb
   return { data: toTensorData(r, mean, std, opts), dims: [1, 3, h, w] };
 }
 
-export async function depth(img: RgbImage, modelPath: string): Promise<RgbImage> {
+export async function depth(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const { w, h } = depthInputSize(img.width, img.height);
   const x = await prepared(img, w, h, IMAGENET_MEAN, IMAGENET_STD);
-  const [out] = await runF32(await annotatorSession(modelPath), x.data, x.dims);
+  const [out] = await runF32(await sessionOf(model), x.data, x.dims);
   return depthImage(planeOf(out!), img.width, img.height);
 }
 
-export async function normal(img: RgbImage, modelPath: string): Promise<RgbImage> {
+export async function normal(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const w = multipleOf(img.width, 16), h = multipleOf(img.height, 16);
   const x = await prepared(img, w, h, IMAGENET_MEAN, IMAGENET_STD);
-  const [out] = await runF32(await annotatorSession(modelPath), x.data, x.dims);
+  const [out] = await runF32(await sessionOf(model), x.data, x.dims);
   return normalImage(out!, img.width, img.height);
 }
 
 /** HED soft edges as a uint8 map at the image's size (also the input of scribble). */
-export async function hedMap(img: RgbImage, modelPath: string): Promise<Uint8Array> {
+export async function hedMap(img: RgbImage, model: ModelRef): Promise<Uint8Array> {
   const w = multipleOf(img.width, 16), h = multipleOf(img.height, 16);
   const x = await prepared(img, w, h, ONE, UNIT, { scale: 1 }); // ControlNetHED subtracts its own mean
-  const sides = await runF32(await annotatorSession(modelPath), x.data, x.dims);
+  const sides = await runF32(await sessionOf(model), x.data, x.dims);
   return resizeBytes(hedBytes(sides, w, h), w, h, 1, img.width, img.height);
 }
 
-export async function hed(img: RgbImage, modelPath: string): Promise<RgbImage> {
-  return grayToRgb(await hedMap(img, modelPath), img.width, img.height);
+export async function hed(img: RgbImage, model: ModelRef): Promise<RgbImage> {
+  return grayToRgb(await hedMap(img, model), img.width, img.height);
 }
 
-export async function softedge(img: RgbImage, modelPath: string): Promise<RgbImage> {
+export async function softedge(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const w = multipleOf(img.width, 16), h = multipleOf(img.height, 16);
   const x = await prepared(img, w, h, ONE, UNIT, { bgr: true });
-  const outs = await runF32(await annotatorSession(modelPath), x.data, x.dims);
+  const outs = await runF32(await sessionOf(model), x.data, x.dims);
   const last = outs[outs.length - 1]!;
   return grayToRgb(resizeBytes(unitMapBytes(last), w, h, 1, img.width, img.height), img.width, img.height);
 }
 
-export async function lineart(img: RgbImage, modelPath: string): Promise<RgbImage> {
+export async function lineart(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const w = multipleOf(img.width, 16), h = multipleOf(img.height, 16);
   const x = await prepared(img, w, h, ONE, UNIT);
-  const [out] = await runF32(await annotatorSession(modelPath), x.data, x.dims);
+  const [out] = await runF32(await sessionOf(model), x.data, x.dims);
   return lineartImage(out!, img.width, img.height);
 }
 
-export async function segmentation(img: RgbImage, modelPath: string): Promise<RgbImage> {
+export async function segmentation(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const x = await prepared(img, 512, 512, IMAGENET_MEAN, IMAGENET_STD);
-  const [logits] = await runF32(await annotatorSession(modelPath), x.data, x.dims);
+  const [logits] = await runF32(await sessionOf(model), x.data, x.dims);
   return segmentationImage(logits!, img.width, img.height, ADE20K_PALETTE);
 }

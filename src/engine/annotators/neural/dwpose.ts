@@ -4,7 +4,7 @@
 // 133 COCO-WholeBody keypoints, which are mapped to OpenPose's 18 body points plus hands and face.
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Keypoint, PosePerson } from '../pose-draw.ts';
-import { annotatorSession, runF32, type F32Output } from './session.ts';
+import { runF32, sessionOf, type F32Output, type ModelRef } from './session.ts';
 
 export type Box = [number, number, number, number];
 
@@ -128,25 +128,34 @@ const MMPOSE_IDX = [17, 6, 8, 10, 7, 9, 12, 14, 16, 13, 15, 2, 1, 4, 3];
 const OPENPOSE_IDX = [1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17];
 
 /**
- * 133 COCO-WholeBody keypoints (pixels) and scores → the annotator's people: a neck from the shoulders,
- * body reordered to OpenPose, body points kept with score > 0.3, hands and face with score >= 0.3.
+ * COCO-17 body keypoints (pixels) and scores → OpenPose's 18 body points, normalized: a neck from the shoulders
+ * (present when both shoulders score over `threshold`), inserted at 17, then `new[openpose_idx] =
+ * old[mmpose_idx]` (wholebody.py); points kept with score > threshold (0.3 in the annotator).
  */
-export function wholebodyToPerson(xy: [number, number][], scores: number[], width: number, height: number): PosePerson {
+export function cocoToOpenposeBody(xy: [number, number][], scores: number[], width: number, height: number, threshold = 0.3): Keypoint[] {
   const neck: [number, number] = [(xy[5]![0] + xy[6]![0]) / 2, (xy[5]![1] + xy[6]![1]) / 2];
-  const neckScore = scores[5]! > 0.3 && scores[6]! > 0.3 ? 1 : 0;
-  const kp = [...xy.slice(0, 17), neck, ...xy.slice(17)];
-  const sc = [...scores.slice(0, 17), neckScore, ...scores.slice(17)];
+  const neckScore = scores[5]! > threshold && scores[6]! > threshold ? 1 : 0;
+  const kp = [...xy.slice(0, 17), neck];
+  const sc = [...scores.slice(0, 17), neckScore];
   const kp2 = [...kp], sc2 = [...sc];
   OPENPOSE_IDX.forEach((o, i) => {
     kp2[o] = kp[MMPOSE_IDX[i]!]!;
     sc2[o] = sc[MMPOSE_IDX[i]!]!;
   });
-  const pt = (j: number, visible: boolean): Keypoint => (visible ? { x: kp2[j]![0] / width, y: kp2[j]![1] / height } : null);
+  return Array.from({ length: 18 }, (_, j) => (sc2[j]! > threshold ? { x: kp2[j]![0] / width, y: kp2[j]![1] / height } : null));
+}
+
+/**
+ * 133 COCO-WholeBody keypoints (pixels) and scores → the annotator's people: the body as cocoToOpenposeBody,
+ * hands and face with score >= 0.3.
+ */
+export function wholebodyToPerson(xy: [number, number][], scores: number[], width: number, height: number): PosePerson {
+  const pt = (j: number): Keypoint => (!(scores[j]! < 0.3) ? { x: xy[j]![0] / width, y: xy[j]![1] / height } : null);
   const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
   return {
-    body: range(0, 18).map((j) => pt(j, sc2[j]! > 0.3)),
-    face: range(24, 92).map((j) => pt(j, !(sc2[j]! < 0.3))),
-    hands: [range(92, 113), range(113, 134)].map((r) => r.map((j) => pt(j, !(sc2[j]! < 0.3)))),
+    body: cocoToOpenposeBody(xy, scores, width, height),
+    face: range(23, 91).map(pt),
+    hands: [range(91, 112), range(112, 133)].map((r) => r.map(pt)),
   };
 }
 
@@ -161,15 +170,15 @@ export function toBgr(img: RgbImage): RgbImage {
 }
 
 /** Detects every person and their whole-body keypoints. */
-export async function detectPeople(img: RgbImage, detPath: string, posePath: string): Promise<PosePerson[]> {
+export async function detectPeople(img: RgbImage, detector: ModelRef, poseModel: ModelRef): Promise<PosePerson[]> {
   const bgr = toBgr(img);
-  const det = await annotatorSession(detPath);
+  const det = await sessionOf(detector);
   const { data, ratio } = detectorInput(bgr);
   const [raw] = await runF32(det, data, [1, 3, DET_SIZE, DET_SIZE]);
   let boxes = decodePersons(raw!, ratio);
   // With no person found the annotator still runs the pose model on the whole image.
   if (boxes.length === 0) boxes = [[0, 0, img.width, img.height]];
-  const pose = await annotatorSession(posePath);
+  const pose = await sessionOf(poseModel);
   const meta = pose.inputMetadata[0];
   const shape = meta && 'shape' in meta ? meta.shape : [];
   const inH = typeof shape[2] === 'number' ? shape[2] : 384, inW = typeof shape[3] === 'number' ? shape[3] : 288;

@@ -9,7 +9,9 @@
 // detections that survived the 0.3 NMS) is not done.
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Landmark } from '../face-draw.ts';
-import { annotatorSession, runF32, type F32Output } from './session.ts';
+import { runF32, sessionOf, type F32Output, type ModelRef } from './session.ts';
+
+export { sessionOf, type ModelRef } from './session.ts';
 import type { ort } from '../../onnx/session.ts';
 
 /** How many faces are meshed at most (mp FaceMesh max_num_faces; controlnet_aux's default is 1). */
@@ -116,17 +118,18 @@ export interface FaceDetection {
   keypoints: [number, number][];
 }
 
-export function decodeDetections(regressors: Float32Array, classificators: Float32Array, anchors: Anchor[], minScore = MIN_DETECTION_SCORE, scale = 128): FaceDetection[] {
+export function decodeDetections(regressors: Float32Array, classificators: Float32Array, anchors: Anchor[], minScore = MIN_DETECTION_SCORE, scale = 128, numKeypoints = 6): FaceDetection[] {
   const out: FaceDetection[] = [];
   const coords = regressors.length / anchors.length;
-  if (coords !== 16 || classificators.length !== anchors.length) {
-    throw new Error(`face detector outputs ${regressors.length} and ${classificators.length} values, expected ${anchors.length} x 16 and ${anchors.length} x 1`);
+  const want = 4 + 2 * numKeypoints;
+  if (coords !== want || classificators.length !== anchors.length) {
+    throw new Error(`detector outputs ${regressors.length} and ${classificators.length} values, expected ${anchors.length} x ${want} and ${anchors.length} x 1`);
   }
   for (let i = 0; i < anchors.length; i++) {
     const raw = Math.min(100, Math.max(-100, classificators[i]!));
     const score = f32(1 / f32(1 + f32(Math.exp(-raw))));
     if (score < minScore) continue;
-    const a = anchors[i]!, r = regressors.subarray(i * 16, i * 16 + 16);
+    const a = anchors[i]!, r = regressors.subarray(i * want, i * want + want);
     // float32 arithmetic, one rounding per operation as in the C++
     const lin = (v: number, anchorSize: number, centre: number) => f32(f32(f32(v / scale) * anchorSize) + centre);
     const cx = lin(r[0]!, a.w, a.x), cy = lin(r[1]!, a.h, a.y);
@@ -136,7 +139,7 @@ export function decodeDetections(regressors: Float32Array, classificators: Float
     const width = f32(xmax - xmin), height = f32(ymax - ymin);
     if (width < 0 || height < 0) continue;
     const keypoints: [number, number][] = [];
-    for (let k = 0; k < 6; k++) keypoints.push([lin(r[4 + 2 * k]!, a.w, a.x), lin(r[5 + 2 * k]!, a.h, a.y)]);
+    for (let k = 0; k < numKeypoints; k++) keypoints.push([lin(r[4 + 2 * k]!, a.w, a.x), lin(r[5 + 2 * k]!, a.h, a.y)]);
     out.push({ score, xmin, ymin, width, height, keypoints });
   }
   return out;
@@ -229,7 +232,7 @@ export function cropRoi(img: RgbImage, roi: PixelRoi, size: number, border: 'zer
 }
 
 /** uint8 RGB HWC → float tensor in [min, max] (NCHW, or NHWC for models converted without transposition). */
-function toTensor(rgb: Uint8Array, size: number, min: number, max: number, nhwc: boolean): Float32Array {
+export function toTensor(rgb: Uint8Array, size: number, min: number, max: number, nhwc: boolean): Float32Array {
   const n = size * size, k = (max - min) / 255;
   const x = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) x[nhwc ? i * 3 + c : c * n + i] = rgb[i * 3 + c]! * k + min;
@@ -237,7 +240,7 @@ function toTensor(rgb: Uint8Array, size: number, min: number, max: number, nhwc:
 }
 
 /** The model's square input size and layout, read from its first input's shape. */
-function inputLayout(session: ort.InferenceSession, fallback: number): { size: number; nhwc: boolean } {
+export function inputLayout(session: ort.InferenceSession, fallback: number): { size: number; nhwc: boolean } {
   const meta = session.inputMetadata[0];
   const shape = (meta && 'shape' in meta ? meta.shape : []) as (number | string)[];
   const nhwc = shape[3] === 3;
@@ -271,7 +274,7 @@ export interface NormRect {
   rotation: number;
 }
 
-function normalizeRadians(a: number): number {
+export function normalizeRadians(a: number): number {
   return a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
 }
 
@@ -304,8 +307,8 @@ export function projectLandmarks(pts: ArrayLike<number>, stride: number, count: 
 // Running the two models
 
 /** Faces found by BlazeFace short range, in normalized image coordinates, best first (at most maxFaces). */
-export async function detectFaceBoxes(img: RgbImage, detectorPath: string, maxFaces = MAX_FACES): Promise<FaceDetection[]> {
-  const session = await annotatorSession(detectorPath);
+export async function detectFaceBoxes(img: RgbImage, detector: ModelRef, maxFaces = MAX_FACES): Promise<FaceDetection[]> {
+  const session = await sessionOf(detector);
   const { size, nhwc } = inputLayout(session, 128);
   const roi = letterboxRoi(img.width, img.height);
   const x = toTensor(cropRoi(img, roi, size, 'zero'), size, -1, 1, nhwc);
@@ -324,8 +327,8 @@ export async function detectFaceBoxes(img: RgbImage, detectorPath: string, maxFa
  * Face landmarks (468, or 478 with iris points) in the ROI, normalized to the image, or null when the
  * model's face-presence score (a second output with one value, a logit) is under 0.5.
  */
-export async function faceLandmarks(img: RgbImage, modelPath: string, roi: NormRect): Promise<Landmark[] | null> {
-  const session = await annotatorSession(modelPath);
+export async function faceLandmarks(img: RgbImage, landmarkModel: ModelRef, roi: NormRect): Promise<Landmark[] | null> {
+  const session = await sessionOf(landmarkModel);
   const { size, nhwc } = inputLayout(session, 192);
   const crop = cropRoi(img, toPixelRoi(roi, img.width, img.height), size, 'replicate');
   const outs = await runF32(session, toTensor(crop, size, 0, 1, nhwc), nhwc ? [1, size, size, 3] : [1, 3, size, size]);
@@ -339,10 +342,10 @@ export async function faceLandmarks(img: RgbImage, modelPath: string, roi: NormR
 }
 
 /** Every face's landmarks: detector, then the landmark model on each face's upright 1.5x square crop. */
-export async function detectFaces(img: RgbImage, detectorPath: string, landmarkPath: string, maxFaces = MAX_FACES): Promise<Landmark[][]> {
+export async function detectFaces(img: RgbImage, detector: ModelRef, landmarkModel: ModelRef, maxFaces = MAX_FACES): Promise<Landmark[][]> {
   const faces: Landmark[][] = [];
-  for (const d of await detectFaceBoxes(img, detectorPath, maxFaces)) {
-    const lm = await faceLandmarks(img, landmarkPath, faceRoi(d, img.width, img.height));
+  for (const d of await detectFaceBoxes(img, detector, maxFaces)) {
+    const lm = await faceLandmarks(img, landmarkModel, faceRoi(d, img.width, img.height));
     if (lm) faces.push(lm);
   }
   return faces;

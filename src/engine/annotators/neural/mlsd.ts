@@ -6,7 +6,7 @@ import { line, type Point } from '../draw.ts';
 import { grayToRgb, resizeRgb, rgbImage } from '../image.ts';
 import { multipleOf } from './dense.ts';
 import { resizeBytes } from './post.ts';
-import { annotatorSession, runF32, type F32Output } from './session.ts';
+import { runF32, sessionOf, type ModelRef, type F32Output } from './session.ts';
 
 export type Segment = [number, number, number, number];
 
@@ -64,10 +64,10 @@ export function mlsdInput(img: RgbImage): Float32Array {
   return out;
 }
 
-export async function mlsd(img: RgbImage, modelPath: string, thrV = 0.1, thrD = 0.1): Promise<RgbImage> {
+export async function mlsd(img: RgbImage, model: ModelRef, thrV = 0.1, thrD = 0.1): Promise<RgbImage> {
   const w = multipleOf(img.width, 32), h = multipleOf(img.height, 32);
   const x = await resizeRgb(img, w, h);
-  const [tp] = await runF32(await annotatorSession(modelPath), mlsdInput(x), [1, 4, h, w]);
+  const [tp] = await runF32(await sessionOf(model), mlsdInput(x), [1, 4, h, w]);
   const drawn = drawSegments(decodeLines(tp!, { thrV, thrD }), w, h);
   const gray = new Uint8Array(w * h);
   for (let i = 0; i < w * h; i++) gray[i] = drawn.data[3 * i]!;

@@ -20,6 +20,17 @@ export function annotatorSession(path: string): Promise<ort.InferenceSession> {
   return s;
 }
 
+/**
+ * A model given as an installed ONNX file's path, or as a ready session (a network built from an original
+ * checkpoint, or a bundled MediaPipe model).
+ */
+export type ModelRef = string | ort.InferenceSession;
+
+/** The session of a model reference (an ONNX path is loaded once and cached). */
+export function sessionOf(model: ModelRef): Promise<ort.InferenceSession> {
+  return typeof model === 'string' ? annotatorSession(model) : Promise.resolve(model);
+}
+
 /** Releases every cached annotator session (tests, shutdown). */
 export async function releaseAnnotatorSessions(): Promise<void> {
   const all = [...sessions.values()];

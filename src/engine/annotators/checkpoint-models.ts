@@ -1,0 +1,67 @@
+// Annotator networks built by our graph builder from the original PyTorch checkpoints users of A1111 / ComfyUI
+// already hold (lllyasviel/Annotators), placed in <modelsDir>/annotator/<name>/ beside where the ONNX export
+// would go. The graph is built in memory on first use and the session kept per file (path, size, mtime).
+import { statSync } from 'node:fs';
+import { relative, sep } from 'node:path';
+import { EngineError } from '../errors.ts';
+import { buildHed } from '../models/annotators/hed.ts';
+import { buildLineart } from '../models/annotators/lineart.ts';
+import { buildMlsd } from '../models/annotators/mlsd.ts';
+import { buildPidinet } from '../models/annotators/pidinet.ts';
+import { encodeModel } from '../onnx/serialize.ts';
+import type { GraphBuilder } from '../onnx/graph.ts';
+import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
+import { openWeightsFile } from '../weights/open.ts';
+import type { WeightSource } from '../weights/types.ts';
+import type { ControlNetType } from '../pipeline/types.ts';
+
+/** The builder of each type that can be built from its original checkpoint. */
+const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string) => GraphBuilder>> = {
+  hed: buildHed,
+  scribble: buildHed,
+  lineart: buildLineart,
+  mlsd: buildMlsd,
+  softedge: buildPidinet,
+};
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+/** True when the type has a checkpoint builder. */
+export function buildsFromCheckpoint(type: ControlNetType): boolean {
+  return BUILDERS[type] !== undefined;
+}
+
+/**
+ * The session of the network built from the checkpoint at `path` (absolute, inside modelsDir). A file that is
+ * not the expected checkpoint (wrong or missing keys, unreadable) is an EngineError 'model_missing' (422)
+ * naming it relative to the models folder, never by its server path.
+ */
+export function checkpointSession(type: ControlNetType, path: string, modelsDir: string): Promise<ort.InferenceSession> {
+  const build = BUILDERS[type];
+  if (!build) throw new Error(`the ${type} annotator has no checkpoint builder`);
+  const st = statSync(path);
+  const key = `${type}|${path}|${st.size}|${st.mtimeMs}`;
+  let s = sessions.get(key);
+  if (!s) {
+    const rel = relative(modelsDir, path).split(sep).join('/');
+    s = (async () => {
+      try {
+        const graph = build(await openWeightsFile(path), rel);
+        return await ort.InferenceSession.create(await encodeModel(graph), sessionOptions({ provider: parseProvider(process.env.EXECUTION_PROVIDER), cacheDir: '' }));
+      } catch (e) {
+        const msg = ((e as Error).message ?? String(e)).split(path).join(rel).split(modelsDir).join('<models>');
+        throw new EngineError('model_missing', `the ${type} annotator checkpoint ${rel} cannot be used: ${msg}`, `the ${type} annotator (auto_hint)`);
+      }
+    })();
+    s.catch(() => sessions.delete(key));
+    sessions.set(key, s);
+  }
+  return s;
+}
+
+/** Releases the checkpoint-built sessions (tests, shutdown). */
+export async function releaseCheckpointSessions(): Promise<void> {
+  const all = [...sessions.values()];
+  sessions.clear();
+  await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+}

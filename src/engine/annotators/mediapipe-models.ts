@@ -1,0 +1,90 @@
+// The MediaPipe TFLite models that ship inside the project's npm dependencies (@mediapipe/face_detection,
+// @mediapipe/face_mesh, @mediapipe/pose; Apache-2.0, google-ai-edge/mediapipe), located in node_modules and
+// turned into ONNX Runtime sessions by our TFLite importer (weights/tflite.ts + models/tflite-graph.ts).
+// Some models are plain .tflite files in the package; others are packed into one `*_packed_assets.data` file
+// whose byte ranges the package's `*_packed_assets_loader.js` lists by file name.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { tfliteToGraph } from '../models/tflite-graph.ts';
+import { encodeModel } from '../onnx/serialize.ts';
+import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
+import { readTflite } from '../weights/tflite.ts';
+
+export type MediapipeModelName = 'face_detection_short_range' | 'face_detection_full_range_sparse' | 'face_landmark' | 'pose_detection' | 'pose_landmark_full' | 'pose_landmark_lite';
+
+interface Location {
+  pkg: string;
+  file: string;
+  /** for packed assets: the name inside the loader's file list */
+  packed?: { loader: string; name: string };
+}
+
+const LOCATIONS: Record<MediapipeModelName, Location> = {
+  face_detection_short_range: { pkg: '@mediapipe/face_detection', file: 'face_detection_short_range.tflite' },
+  face_detection_full_range_sparse: { pkg: '@mediapipe/face_detection', file: 'face_detection_full_range_sparse.tflite' },
+  face_landmark: { pkg: '@mediapipe/face_mesh', file: 'face_mesh_solution_packed_assets.data', packed: { loader: 'face_mesh_solution_packed_assets_loader.js', name: 'face_landmark.tflite' } },
+  pose_detection: { pkg: '@mediapipe/pose', file: 'pose_solution_packed_assets.data', packed: { loader: 'pose_solution_packed_assets_loader.js', name: 'pose_detection.tflite' } },
+  pose_landmark_full: { pkg: '@mediapipe/pose', file: 'pose_landmark_full.tflite' },
+  pose_landmark_lite: { pkg: '@mediapipe/pose', file: 'pose_landmark_lite.tflite' },
+};
+
+/** Licence of every bundled MediaPipe model (the packages' own licence field and LICENSE). */
+export const MEDIAPIPE_LICENCE = 'Apache-2.0 (google-ai-edge/mediapipe, via the @mediapipe npm packages)';
+
+const require = createRequire(import.meta.url);
+
+function packageDir(pkg: string): string {
+  return dirname(require.resolve(`${pkg}/package.json`));
+}
+
+/** Where the model comes from, for messages and meta: "<package>/<file>[#<packed name>]". */
+export function mediapipeModelSource(name: MediapipeModelName): string {
+  const l = LOCATIONS[name];
+  return `${l.pkg}/${l.file}${l.packed ? `#${l.packed.name}` : ''}`;
+}
+
+/** The .tflite bytes of a bundled MediaPipe model. Throws naming the package when it is not installed. */
+export function mediapipeModelBytes(name: MediapipeModelName): Uint8Array {
+  const l = LOCATIONS[name];
+  let dir: string;
+  try {
+    dir = packageDir(l.pkg);
+  } catch {
+    throw new Error(`the npm package ${l.pkg} is not installed (run npm ci)`);
+  }
+  const bytes = readFileSync(join(dir, l.file));
+  if (!l.packed) return bytes;
+  const js = readFileSync(join(dir, l.packed.loader), 'utf8');
+  const esc = l.packed.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`"filename":\\s*"[^"]*/${esc}",\\s*"start":\\s*(\\d+),\\s*"end":\\s*(\\d+)`).exec(js);
+  if (!m) throw new Error(`${l.pkg}/${l.packed.loader} does not list ${l.packed.name}`);
+  return bytes.subarray(Number(m[1]), Number(m[2]));
+}
+
+const sessions = new Map<MediapipeModelName, Promise<ort.InferenceSession>>();
+
+/**
+ * An ONNX Runtime session of the bundled model, built in memory from its TFLite file on first use (a few
+ * hundred ms) and kept. Inputs and outputs keep the TFLite names and NHWC shapes.
+ */
+export function mediapipeSession(name: MediapipeModelName): Promise<ort.InferenceSession> {
+  let s = sessions.get(name);
+  if (!s) {
+    s = (async () => {
+      const graph = tfliteToGraph(readTflite(mediapipeModelBytes(name)), name);
+      const bytes = await encodeModel(graph);
+      return ort.InferenceSession.create(bytes, sessionOptions({ provider: parseProvider(process.env.EXECUTION_PROVIDER), cacheDir: '' }));
+    })();
+    s.catch(() => sessions.delete(name));
+    sessions.set(name, s);
+  }
+  return s;
+}
+
+/** Releases the bundled models' sessions (tests, shutdown). */
+export async function releaseMediapipeSessions(): Promise<void> {
+  const all = [...sessions.values()];
+  sessions.clear();
+  await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+}

@@ -1,0 +1,119 @@
+// auto_hint out of the box: with an empty models folder, face_detector and openpose run on the MediaPipe models
+// bundled in the npm dependencies, on a real public-domain photo (scikit-image's astronaut, Eileen Collins,
+// NASA; tests/fixtures/photos/README.md). The checks are positions: the face mesh lies on the face, the
+// skeleton's joints on the body. The regions below were read off the photo by hand (normalized coordinates):
+// face (hairline to chin, ear to ear) x 0.30..0.58, y 0.05..0.40; shoulders at y 0.38..0.56.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { annotate, annotatorNote, annotatorStatus, releaseAnnotatorSessions } from '../../../src/engine/annotators/index.ts';
+import { mediapipeSession } from '../../../src/engine/annotators/mediapipe-models.ts';
+import { detectFaces } from '../../../src/engine/annotators/neural/face.ts';
+import { detectBodies } from '../../../src/engine/annotators/neural/mediapipe-pose.ts';
+import type { RgbImage } from '../../../src/engine/pipeline/types.ts';
+import { FIXTURES } from '../../support/fixtures.ts';
+
+const FACE = { x0: 0.30, x1: 0.58, y0: 0.05, y1: 0.40 };
+const inFace = (p: { x: number; y: number }) => p.x >= FACE.x0 && p.x <= FACE.x1 && p.y >= FACE.y0 && p.y <= FACE.y1;
+
+let dir: string;
+let photo: RgbImage;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bundled-annotators-'));
+  const { data, info } = await sharp(readFileSync(join(FIXTURES, 'photos/astronaut-256.png'))).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  photo = { width: info.width, height: info.height, data: new Uint8Array(data) };
+});
+after(async () => {
+  await releaseAnnotatorSessions();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Bounding box (normalized) of the hint's non-black pixels, and their count. */
+function drawnBox(h: RgbImage): { x0: number; x1: number; y0: number; y1: number; n: number } {
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, n = 0;
+  for (let y = 0; y < h.height; y++) for (let x = 0; x < h.width; x++) {
+    const i = (y * h.width + x) * 3;
+    if (h.data[i]! + h.data[i + 1]! + h.data[i + 2]! === 0) continue;
+    n++;
+    x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+  }
+  return { x0: x0 / h.width, x1: (x1 + 1) / h.width, y0: y0 / h.height, y1: (y1 + 1) / h.height, n };
+}
+
+test('face_detector with no model installed: one face, all 468 landmarks on the face, nose below the eyes and above the mouth', async () => {
+  const faces = await detectFaces(photo, await mediapipeSession('face_detection_short_range'), await mediapipeSession('face_landmark'));
+  assert.equal(faces.length, 1);
+  const f = faces[0]!;
+  assert.equal(f.length, 468);
+  assert.ok(f.every(inFace), 'every landmark inside the face region');
+  const xs = f.map((p) => p.x), ys = f.map((p) => p.y);
+  assert.ok(Math.max(...xs) - Math.min(...xs) > 0.12, 'the mesh spans the face, not a point');
+  // MediaPipe mesh indices: 1 nose tip, 159 / 386 upper eyelids, 13 upper lip, 152 chin
+  assert.ok(f[159]!.y < f[1]!.y && f[386]!.y < f[1]!.y, 'eyes above the nose tip');
+  assert.ok(f[1]!.y < f[13]!.y && f[13]!.y < f[152]!.y, 'nose above the mouth above the chin');
+  assert.ok(f[159]!.x < f[386]!.x, "the subject's right eye on the image's left");
+});
+
+test('face_detector through annotate (512x512, an empty models folder): the mesh is drawn on the face only, and meta says bundled', async () => {
+  const hint = await annotate('face_detector', photo, { width: 512, height: 512, modelsDir: dir });
+  const b = drawnBox(hint);
+  assert.ok(b.n > 500, `mesh drawn (${b.n} pixels)`);
+  assert.ok(b.x0 >= FACE.x0 && b.x1 <= FACE.x1 && b.y0 >= FACE.y0 && b.y1 <= FACE.y1, `drawn box ${JSON.stringify(b)} inside the face`);
+  assert.match(annotatorNote('face_detector', dir)!, /bundled MediaPipe.*no iris/);
+});
+
+test('openpose with no model installed: MediaPipe pose gives one person with head, neck and shoulders where the photo has them', async () => {
+  const people = await detectBodies(photo, await mediapipeSession('pose_detection'), await mediapipeSession('pose_landmark_full'));
+  assert.equal(people.length, 1);
+  const [nose, neck, rShoulder, rElbow, , lShoulder] = people[0]!.body;
+  const rEye = people[0]!.body[14], lEye = people[0]!.body[15];
+  assert.ok(nose && neck && rShoulder && lShoulder && rEye && lEye, 'head, neck and both shoulders visible');
+  assert.ok(inFace(nose) && inFace(rEye) && inFace(lEye), 'nose and eyes on the face');
+  assert.ok(rEye.x < lEye.x && rEye.y < nose.y && lEye.y < nose.y, 'eyes above the nose, right eye on the left');
+  for (const s of [rShoulder, lShoulder, neck]) assert.ok(s.y >= 0.38 && s.y <= 0.56, `shoulder line at y ${s.y}`);
+  assert.ok(rShoulder.x < neck.x && neck.x < lShoulder.x, 'neck between the shoulders');
+  assert.ok(lShoulder.x - rShoulder.x > 0.25, 'shoulders a body width apart');
+  assert.ok(nose.y < neck.y, 'head above the neck');
+  assert.ok(rElbow && rElbow.y > rShoulder.y, 'right elbow below the right shoulder');
+  assert.equal(people[0]!.hands.length, 0);
+  assert.equal(people[0]!.face.length, 0);
+});
+
+test('openpose through annotate (an empty models folder): the skeleton is drawn over the body, and meta names the MediaPipe approximation', async () => {
+  const hint = await annotate('openpose', photo, { width: 512, height: 512, modelsDir: dir });
+  const b = drawnBox(hint);
+  assert.ok(b.n > 2000, `skeleton drawn (${b.n} pixels)`);
+  assert.ok(b.y0 >= FACE.y0 && b.y0 <= FACE.y1, 'the skeleton starts at the head');
+  assert.ok(b.y1 > 0.56, 'and reaches below the shoulders');
+  const note = annotatorNote('openpose', dir)!;
+  assert.match(note, /MediaPipe pose.*body-only approximation/);
+  assert.match(note, /install DWPose/);
+});
+
+test('the algorithmic types and scribble (canny fallback) make their hint of the photo with an empty models folder', async () => {
+  for (const t of ['canny', 'shuffle', 'tile', 'scribble', 'qrcode', 'inpaint'] as const) {
+    const hint = await annotate(t, photo, { width: 320, height: 256, modelsDir: dir, seed: 1 });
+    assert.equal(hint.width, 320, t);
+    assert.equal(hint.height, 256, t);
+    assert.ok(drawnBox(hint).n > 1000, `${t} draws something`);
+  }
+});
+
+test('annotator status per type with an empty models folder: algorithmic, bundled, fallback and missing (with relative files and where to get them)', () => {
+  const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s]));
+  assert.equal(Object.keys(st).length, 15);
+  for (const t of ['canny', 'shuffle', 'tile', 'qrcode', 'inpaint']) assert.equal(st[t]!.state, 'algorithm', t);
+  assert.equal(st.face_detector!.state, 'bundled');
+  assert.match(st.face_detector!.uses.join(' '), /@mediapipe\/face_mesh/);
+  assert.equal(st.openpose!.state, 'bundled');
+  assert.deepEqual(st.openpose!.missing, ['annotator/dwpose/yolox_l.onnx', 'annotator/dwpose/dw-ll_ucoco_384.onnx']);
+  assert.equal(st.scribble!.state, 'fallback');
+  assert.equal(st.depth!.state, 'missing');
+  assert.deepEqual(st.depth!.missing, ['annotator/depth-anything-v2-small/model.onnx']);
+  assert.match(st.depth!.howToGet!, /onnx-community\/depth-anything-v2-small.*licence: Apache-2.0/);
+  for (const s of Object.values(st)) assert.ok(!JSON.stringify(s).includes(dir), 'no server path');
+});
