@@ -17,7 +17,8 @@ const OUT = join(process.cwd(), 'test-output', 'playground');
 /** Installs Debian's chromium when it is missing (the tests run as root in CI; apt reaches only the registries). */
 function ensureChromium(): void {
   if (existsSync(CHROMIUM)) return;
-  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  // With its recommended packages: fonts-liberation gives the screenshots readable text.
+  const install = () => spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (install().status !== 0) {
     spawnSync('apt-get', ['update'], { stdio: 'inherit' });
     assert.equal(install().status, 0, 'apt-get install chromium failed');
@@ -81,7 +82,7 @@ async function resultImage(page: Page): Promise<{ w: number; h: number; src: str
 
 test('main path: key, upload, hint preview, generate with live progress, full-size image, settings and curl', async () => {
   const { page, problems } = await openPage();
-  await page.screenshot({ path: join(OUT, '01-empty.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '01-empty.png') });
 
   await page.fill('input[name="key"]', server.key);
   await page.setInputFiles('.unit input[type="file"]', photo);
@@ -94,7 +95,7 @@ test('main path: key, upload, hint preview, generate with live progress, full-si
   await page.waitForSelector('.unit .hint-img img', { timeout: 60_000 });
   const hintOk = await page.$eval('.unit .hint-img img', (i) => (i as HTMLImageElement).decode().then(() => (i as HTMLImageElement).naturalWidth));
   assert.equal(hintOk, 512);
-  await page.screenshot({ path: join(OUT, '02-hint-preview.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '02-hint-preview.png') });
 
   // Enough steps that the run lasts several of the worker's progress writes.
   await page.click('#advanced summary');
@@ -105,12 +106,12 @@ test('main path: key, upload, hint preview, generate with live progress, full-si
   // The previous result is cleared while it runs.
   assert.equal(await page.isVisible('#result'), false);
   await page.waitForFunction(() => /^Step \d+ \/ 20$/.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 60_000 });
-  await page.screenshot({ path: join(OUT, '03-progress.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '03-progress.png') });
   const img = await resultImage(page);
   assert.deepEqual([img.w, img.h], [512, 384]);
   assert.match(img.src, /\/outputs\//);
   await page.waitForSelector('#hints img');
-  await page.screenshot({ path: join(OUT, '04-result.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '04-result.png') });
 
   const steps = (await statusSeen(page)).map((s) => /^Step (\d+) \/ (\d+)$/.exec(s)).filter((m) => m !== null);
   assert.ok(steps.length >= 1, 'no "Step k / N" progress was shown');
@@ -159,7 +160,7 @@ test('a drawn scribble (auto_hint turned off) generates; a mask painted over the
   const png = Buffer.from(hint.split(',')[1]!, 'base64');
   const stats = await sharp(png).stats();
   assert.ok(stats.channels[0]!.max === 255 && stats.channels[0]!.min === 0, 'the drawing has white strokes on black');
-  await page.screenshot({ path: join(OUT, '06-scribble-result.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '06-scribble-result.png') });
 
   // Inpainting: an init image, a mask painted over it; the request carries both (white = repaint, on black).
   await page.click('#img2img summary');
@@ -208,7 +209,7 @@ test('errors sit next to the field they name: a schema limit in the page, a serv
   await page.click('#generate');
   await page.waitForFunction(() => (document.querySelector('[data-error-for="model_id"]')!.textContent ?? '') !== '');
   assert.match((await page.textContent('[data-error-for="model_id"]'))!, /model_id "no-such-model" is not installed/);
-  await page.screenshot({ path: join(OUT, '08-field-error.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '08-field-error.png') });
   // The page asks for a 422 on purpose; that is the browser's one console line about it.
   assert.deepEqual(problems.filter((p) => !/status of 422/.test(p)), []);
   await page.context().close();
