@@ -409,9 +409,15 @@ async function previewHint(unit) {
     err.textContent = 'Drop an image on this ControlNet first (or draw one).';
     return;
   }
-  if (!apiKey()) return fieldError('key', 'Enter your API key first: the server printed one at its first start.');
   const button = $('.unit-hint', unit.root);
   const box = $('.hint-img', unit.root);
+  if (!$('#auto_hint').checked) {
+    // Without auto_hint the picture itself is the hint map.
+    unit.hint = { type: unit.type(), image, src: image };
+    box.replaceChildren(el('img', { src: image, alt: `${unit.type()} hint map (the image as it is)` }));
+    return;
+  }
+  if (!apiKey()) return fieldError('key', 'Enter your API key first: the server printed one at its first start.');
   button.disabled = true;
   box.replaceChildren('detecting…');
   try {
@@ -430,6 +436,10 @@ async function previewHint(unit) {
   }
 }
 
+$('#auto_hint').addEventListener('change', () => {
+  for (const u of units) $('.hint-img', u.root).replaceChildren('the hint map the model will see');
+  for (const u of units) u.hint = undefined;
+});
 $('#add-unit').addEventListener('click', () => {
   if (units.length >= form.controlnet_types.length) return;
   const u = addUnit();

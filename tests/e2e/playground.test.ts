@@ -148,6 +148,9 @@ test('a drawn scribble (auto_hint turned off) generates; a mask painted over the
   await page.screenshot({ path: join(OUT, '05-draw.png') });
   await page.click('#draw-ok');
   assert.equal(await page.isChecked('#auto_hint'), false);
+  // Without auto_hint the preview is the drawing itself, as the model will see it.
+  await page.click('.unit-hint');
+  assert.equal(await page.getAttribute('.unit .hint-img img', 'src'), await page.getAttribute('.unit .drop-img', 'src'));
   await page.fill('#prompt', 'a mountain range');
   await page.click('#advanced summary');
   await page.fill('#f-num_inference_steps', '4');
