@@ -99,7 +99,7 @@ test('main path: key, upload, hint preview, generate with live progress, full-si
 
   // Enough steps that the run lasts several of the worker's progress writes.
   await page.click('#advanced summary');
-  await page.fill('#f-num_inference_steps', '20');
+  await page.fill('#f-num_inference_steps', '10');
   await page.fill('#f-seed', '42');
   await page.click('#generate');
   await page.waitForFunction(() => document.querySelector<HTMLButtonElement>('#generate')!.disabled);
@@ -115,13 +115,13 @@ test('main path: key, upload, hint preview, generate with live progress, full-si
 
   const steps = (await statusSeen(page)).map((s) => /^Step (\d+) \/ (\d+)$/.exec(s)).filter((m) => m !== null);
   assert.ok(steps.length >= 1, 'no "Step k / N" progress was shown');
-  assert.ok(steps.every((m) => Number(m![2]) === 20));
+  assert.ok(steps.every((m) => Number(m![2]) === 10));
   assert.equal(await page.$eval('#generate', (b) => (b as HTMLButtonElement).disabled), false);
   const settings = await page.textContent('#settings');
   assert.match(settings!, /seed\s*42/);
   const curl = await page.textContent('#curl');
   assert.match(curl!, /curl -X POST '.*\/api\/v6\/images\/controlnet'/);
-  assert.match(curl!, /"num_inference_steps": 20/);
+  assert.match(curl!, /"num_inference_steps": 10/);
   assert.doesNotMatch(curl!, new RegExp(server.key), 'the key is not written into the command');
   // The download link serves the PNG.
   const href = await page.getAttribute('#images a[download]', 'href');
@@ -218,27 +218,35 @@ test('errors sit next to the field they name: a schema limit in the page, a serv
   await page.context().close();
 });
 
-test('keyboard only: key, image picker, prompt and Ctrl+Enter reach an image', async () => {
+/** Presses Tab until the focused element matches `selector` (at most `max` times); true when it got there. */
+async function tabTo(page: Page, selector: string, max = 40): Promise<boolean> {
+  for (let i = 0; i < max; i++) {
+    if (await page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return true;
+    await page.keyboard.press('Tab');
+  }
+  return false;
+}
+
+test('keyboard only: key, prompt, image picker, advanced settings and Ctrl+Enter reach an image', async () => {
   const { page, problems } = await openPage();
-  await page.focus('body');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'key');
   await page.keyboard.type(server.key);
-  // Tab to the image picker and open it with the keyboard.
-  let onPicker = false;
-  for (let i = 0; i < 12 && !onPicker; i++) {
-    await page.keyboard.press('Tab');
-    onPicker = await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type === 'file');
-  }
-  assert.ok(onPicker, 'the image picker is reachable with Tab');
+  assert.ok(await tabTo(page, '#prompt'), 'the prompt is reachable with Tab');
+  await page.keyboard.type('shapes');
+  assert.ok(await tabTo(page, '.unit input[type="file"]'), 'the image picker is reachable with Tab');
   const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
   await chooser.setFiles(photo);
   await page.waitForSelector('.unit .drop-img:not([hidden])');
-  await page.focus('#prompt');
-  await page.keyboard.type('shapes');
+  assert.ok(await tabTo(page, '#advanced summary'), 'the advanced settings are reachable with Tab');
+  await page.keyboard.press('Enter');
+  assert.ok(await tabTo(page, '#f-num_inference_steps'));
+  await page.keyboard.type('6');
   await page.keyboard.press('Control+Enter');
   const img = await resultImage(page);
-  assert.ok(img.w > 0);
+  assert.deepEqual([img.w, img.h], [512, 384]);
+  const settings = await page.textContent('#settings');
+  assert.match(settings!, /steps\s*6/);
   assert.deepEqual(problems, []);
   await page.context().close();
 });
