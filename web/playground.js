@@ -122,6 +122,10 @@ const keyInput = $('#key');
 keyInput.value = localStorage.getItem(KEY_STORAGE) ?? '';
 keyInput.addEventListener('input', () => localStorage.setItem(KEY_STORAGE, keyInput.value.trim()));
 const apiKey = () => keyInput.value.trim();
+$('#key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  $('#prompt').focus();
+});
 
 // ---------- image slots: pick, drop or draw ----------
 
@@ -405,9 +409,15 @@ async function previewHint(unit) {
     err.textContent = 'Drop an image on this ControlNet first (or draw one).';
     return;
   }
-  if (!apiKey()) return fieldError('key', 'Enter your API key first: the server printed one at its first start.');
   const button = $('.unit-hint', unit.root);
   const box = $('.hint-img', unit.root);
+  if (!$('#auto_hint').checked) {
+    // Without auto_hint the picture itself is the hint map.
+    unit.hint = { type: unit.type(), image, src: image };
+    box.replaceChildren(el('img', { src: image, alt: `${unit.type()} hint map (the image as it is)` }));
+    return;
+  }
+  if (!apiKey()) return fieldError('key', 'Enter your API key first: the server printed one at its first start.');
   button.disabled = true;
   box.replaceChildren('detecting…');
   try {
@@ -426,6 +436,10 @@ async function previewHint(unit) {
   }
 }
 
+$('#auto_hint').addEventListener('change', () => {
+  for (const u of units) $('.hint-img', u.root).replaceChildren('the hint map the model will see');
+  for (const u of units) u.hint = undefined;
+});
 $('#add-unit').addEventListener('click', () => {
   if (units.length >= form.controlnet_types.length) return;
   const u = addUnit();
@@ -556,7 +570,7 @@ async function generate() {
   pending.style.width = `${width}px`;
   pending.style.aspectRatio = `${width} / ${height}`;
   pending.hidden = false;
-  setStatus('Sending the request…', '', undefined);
+  setStatus('Starting…', '', undefined);
   if (matchMedia('(max-width: 900px)').matches) $('#status').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   const started = performance.now();
   try {
@@ -608,6 +622,14 @@ async function showResult(answer, body) {
     if (meta[k] === undefined || meta[k] === null || meta[k] === '' || shown.has(k)) continue;
     shown.add(k);
     settings.append(el('dt', { text: k }), el('dd', { text: Array.isArray(meta[k]) ? meta[k].join(', ') : String(meta[k]) }));
+  }
+  // Say next to each advanced setting what this server did with it, when meta reports it could not apply it.
+  for (const note of document.querySelectorAll('.server-note')) note.remove();
+  for (const [k, v] of Object.entries(meta)) {
+    const input = document.getElementById(`f-${k}`);
+    if (input && typeof v === 'string' && /unavailable|not applied|ignored/i.test(v)) {
+      input.after(el('p', { class: 'help server-note', text: `last run: ${v} on this server` }));
+    }
   }
   if (answer.generationTime !== undefined) settings.append(el('dt', { text: 'generation time' }), el('dd', { text: `${answer.generationTime} s` }));
   if (seed !== undefined) {

@@ -17,7 +17,8 @@ const OUT = join(process.cwd(), 'test-output', 'playground');
 /** Installs Debian's chromium when it is missing (the tests run as root in CI; apt reaches only the registries). */
 function ensureChromium(): void {
   if (existsSync(CHROMIUM)) return;
-  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  // With its recommended packages: fonts-liberation gives the screenshots readable text.
+  const install = () => spawnSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (install().status !== 0) {
     spawnSync('apt-get', ['update'], { stdio: 'inherit' });
     assert.equal(install().status, 0, 'apt-get install chromium failed');
@@ -81,7 +82,7 @@ async function resultImage(page: Page): Promise<{ w: number; h: number; src: str
 
 test('main path: key, upload, hint preview, generate with live progress, full-size image, settings and curl', async () => {
   const { page, problems } = await openPage();
-  await page.screenshot({ path: join(OUT, '01-empty.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '01-empty.png') });
 
   await page.fill('input[name="key"]', server.key);
   await page.setInputFiles('.unit input[type="file"]', photo);
@@ -94,33 +95,35 @@ test('main path: key, upload, hint preview, generate with live progress, full-si
   await page.waitForSelector('.unit .hint-img img', { timeout: 60_000 });
   const hintOk = await page.$eval('.unit .hint-img img', (i) => (i as HTMLImageElement).decode().then(() => (i as HTMLImageElement).naturalWidth));
   assert.equal(hintOk, 512);
-  await page.screenshot({ path: join(OUT, '02-hint-preview.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '02-hint-preview.png') });
 
   // Enough steps that the run lasts several of the worker's progress writes.
   await page.click('#advanced summary');
-  await page.fill('#f-num_inference_steps', '20');
+  await page.fill('#f-num_inference_steps', '10');
   await page.fill('#f-seed', '42');
   await page.click('#generate');
   await page.waitForFunction(() => document.querySelector<HTMLButtonElement>('#generate')!.disabled);
   // The previous result is cleared while it runs.
   assert.equal(await page.isVisible('#result'), false);
-  await page.waitForFunction(() => /^Step \d+ \/ 20$/.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 60_000 });
-  await page.screenshot({ path: join(OUT, '03-progress.png'), fullPage: true });
+  await page.waitForFunction(() => /^Step \d+ \/ 10$/.test(document.getElementById('status-text')!.textContent ?? ''), undefined, { timeout: 60_000 });
+  await page.screenshot({ path: join(OUT, '03-progress.png') });
   const img = await resultImage(page);
   assert.deepEqual([img.w, img.h], [512, 384]);
   assert.match(img.src, /\/outputs\//);
   await page.waitForSelector('#hints img');
-  await page.screenshot({ path: join(OUT, '04-result.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '04-result.png') });
 
   const steps = (await statusSeen(page)).map((s) => /^Step (\d+) \/ (\d+)$/.exec(s)).filter((m) => m !== null);
-  assert.ok(steps.length >= 1, 'no "Step k / N" progress was shown');
-  assert.ok(steps.every((m) => Number(m![2]) === 20));
+  const values = steps.map((m) => Number(m![1]));
+  assert.ok(new Set(values).size >= 2, `per-step progress was shown (saw steps ${values.join(', ')})`);
+  assert.deepEqual(values, [...values].sort((a, b) => a - b), 'steps only go forward');
+  assert.ok(steps.every((m) => Number(m![2]) === 10));
   assert.equal(await page.$eval('#generate', (b) => (b as HTMLButtonElement).disabled), false);
   const settings = await page.textContent('#settings');
   assert.match(settings!, /seed\s*42/);
   const curl = await page.textContent('#curl');
   assert.match(curl!, /curl -X POST '.*\/api\/v6\/images\/controlnet'/);
-  assert.match(curl!, /"num_inference_steps": 20/);
+  assert.match(curl!, /"num_inference_steps": 10/);
   assert.doesNotMatch(curl!, new RegExp(server.key), 'the key is not written into the command');
   // The download link serves the PNG.
   const href = await page.getAttribute('#images a[download]', 'href');
@@ -147,6 +150,9 @@ test('a drawn scribble (auto_hint turned off) generates; a mask painted over the
   await page.screenshot({ path: join(OUT, '05-draw.png') });
   await page.click('#draw-ok');
   assert.equal(await page.isChecked('#auto_hint'), false);
+  // Without auto_hint the preview is the drawing itself, as the model will see it.
+  await page.click('.unit-hint');
+  assert.equal(await page.getAttribute('.unit .hint-img img', 'src'), await page.getAttribute('.unit .drop-img', 'src'));
   await page.fill('#prompt', 'a mountain range');
   await page.click('#advanced summary');
   await page.fill('#f-num_inference_steps', '4');
@@ -159,7 +165,7 @@ test('a drawn scribble (auto_hint turned off) generates; a mask painted over the
   const png = Buffer.from(hint.split(',')[1]!, 'base64');
   const stats = await sharp(png).stats();
   assert.ok(stats.channels[0]!.max === 255 && stats.channels[0]!.min === 0, 'the drawing has white strokes on black');
-  await page.screenshot({ path: join(OUT, '06-scribble-result.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '06-scribble-result.png') });
 
   // Inpainting: an init image, a mask painted over it; the request carries both (white = repaint, on black).
   await page.click('#img2img summary');
@@ -208,33 +214,41 @@ test('errors sit next to the field they name: a schema limit in the page, a serv
   await page.click('#generate');
   await page.waitForFunction(() => (document.querySelector('[data-error-for="model_id"]')!.textContent ?? '') !== '');
   assert.match((await page.textContent('[data-error-for="model_id"]'))!, /model_id "no-such-model" is not installed/);
-  await page.screenshot({ path: join(OUT, '08-field-error.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, '08-field-error.png') });
   // The page asks for a 422 on purpose; that is the browser's one console line about it.
   assert.deepEqual(problems.filter((p) => !/status of 422/.test(p)), []);
   await page.context().close();
 });
 
-test('keyboard only: key, image picker, prompt and Ctrl+Enter reach an image', async () => {
+/** Presses Tab until the focused element matches `selector` (at most `max` times); true when it got there. */
+async function tabTo(page: Page, selector: string, max = 40): Promise<boolean> {
+  for (let i = 0; i < max; i++) {
+    if (await page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return true;
+    await page.keyboard.press('Tab');
+  }
+  return false;
+}
+
+test('keyboard only: key, prompt, image picker, advanced settings and Ctrl+Enter reach an image', async () => {
   const { page, problems } = await openPage();
-  await page.focus('body');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'key');
   await page.keyboard.type(server.key);
-  // Tab to the image picker and open it with the keyboard.
-  let onPicker = false;
-  for (let i = 0; i < 12 && !onPicker; i++) {
-    await page.keyboard.press('Tab');
-    onPicker = await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type === 'file');
-  }
-  assert.ok(onPicker, 'the image picker is reachable with Tab');
+  assert.ok(await tabTo(page, '#prompt'), 'the prompt is reachable with Tab');
+  await page.keyboard.type('shapes');
+  assert.ok(await tabTo(page, '.unit input[type="file"]'), 'the image picker is reachable with Tab');
   const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
   await chooser.setFiles(photo);
   await page.waitForSelector('.unit .drop-img:not([hidden])');
-  await page.focus('#prompt');
-  await page.keyboard.type('shapes');
+  assert.ok(await tabTo(page, '#advanced summary'), 'the advanced settings are reachable with Tab');
+  await page.keyboard.press('Enter');
+  assert.ok(await tabTo(page, '#f-num_inference_steps'));
+  await page.keyboard.type('6');
   await page.keyboard.press('Control+Enter');
   const img = await resultImage(page);
-  assert.ok(img.w > 0);
+  assert.deepEqual([img.w, img.h], [512, 384]);
+  const settings = await page.textContent('#settings');
+  assert.match(settings!, /steps\s*6/);
   assert.deepEqual(problems, []);
   await page.context().close();
 });

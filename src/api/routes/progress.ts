@@ -64,12 +64,12 @@ export function registerProgress(app: FastifyInstance, ctx: AppContext): void {
         res.write(`event: done\ndata: ${JSON.stringify({ status: 'error', message: `request ${id} not found`, messege: `request ${id} not found` })}\n\n`);
         return true;
       }
-      const e = progressEvent(ctx, job);
+      // The answer (eta: a few queries) is built only when the row changed.
       const state = `${job.status}:${job.step}:${job.totalSteps}`;
-      if (state !== last || e.event === 'done') {
-        last = state;
-        res.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
-      }
+      if (state === last) return false;
+      last = state;
+      const e = progressEvent(ctx, job);
+      res.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
       return e.event === 'done';
     };
     const end = () => {
