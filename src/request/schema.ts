@@ -2,7 +2,7 @@
 // and null, as clients of the hosted API send them), default, limits and error text. It drives validation,
 // the OpenAPI document (/docs) and the playground form.
 import { z } from 'zod';
-import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES } from '../engine/pipeline/types.ts';
+import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES, SAFETY_CHECKER_TYPES } from '../engine/pipeline/types.ts';
 
 const MAX_SEED = 2 ** 32 - 1;
 const MAX_TEXT = 20_000;
@@ -124,9 +124,15 @@ export const requestSchema = z.object({
     .meta({ description: 'one per LoRA, or one for all; default 1.0 each' }),
   clip_skip: int('clip_skip', 1, 8, 1),
   safety_checker: yesNo('safety_checker', 'yes'),
+  safety_checker_type: z.preprocess(toOptionalString, z.enum(SAFETY_CHECKER_TYPES, { error: `safety_checker_type must be one of: ${SAFETY_CHECKER_TYPES.join(', ')}` })
+    .default('sensitive_content_text')).meta({ description: 'how a flagged image is replaced' }),
   enhance_prompt: yesNo('enhance_prompt', 'yes'),
   multi_lingual: yesNo('multi_lingual', 'yes'),
-  upscale: yesNo('upscale', 'no'),
+  upscale: z.preprocess((v) => {
+    const y = toYesNo(v);
+    return y === 'yes' ? 2 : y === 'no' ? 1 : typeof y === 'string' && /^[123]$/.test(y) ? Number(y) : y;
+  }, z.union([z.literal(1), z.literal(2), z.literal(3)], { error: 'upscale must be "yes", "no", or the factor 1, 2 or 3' }).default(1))
+    .meta({ description: 'upscale factor of each output: yes = 2, no = 1' }),
   base64: yesNo('base64', 'no'),
   temp: yesNo('temp', 'no'),
   webhook: z.preprocess(toOptionalString, z.string({ error: 'webhook must be an http or https URL' }).max(2048, { error: 'webhook must be an http or https URL of at most 2048 characters' })

@@ -14,6 +14,9 @@ import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
+import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
+import { replaceFlagged } from '../extras/replace.ts';
+import { esrganSlim, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { asUserFile, ModelFiles } from './model-files.ts';
@@ -43,6 +46,9 @@ export class Pipeline {
   private readonly files: ModelFiles;
 
   private readonly modelsDir: string;
+  /** The embedded safety checker and upscalers, loaded on first use. */
+  private nsfw?: Promise<NsfwClassifier>;
+  private readonly upscalers = new Map<number, Promise<UpscaleNet>>();
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
@@ -92,7 +98,7 @@ export class Pipeline {
     const raw = await this.generateRaw(o, hooks);
     const images = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
     const checked = await this.safetyCheck(o, images);
-    const upscaled = await this.upscale(o, checked.images);
+    const upscaled = await this.upscale(o, checked.images, hooks.signal);
     const applied: Applied = { ...raw.applied, safetyChecker: checked.outcome, upscale: upscaled.outcome };
     return { images: await Promise.all(upscaled.images.map(encodePng)), nsfw: checked.nsfw, applied, seconds: (performance.now() - started) / 1000 };
   }
@@ -185,7 +191,6 @@ export class Pipeline {
 
   /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
   private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<RequestRun> {
-    if (o.upscale) throw modelMissing('upscaler', 'upscaler/default');
     const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
@@ -385,19 +390,36 @@ export class Pipeline {
   }
 
   /**
-   * diffusers' run_safety_checker on the decoded images. No checker is wired yet: nothing is flagged and the
-   * outcome says so (never a claimed check).
+   * diffusers' run_safety_checker on the decoded images, with the embedded nsfwjs MobileNetV2 classifier: flagged
+   * images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
    */
   private async safetyCheck(o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
-    const nsfw = images.map(() => false);
-    return { images, nsfw, outcome: o.safetyChecker ? { status: 'unavailable', reason: 'no safety checker installed' } : { status: 'off' } };
+    if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
+    this.nsfw ??= NsfwClassifier.load(this.rt).catch((e) => { this.nsfw = undefined; throw e; });
+    const checker = await this.nsfw;
+    const nsfw = (await checker.classify(images)).map(isFlagged);
+    const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
+    const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
+    return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
   }
 
-  /** The upscale stage (after the safety check). A request asking for it without an upscaler was refused in checkInputs. */
-  private async upscale(_o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
-    return { images, outcome: { status: 'off' } };
+  /** The upscale stage (after the safety check): the embedded esrgan-slim ×2 or ×3 model, in tiles. */
+  private async upscale(o: GenerateOptions, images: RgbImage[], signal?: AbortSignal): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
+    if (o.upscale === 1) return { images, outcome: { status: 'off' } };
+    const factor = o.upscale;
+    let net = this.upscalers.get(factor);
+    if (!net) {
+      net = esrganSlim(factor, this.rt);
+      this.upscalers.set(factor, net);
+      net.catch(() => this.upscalers.delete(factor));
+    }
+    const n = await net;
+    const out: RgbImage[] = [];
+    for (const im of images) out.push(await upscaleTiled(n, im, signal));
+    return { images: out, outcome: { status: 'ran', model: n.model, factor } };
   }
 }
+
 
 /** What the stages up to decoding applied (the safety check and upscale come after). */
 export type DenoiseApplied = Omit<Applied, 'safetyChecker' | 'upscale'>;
