@@ -14,7 +14,7 @@ import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
 import type { ControlNetType } from '../engine/pipeline/types.ts';
 import { ModelDownloader } from '../storage/model-download.ts';
 import { ModelsFolder } from '../storage/models-folder.ts';
-import { DEFAULT_CONTROLNET_REPOS } from '../storage/default-models.ts';
+import { DEFAULT_CONTROLNET_REPOS, NAMED_MODELS } from '../storage/default-models.ts';
 import { WebhookSender } from '../worker/webhooks.ts';
 import { JobWorker } from '../worker/worker.ts';
 import { loadImage } from '../inputs/image.ts';
@@ -180,16 +180,17 @@ models.command('list').addOption(dataDirOpt()).action(async (o) => {
   const all = await new ModelsFolder(cfg.modelsDir).listAll();
   for (const [kind, list] of Object.entries(all)) for (const m of list) say(`${kind}\t${m.id}\t${m.bytes}`);
 });
-models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a hub repo id or a URL')
+models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a named extra (RealESRGAN_x4plus, RealESRGAN_x2plus), a hub repo id or a URL')
   .argument('<source>').addOption(dataDirOpt())
   .addOption(new Option('--kind <kind>', 'model kind').choices([...MODEL_KINDS]))
   .option('--id <id>', 'model id in the folder (default: the type, or the repo / file name)').option('--sha256 <hex>')
   .action(async (source: string, o) => {
     const cfg = config(o);
       const type = source in DEFAULT_CONTROLNET_REPOS ? (source as ControlNetType) : undefined;
-    const src = type ? DEFAULT_CONTROLNET_REPOS[type] : source;
-    const kind = (o.kind as ModelKind | undefined) ?? (type ? 'controlnet' : 'base');
-    const id = (o.id as string | undefined) ?? type ?? src.split('/').pop()!.replace(/\.(safetensors|ckpt|bin|pt|pth)$/i, '');
+    const named = Object.hasOwn(NAMED_MODELS, source) ? NAMED_MODELS[source]! : undefined;
+    const src = type ? DEFAULT_CONTROLNET_REPOS[type] : named ? named.source : source;
+    const kind = (o.kind as ModelKind | undefined) ?? (type ? 'controlnet' : named ? named.kind : 'base');
+    const id = (o.id as string | undefined) ?? type ?? (named ? source : undefined) ?? src.split('/').pop()!.replace(/\.(safetensors|ckpt|bin|pt|pth)$/i, '');
     const dl = new ModelDownloader(new ModelsFolder(cfg.modelsDir), { hfEndpoint: cfg.hfEndpoint, fetch: fetchOptions(cfg) });
     const p = dl.start({ kind, id, source: src, sha256: o.sha256 as string | undefined });
     const tick = setInterval(() => {

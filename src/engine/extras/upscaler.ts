@@ -4,7 +4,10 @@
 // margin at least the network's receptive radius, the tiled result equals the whole-image run.
 import { EngineError } from '../errors.ts';
 import { compiledModel, createSession, ort, type RuntimeOptions } from '../onnx/session.ts';
+import sharp from 'sharp';
 import { buildKerasGraph } from '../models/keras.ts';
+import { buildRrdbNet, rrdbNetConfig } from '../models/rrdbnet.ts';
+import { openWeightsFile } from '../weights/open.ts';
 import { readTfjsLayersModel } from '../weights/tfjs.ts';
 import type { RgbImage } from '../pipeline/types.ts';
 import { ESRGAN_SLIM, packageVersion } from './embedded.ts';
@@ -77,3 +80,25 @@ export async function esrganSlim(scale: 2 | 3 | 4, rt: RuntimeOptions): Promise<
     scale, range: 255, margin: 12, tile: ESRGAN_SLIM.patchSize,
   };
 }
+
+/**
+ * A user's RRDBNet (Real-ESRGAN x2plus / x4plus .pth or .safetensors) built by our builder. Its receptive field
+ * spans hundreds of pixels, so tiles cannot be exact: as Real-ESRGAN's own tiling (tile_pad 10), each tile sees
+ * `margin` (16) input pixels of context, which leaves seams far below one level in practice.
+ */
+export async function rrdbNet(path: string, model: string, rt: RuntimeOptions): Promise<UpscaleNet> {
+  const src = await openWeightsFile(path);
+  const config = rrdbNetConfig(src);
+  if (config.scale === 1 || config.numInCh !== 3 || config.numOutCh !== 3) throw new Error(`an RRDBNet of scale ${config.scale} with ${config.numInCh}→${config.numOutCh} channels is not an RGB ×2/×4 upscaler`);
+  const compiled = await compiledModel(rt.cacheDir, { kind: 'upscaler-rrdbnet', config, weights: src.fingerprint() }, () => buildRrdbNet(src, config, model));
+  return { model, session: await createSession(compiled.path, rt), scale: config.scale, range: 1, margin: 16, tile: 128 };
+}
+
+/** Resizes with Lanczos (sharp) to exactly width × height: ×4 models asked for ×2 or ×3. */
+export async function resizeTo(img: RgbImage, width: number, height: number): Promise<RgbImage> {
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+  return { width, height, data: new Uint8Array(data) };
+}
+
+/** The installed Real-ESRGAN ids the upscale stage looks for (models/upscaler/<id>.pth|.safetensors), best first. */
+export const REAL_ESRGAN_IDS = { 2: ['RealESRGAN_x2plus', 'RealESRGAN_x4plus'], 3: ['RealESRGAN_x4plus'] } as const;

@@ -16,7 +16,7 @@ import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
-import { esrganSlim, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
+import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { asUserFile, ModelFiles } from './model-files.ts';
@@ -48,7 +48,7 @@ export class Pipeline {
   private readonly modelsDir: string;
   /** The embedded safety checker and upscalers, loaded on first use. */
   private nsfw?: Promise<NsfwClassifier>;
-  private readonly upscalers = new Map<number, Promise<UpscaleNet>>();
+  private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
@@ -403,20 +403,31 @@ export class Pipeline {
     return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
   }
 
-  /** The upscale stage (after the safety check): the embedded esrgan-slim ×2 or ×3 model, in tiles. */
+  /**
+   * The upscale stage (after the safety check): an installed Real-ESRGAN (x2plus for ×2; x4plus then a Lanczos
+   * resize for ×2 or ×3), else the embedded esrgan-slim ×2 / ×3, in tiles. Output: exactly factor × the size.
+   */
   private async upscale(o: GenerateOptions, images: RgbImage[], signal?: AbortSignal): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
     if (o.upscale === 1) return { images, outcome: { status: 'off' } };
     const factor = o.upscale;
-    let net = this.upscalers.get(factor);
+    const installed = REAL_ESRGAN_IDS[factor].map((id) => ({ id, path: this.files.upscaler(id) })).find((x) => x.path);
+    const key = installed ? `${installed.id}:${installed.path}` : `esrgan-slim-x${factor}`;
+    let net = this.upscalers.get(key);
     if (!net) {
-      net = esrganSlim(factor, this.rt);
-      this.upscalers.set(factor, net);
-      net.catch(() => this.upscalers.delete(factor));
+      net = installed
+        ? asUserFile(this.modelsDir, 'upscale', installed.path!, () => rrdbNet(installed.path!, installed.id, this.rt))
+        : esrganSlim(factor, this.rt);
+      this.upscalers.set(key, net);
+      net.catch(() => this.upscalers.delete(key));
     }
     const n = await net;
     const out: RgbImage[] = [];
-    for (const im of images) out.push(await upscaleTiled(n, im, signal));
-    return { images: out, outcome: { status: 'ran', model: n.model, factor } };
+    for (const im of images) {
+      const up = await upscaleTiled(n, im, signal);
+      out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
+    }
+    const model = n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
+    return { images: out, outcome: { status: 'ran', model, factor } };
   }
 }
 
