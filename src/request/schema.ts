@@ -3,7 +3,7 @@
 // API send them), default (per family), limits and error text. One zod schema per body drives validation (fastify's
 // route schemas), the OpenAPI document (/openapi.json, /docs) and the playground form.
 import { z } from 'zod';
-import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES } from '../engine/pipeline/types.ts';
+import { CONTROLNET_TYPES, SCHEDULER_NAMES, ALGORITHM_TYPES, SAFETY_CHECKER_TYPES } from '../engine/pipeline/types.ts';
 import { isUnset, unsetToUndefined } from './unset.ts';
 import { denoisingMode, stepPlanProblem } from '../engine/schedulers/step-plan.ts';
 
@@ -46,7 +46,7 @@ function toList(v: unknown): unknown {
 // accepts, and `describeAcceptedInputs` rewrites that field's JSON schema (input side) to list them, so /openapi.json
 // and the playground describe what the server really takes.
 
-type InputForm = 'number' | 'yesno' | 'list' | 'numberList' | 'string' | 'image';
+type InputForm = 'number' | 'yesno' | 'list' | 'numberList' | 'string' | 'image' | 'upscale';
 // Keyed by the schema's definition, which `.meta()` / `.describe()` copies share with the original.
 const INPUT_FORMS = new WeakMap<object, InputForm>();
 const defOf = (s: unknown): object | undefined => (s as { _zod?: { def?: object } } | undefined)?._zod?.def;
@@ -76,6 +76,8 @@ export function describeAcceptedInputs(ctx: { zodSchema: unknown; jsonSchema: Re
     case 'list': forms = [{ type: 'string', description: 'comma list' }, checked]; break;
     case 'numberList': forms = [{ type: 'number' }, { type: 'string', description: 'a number or a comma list of numbers' }, checked]; break;
     case 'image': forms = [checked, { type: 'array', items: checked, minItems: 1, maxItems: 1, description: 'a one-element array (v7 clients)' }]; break;
+    case 'upscale': forms = [{ type: 'string', enum: ['yes', 'no'], description: 'yes = 2, no = 1' }, { type: 'boolean', description: 'true = 2, false = 1' },
+      checked, { type: 'string', enum: ['1', '2', '3'], description: 'the factor as a string' }]; break;
     default: forms = [checked];
   }
   Object.assign(js, { anyOf: [...forms, ...UNSET] }, def !== undefined ? { default: def } : {}, description ? { description } : {});
@@ -259,7 +261,13 @@ function fields(e: Endpoint, keyRequired: boolean) {
     safety_checker: yesNo('safety_checker', d.safety_checker),
     enhance_prompt: yesNo('enhance_prompt', d.enhance_prompt),
     multi_lingual: yesNo('multi_lingual', d.multi_lingual),
-    upscale: yesNo('upscale', 'no'),
+    safety_checker_type: accepts('string', z.preprocess(toOptionalString, z.enum(SAFETY_CHECKER_TYPES, { error: `safety_checker_type must be one of: ${SAFETY_CHECKER_TYPES.join(', ')}` })
+      .default('sensitive_content_text'))).meta({ description: 'how an image the safety checker flags is replaced' }),
+    upscale: accepts('upscale', z.preprocess((v) => {
+      const y = toYesNo(v);
+      return y === 'yes' ? 2 : y === 'no' ? 1 : typeof y === 'string' && /^[123]$/.test(y) ? Number(y) : y;
+    }, z.union([z.literal(1), z.literal(2), z.literal(3)], { error: 'upscale must be "yes", "no", or the factor 1, 2 or 3' }).default(1)))
+      .meta({ description: 'upscale factor of each output: yes = 2, no = 1; 3 uses a ×4 model resized to ×3' }),
     base64: yesNo('base64', 'no'),
     temp: yesNo('temp', 'no'),
     instant_response: yesNo('instant_response', 'no').meta({ description: 'yes: answer "processing" at once instead of waiting for the result' }),

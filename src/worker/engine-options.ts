@@ -31,6 +31,6 @@ export async function engineOptions(r: GenerateRequest, limits: ImageLimits): Pr
     useKarrasSigmas: r.use_karras_sigmas === 'yes', algorithmType: r.algorithm_type, vae: r.vae ?? null,
     loras: r.lora_model.map((id, i) => ({ id, strength: r.lora_strength[i] ?? 1 })), clipSkip: r.clip_skip,
     safetyChecker: r.safety_checker === 'yes', enhancePrompt: r.enhance_prompt === 'yes',
-    multiLingual: r.multi_lingual === 'yes', upscale: r.upscale === 'yes',
+    multiLingual: r.multi_lingual === 'yes', upscale: r.upscale, safetyCheckerType: r.safety_checker_type,
   };
 }

@@ -82,7 +82,8 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied?: Ap
     safety_checker: req.safety_checker,
     enhance_prompt: req.enhance_prompt,
     multi_lingual: req.multi_lingual,
-    upscale: req.upscale,
+    // the hosted API's words for the factors it documents (yes = 2, no = 1); 3 as the number
+    upscale: req.upscale === 1 ? 'no' : req.upscale === 2 ? 'yes' : req.upscale,
     base64: req.base64,
     temp: req.temp,
     init_image: echoImage(req.init_image),

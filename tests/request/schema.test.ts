@@ -15,7 +15,7 @@ test('defaults are the SPEC defaults', () => {
   assert.equal(r.seed, undefined); assert.equal(r.tomesd, 'yes'); assert.equal(r.use_karras_sigmas, 'yes');
   assert.equal(r.algorithm_type, 'none'); assert.equal(r.vae, undefined); assert.deepEqual(r.lora_model, []);
   assert.equal(r.clip_skip, 1); assert.equal(r.safety_checker, 'yes'); assert.equal(r.enhance_prompt, 'yes');
-  assert.equal(r.multi_lingual, 'yes'); assert.equal(r.upscale, 'no'); assert.equal(r.base64, 'no'); assert.equal(r.temp, 'no');
+  assert.equal(r.multi_lingual, 'yes'); assert.equal(r.upscale, 1); assert.equal(r.safety_checker_type, 'sensitive_content_text'); assert.equal(r.base64, 'no'); assert.equal(r.temp, 'no');
   assert.equal(r.auto_hint, 'no'); assert.equal(r.guess_mode, 'no'); assert.equal(r.prompt, ''); assert.equal(r.negative_prompt, '');
   assert.equal(r.controlnet_type, 'canny'); assert.deepEqual(r.control_images, ['https://example.com/a.png']);
 });
@@ -82,9 +82,14 @@ test('each rule broken gives a message naming the field and the rule', () => {
   bad({ controlnet_model: null }, /controlnet_model is required/);
   bad({ controlnet_model: undefined }, /controlnet_model is required/);
   bad({ controlnet_type: 'blur' }, /controlnet_type must be one of/);
-  for (const f of ['auto_hint', 'guess_mode', 'tomesd', 'use_karras_sigmas', 'safety_checker', 'enhance_prompt', 'multi_lingual', 'upscale', 'base64', 'temp']) {
+  for (const f of ['auto_hint', 'guess_mode', 'tomesd', 'use_karras_sigmas', 'safety_checker', 'enhance_prompt', 'multi_lingual', 'base64', 'temp']) {
     bad({ [f]: 'maybe' }, new RegExp(`${f} must be "yes" or "no"`));
   }
+  // upscale: yes = 2, no = 1, or the factor itself (SPEC)
+  for (const [v, f] of [['yes', 2], ['no', 1], [true, 2], ['3', 3], [2, 2], [1, 1]] as const) assert.equal(ok({ upscale: v }).upscale, f);
+  for (const v of ['maybe', 4, '0', 2.5]) bad({ upscale: v }, /upscale must be "yes", "no", or the factor 1, 2 or 3/);
+  for (const t of ['blur', 'pixelate', 'black', 'sensitive_content_text'] as const) assert.equal(ok({ safety_checker_type: t }).safety_checker_type, t);
+  bad({ safety_checker_type: 'remove' }, /safety_checker_type must be one of: blur, sensitive_content_text, pixelate, black/);
   bad({ lora_model: 'ok,../etc' }, /lora_model must be a comma list of model ids/);
   bad({ lora_model: 'a,b', lora_strength: '0.5,0.5,0.5' }, /lora_strength must have one value or one per LoRA/);
   bad({ lora_model: 'a', lora_strength: 0.05 }, /lora_strength must be a number between 0.1 and 1/);

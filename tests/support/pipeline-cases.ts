@@ -18,7 +18,7 @@ export function options(c: Record<string, any>): GenerateOptions {
     samples: c.samples, scheduler: c.scheduler as SchedulerName, steps: c.steps, guidanceScale: c.guidance,
     strength: c.strength ?? 1, seed: c.seed, tomesd: c.tome ?? false, useKarrasSigmas: false, algorithmType: 'none',
     vae: c.vae ?? null, loras: (c.loras ?? []).map(([id, strength]: [string, number]) => ({ id, strength })),
-    clipSkip: c.clip_skip ?? 1, safetyChecker: false, enhancePrompt: false, multiLingual: false, upscale: false,
+    clipSkip: c.clip_skip ?? 1, safetyChecker: false, enhancePrompt: false, multiLingual: false, upscale: 1,
   };
 }
 

@@ -73,6 +73,13 @@ export class WeightReader {
     return g.weight(name, 'float32', dims, async () => fn(await this.src.readF32(key), shape));
   }
 
+  /** The tensor after `map` (a layout change of the same shape, e.g. permuted input channels), named `name`. */
+  paramMapped(g: GraphBuilder, name: string, map: (data: Float32Array) => Float32Array, expected?: number[]): Value {
+    const shape = this.take(name, expected);
+    const key = this.key(name);
+    return g.weight(name, 'float32', shape, async () => map(await this.src.readF32(key)));
+  }
+
   /** Reads a tensor's values now (small tensors whose values shape the graph, e.g. position embeddings). */
   async read(name: string): Promise<Float32Array> {
     this.take(name);

@@ -98,6 +98,11 @@ export class ModelFiles {
     return require(this.modelsDir, 'lora', id, `lora_model ${id}`);
   }
 
+  /** The path of an installed upscaler, or undefined (the embedded default is used then). */
+  upscaler(id: string): string | undefined {
+    return locate(this.modelsDir, 'upscaler', id);
+  }
+
   /** The installed path of a model (after a successful open), for naming it in errors. */
   path(kind: ModelKind, id: string): string | undefined {
     return locate(this.modelsDir, kind, id);

@@ -15,6 +15,9 @@ import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
+import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
+import { replaceFlagged } from '../extras/replace.ts';
+import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { asUserFile, ModelFiles } from './model-files.ts';
@@ -45,6 +48,9 @@ export class Pipeline {
   private readonly files: ModelFiles;
 
   private readonly modelsDir: string;
+  /** The embedded safety checker and upscalers, loaded on first use. */
+  private nsfw?: Promise<NsfwClassifier>;
+  private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
@@ -97,7 +103,7 @@ export class Pipeline {
     const raw = await this.generateRaw(o, hooks);
     const images = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
     const checked = await this.safetyCheck(o, images);
-    const upscaled = await this.upscale(o, checked.images);
+    const upscaled = await this.upscale(o, checked.images, hooks.signal);
     const applied: Applied = { ...raw.applied, safetyChecker: checked.outcome, upscale: upscaled.outcome };
     return { images: await Promise.all(upscaled.images.map(encodePng)), nsfw: checked.nsfw, applied, seconds: (performance.now() - started) / 1000 };
   }
@@ -190,7 +196,6 @@ export class Pipeline {
 
   /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
   private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<RequestRun> {
-    if (o.upscale) throw modelMissing('upscaler', 'upscaler/default');
     const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
@@ -394,19 +399,47 @@ export class Pipeline {
   }
 
   /**
-   * diffusers' run_safety_checker on the decoded images. No checker is wired yet: nothing is flagged and the
-   * outcome says so (never a claimed check).
+   * diffusers' run_safety_checker on the decoded images, with the embedded nsfwjs MobileNetV2 classifier: flagged
+   * images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
    */
   private async safetyCheck(o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
-    const nsfw = images.map(() => false);
-    return { images, nsfw, outcome: o.safetyChecker ? { status: 'unavailable', reason: 'no safety checker installed' } : { status: 'off' } };
+    if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
+    this.nsfw ??= NsfwClassifier.load(this.rt).catch((e) => { this.nsfw = undefined; throw e; });
+    const checker = await this.nsfw;
+    const nsfw = (await checker.classify(images)).map(isFlagged);
+    const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
+    const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
+    return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
   }
 
-  /** The upscale stage (after the safety check). A request asking for it without an upscaler was refused in checkInputs. */
-  private async upscale(_o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
-    return { images, outcome: { status: 'off' } };
+  /**
+   * The upscale stage (after the safety check): an installed Real-ESRGAN (x2plus for ×2; x4plus then a Lanczos
+   * resize for ×2 or ×3), else the embedded esrgan-slim ×2 / ×3, in tiles. Output: exactly factor × the size.
+   */
+  private async upscale(o: GenerateOptions, images: RgbImage[], signal?: AbortSignal): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
+    if (o.upscale === 1) return { images, outcome: { status: 'off' } };
+    const factor = o.upscale;
+    const installed = REAL_ESRGAN_IDS[factor].map((id) => ({ id, path: this.files.upscaler(id) })).find((x) => x.path);
+    const key = installed ? `${installed.id}:${installed.path}` : `esrgan-slim-x${factor}`;
+    let net = this.upscalers.get(key);
+    if (!net) {
+      net = installed
+        ? asUserFile(this.modelsDir, 'upscale', installed.path!, () => rrdbNet(installed.path!, installed.id, this.rt))
+        : esrganSlim(factor, this.rt);
+      this.upscalers.set(key, net);
+      net.catch(() => this.upscalers.delete(key));
+    }
+    const n = await net;
+    const out: RgbImage[] = [];
+    for (const im of images) {
+      const up = await upscaleTiled(n, im, signal);
+      out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
+    }
+    const model = n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
+    return { images: out, outcome: { status: 'ran', model, factor } };
   }
 }
+
 
 /** What the stages up to decoding applied (the safety check and upscale come after). */
 export type DenoiseApplied = Omit<Applied, 'safetyChecker' | 'upscale'>;

@@ -19,6 +19,10 @@ export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 export const ALGORITHM_TYPES = ['none', 'dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++', 'dpmsolver+++'] as const;
 export type AlgorithmType = (typeof ALGORITHM_TYPES)[number];
 
+/** How an image the safety checker flags is replaced (SPEC: safety_checker_type). */
+export const SAFETY_CHECKER_TYPES = ['blur', 'sensitive_content_text', 'pixelate', 'black'] as const;
+export type SafetyCheckerType = (typeof SAFETY_CHECKER_TYPES)[number];
+
 /** An RGB image already decoded: HWC uint8, 3 channels. */
 export interface RgbImage {
   width: number;
@@ -64,9 +68,12 @@ export interface GenerateOptions {
   loras: LoraRef[];
   clipSkip: number;
   safetyChecker: boolean;
+  /** How flagged images are replaced; default sensitive_content_text. */
+  safetyCheckerType?: SafetyCheckerType;
   enhancePrompt: boolean;
   multiLingual: boolean;
-  upscale: boolean;
+  /** Upscale factor of each output: 1 (none), 2, or 3. */
+  upscale: 1 | 2 | 3;
 }
 
 export interface ProgressEvent {
@@ -107,8 +114,8 @@ export interface Applied {
   loraUnmatched: string[];
   /** auto_hint notes per control type (e.g. the annotator model used or its fallback). */
   annotatorNotes: Partial<Record<ControlNetType, string>>;
-  /** The checker that ran (its model id) and how many images it flagged. */
-  safetyChecker: ExtraOutcome<{ model: string; flagged: number }>;
+  /** The checker that ran (its model id), how many images it flagged, and how they were replaced. */
+  safetyChecker: ExtraOutcome<{ model: string; flagged: number; replacement: SafetyCheckerType }>;
   /** The upscaler that ran and its overall factor. */
   upscale: ExtraOutcome<{ model: string; factor: number }>;
   translation: ExtraOutcome<{ model: string }>;

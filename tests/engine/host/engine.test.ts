@@ -23,7 +23,7 @@ const opts: GenerateOptions = {
   controls: [{ type: 'canny', image: hint, scale: 1 }], autoHint: false, guessMode: false, samples: 2,
   scheduler: 'EulerAncestralDiscreteScheduler', steps: 6, guidanceScale: 7.5, strength: 1, seed: 1234, tomesd: true,
   useKarrasSigmas: false, algorithmType: 'none', vae: null, loras: [], clipSkip: 1, safetyChecker: true,
-  enhancePrompt: true, multiLingual: true, upscale: false,
+  enhancePrompt: true, multiLingual: true, upscale: 1,
 };
 
 test('generates PNGs of the requested size, reports each step, and is reproducible by seed', async () => {
@@ -36,11 +36,26 @@ test('generates PNGs of the requested size, reports each step, and is reproducib
     assert.deepEqual([meta.width, meta.height], [W, H]);
   }
   assert.deepEqual(steps, [1, 2, 3, 4, 5, 6]);
-  assert.equal(r.applied.safetyChecker.status, 'unavailable', 'no safety checker model is installed: meta must not claim a check');
+  // the embedded nsfwjs checker ran on both images; the text extras have no model installed and say so
+  assert.equal(r.applied.safetyChecker.status, 'ran');
+  assert.deepEqual(r.nsfw, [false, false]);
+  assert.equal(r.applied.translation.status, 'unavailable');
+  assert.equal(r.applied.promptEnhancement.status, 'unavailable');
+  assert.equal(r.applied.upscale.status, 'off');
   const again = await engine.generate(opts);
   assert.ok(again.images[0]!.equals(r.images[0]!), 'same seed, same image');
   const other = await engine.generate({ ...opts, seed: 4321 });
   assert.ok(!other.images[0]!.equals(r.images[0]!), 'another seed, another image');
+});
+
+test('upscale 2 and 3 return exactly 2× and 3× the size with the embedded upscaler; safety_checker no skips the check', async () => {
+  for (const factor of [2, 3] as const) {
+    const r = await engine.generate({ ...opts, samples: 1, steps: 2, upscale: factor, safetyChecker: false });
+    const meta = await sharp(r.images[0]!).metadata();
+    assert.deepEqual([meta.width, meta.height], [factor * W, factor * H]);
+    assert.ok(r.applied.upscale.status === 'ran' && r.applied.upscale.factor === factor && /esrgan-slim-x/.test(r.applied.upscale.model));
+    assert.equal(r.applied.safetyChecker.status, 'off');
+  }
 });
 
 test('the event loop keeps running while the worker generates', async () => {

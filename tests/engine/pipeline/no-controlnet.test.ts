@@ -18,7 +18,7 @@ const base: GenerateOptions = {
   modelId: 'tiny', prompt: 'a lighthouse', negativePrompt: 'fog', width: W, height: H, controls: [],
   autoHint: false, guessMode: false, samples: 2, scheduler: 'EulerDiscreteScheduler', steps: 3, guidanceScale: 7.5, strength: 1, seed: 11,
   tomesd: false, useKarrasSigmas: false, algorithmType: 'none', vae: null, loras: [], clipSkip: 1, safetyChecker: false,
-  enhancePrompt: false, multiLingual: false, upscale: false,
+  enhancePrompt: false, multiLingual: false, upscale: 1, safetyCheckerType: 'sensitive_content_text',
 };
 
 for (const [mode, extra] of [['txt2img', {}], ['img2img', { initImage: image(5), strength: 0.7 }], ['inpaint', { initImage: image(5), maskImage: mask, strength: 0.9 }]] as const) {

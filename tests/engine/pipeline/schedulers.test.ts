@@ -17,7 +17,7 @@ const opts: GenerateOptions = {
   modelId: 'tiny', prompt: 'a lighthouse', negativePrompt: 'fog', width: W, height: H, controls: [{ type: 'canny', image: image(7), scale: 1 }],
   autoHint: false, guessMode: false, samples: 1, scheduler: 'DDIMScheduler', steps: 4, guidanceScale: 7.5, strength: 1, seed: 3,
   tomesd: false, useKarrasSigmas: true, algorithmType: 'none', vae: null, loras: [], clipSkip: 1, safetyChecker: false,
-  enhancePrompt: false, multiLingual: false, upscale: false,
+  enhancePrompt: false, multiLingual: false, upscale: 1,
 };
 
 for (const scheduler of SCHEDULER_NAMES) {

@@ -18,7 +18,7 @@ const opts: GenerateOptions = {
   modelId: 'tiny', prompt: 'a boat', negativePrompt: '', width: W, height: H, controls: [{ type: 'canny', image: hint, scale: 1 }],
   autoHint: false, guessMode: false, samples: 1, scheduler: 'DDIMScheduler', steps: 2, guidanceScale: 7.5, strength: 1, seed: 5,
   tomesd: false, useKarrasSigmas: false, algorithmType: 'none', vae: null, loras: [], clipSkip: 1, safetyChecker: false,
-  enhancePrompt: false, multiLingual: false, upscale: false,
+  enhancePrompt: false, multiLingual: false, upscale: 1,
 };
 
 test('switching the LoRA set rebuilds and reloads nothing, and changes the image', async () => {
