@@ -11,6 +11,7 @@ import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { parsePrecision } from '../onnx/precision.ts';
+import { DeviceIO, DeviceOps, type TransferCount } from '../onnx/device.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas } from '../schedulers/index.ts';
 import { cacheDir, modelPath, modelsDir } from '../store.ts';
@@ -36,12 +37,25 @@ export interface Hooks {
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
 
+/** Host↔device bytes of the last generation's denoising loop, per step (what a GPU copies; onnx/device.ts). */
+export interface StepTransfers {
+  steps: number;
+  hostToDevicePerStep: number;
+  deviceToHostPerStep: number;
+  /** Uploads before the loop: text embeddings, hints, scales, LoRA feeds (once per generation). */
+  setupHostToDevice: number;
+}
+
 export class Pipeline {
   private readonly loraCache = new LoraCache();
   private readonly files: ModelFiles;
+  private readonly deviceOps: DeviceOps;
+  /** The transfer count of the last generation's denoising loop (bench/ and tests read it). */
+  lastTransfers: StepTransfers | undefined;
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly dataDir: string, private readonly tome: typeof TOME) {
     this.files = new ModelFiles(dataDir, rt.cacheDir);
+    this.deviceOps = new DeviceOps(rt);
   }
 
   static async create(config: EngineConfig): Promise<Pipeline> {
@@ -100,14 +114,16 @@ export class Pipeline {
       held.push(n);
       return n;
     };
+    const io = new DeviceIO(this.deviceOps);
     try {
-      return await this.run(o, hooks, hold);
+      return await this.run(o, hooks, hold, io);
     } finally {
+      io.dispose();
       for (const n of held) this.nets.release(n);
     }
   }
 
-  private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
+  private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>, io: DeviceIO): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
     const applied: Record<string, unknown> = {};
     if (o.upscale) throw modelMissing('upscaler', modelPath('upscaler', 'default', this.dataDir));
     const model = await this.files.base(o.modelId);
@@ -144,8 +160,9 @@ export class Pipeline {
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
     }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1);
-    const ehs = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
-    const ehsCond = cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : ehs;
+    // uploaded once; every ControlNet and UNet run of the loop reads them on the device
+    const ehs = await io.toDevice(tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]));
+    const ehsCond = cfg ? await io.toDevice(tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim])) : ehs;
 
     // ControlNets and their hints
     const controls: ControlRun[] = [];
@@ -171,9 +188,10 @@ export class Pipeline {
     const guessMode = o.guessMode || controls[0]?.config.global_pool_conditions === true;
     const ctrlBatch = cfg && !guessMode ? 2 * o.samples : o.samples;
     for (const [i, c] of controls.entries()) {
-      c.cond = tensor(repeat(c.cond.data as Float32Array, ctrlBatch), [ctrlBatch, 3, H, W]);
+      c.condHost = repeat(c.cond.data as Float32Array, ctrlBatch);
+      c.cond = await io.toDevice(tensor(c.condHost, [ctrlBatch, 3, H, W]));
       const scales = controlnetScales(c.config, o.controls[i]!.scale, guessMode);
-      c.scales = tensor(scales, [scales.length]);
+      c.scales = await io.toDevice(tensor(scales, [scales.length]));
     }
 
     // Scheduler and the starting latents (txt2img, img2img or inpaint, as diffusers orders the draws)
@@ -223,7 +241,7 @@ export class Pipeline {
     // Denoising loop
     const unet = await hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, o.tomesd ? this.tome : undefined));
     const unetLoraFeeds = loraFeeds(unet.loraSlots, combined);
-    const unetExtra = feedsOf(unetLoraFeeds);
+    const unetExtra = await io.allToDevice(feedsOf(unetLoraFeeds));
     if (o.tomesd && this.tome.useRand) {
       // tomesd's random destination choice, drawn from the request's seed for the full-resolution grid
       const cells = Math.floor(lh / this.tome.sy) * Math.floor(lw / this.tome.sx);
@@ -233,6 +251,8 @@ export class Pipeline {
     const unmatched = unetLoraFeeds.unused.filter((k) => !textLora.feeds.has(`${k}.lora_down`));
     if (unmatched.length) applied.lora_unmatched = unmatched.slice(0, 20);
     const t0 = performance.now();
+    const before = { ...io.count };
+    let unetRuns = 0;
     const progress = (step: number, total: number): void => {
       if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
       hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
@@ -243,15 +263,18 @@ export class Pipeline {
       const B = withCfg ? 2 * o.samples : o.samples;
       const promptEmbeds = withCfg ? ehs : ehsCond;
       const latIn = scaleInput(withCfg ? cat(x, x) : x);
-      const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
-      const residuals = await controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
-      const out = await unet.session.run({
-        sample: tensor(latIn, [B, 4, lh, lw]),
+      const sample = await io.toDevice(tensor(latIn, [B, 4, lh, lw]));
+      const ctrlSample = guessMode && withCfg ? await io.toDevice(tensor(scaleInput(x), [o.samples, 4, lh, lw])) : sample;
+      const residuals = await controlResiduals(controls, ctrlSample, t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg, io);
+      const out = await io.run(unet.session, {
+        sample,
         timestep: tensor(new Float32Array(B).fill(t), [B]),
         encoder_hidden_states: promptEmbeds,
         ...residuals,
         ...unetExtra,
       });
+      io.disposeAll([sample, ctrlSample, ...Object.values(residuals)]);
+      unetRuns++;
       const pred = out.out_sample!.data as Float32Array;
       return withCfg ? guidance(pred, o.guidanceScale) : pred;
     };
@@ -274,6 +297,8 @@ export class Pipeline {
       }
     }
 
+    this.lastTransfers = perStep(before, io.count, unetRuns);
+
     // Decode
     const dec = await hold(this.nets.vaeDecoder(vaeId, vaeFiles));
     const pixels = await decodeLatents(dec, divide(latents, vaeScale), [o.samples, 4, lh, lw], vf, vaeFiles.config);
@@ -287,6 +312,14 @@ export class Pipeline {
     applied.steps_run = mode === 'ddim_inversion' ? 2 * Math.min(Math.trunc(o.steps * o.strength), o.steps) : timesteps.length;
     return { pixels, applied };
   }
+}
+
+function perStep(before: TransferCount, after: TransferCount, steps: number): StepTransfers {
+  const n = Math.max(1, steps);
+  return {
+    steps, setupHostToDevice: before.hostToDevice,
+    hostToDevicePerStep: (after.hostToDevice - before.hostToDevice) / n, deviceToHostPerStep: (after.deviceToHost - before.deviceToHost) / n,
+  };
 }
 
 function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {
