@@ -62,7 +62,7 @@ export class DeviceOps {
 }
 
 /** Identity over float32 tensors of any shape: uploads a host tensor into a device tensor. */
-function uploadGraph(): GraphBuilder {
+export function uploadGraph(): GraphBuilder {
   const g = new GraphBuilder('upload');
   g.output(g.op('Identity', [g.input('x', 'float32', [])]), 'y', 'float32');
   // rank-free input: drop the empty shape so any rank is accepted

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeviceIO, DeviceOps } from '../../../src/engine/onnx/device.ts';
+import { DeviceIO, DeviceOps, uploadGraph } from '../../../src/engine/onnx/device.ts';
 import { ort } from '../../../src/engine/onnx/session.ts';
 import { Pipeline } from '../../../src/engine/pipeline/pipeline.ts';
 import { maxAbsDiff } from '../../support/fixtures.ts';
@@ -57,6 +57,18 @@ test('uploads are counted once; resident feeds are not; residual sums and the ze
   });
   assert.equal(io.count.runs, 2);
   io.dispose();
+  await ops.release();
+});
+
+test('the upload graph (used where outputs stay on the device) copies float32 tensors of any rank unchanged', async () => {
+  const ops = new DeviceOps({ provider: 'cpu', cacheDir, threads: 1 });
+  const s = await ops.session('upload', 1, uploadGraph);
+  for (const dims of [[7], [2, 3, 4, 5], [1, 77, 8]]) {
+    const x = new ort.Tensor('float32', rand(dims.reduce((a, b) => a * b, 1), dims.length), dims);
+    const y = (await s.run({ x })).y!;
+    assert.deepEqual([...y.dims], dims);
+    assert.deepEqual([...(y.data as Float32Array)], [...(x.data as Float32Array)]);
+  }
   await ops.release();
 });
 
