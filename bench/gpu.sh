@@ -38,16 +38,19 @@ ls "$PACK"/wheels/importlib_metadata-*.whl >/dev/null 2>&1 || missing+=(".gpu/wh
 ls "$PACK"/vulkan/libvulkan1_*.deb >/dev/null 2>&1 || missing+=(".gpu/vulkan/libvulkan1_*.deb")
 [ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]}. Run bench/gpu/pack.sh on a connected x86-64 machine, then carry .gpu with the repository."
 command -v "$PYTHON" >/dev/null || fail "no $PYTHON (set PYTHON to a Python 3.12 with torch)"
-command -v xz >/dev/null || fail "no xz on this machine"
+"$PYTHON" -c 'import lzma, tarfile' || fail "$PYTHON lacks lzma / tarfile (used to unpack .gpu)"
+command -v dpkg >/dev/null || fail "no dpkg on this machine (unpacks the Vulkan loader)"
 if [ "$MODE" = gpu ]; then
   command -v nvidia-smi >/dev/null || fail "no nvidia-smi: is this the GPU machine? (--cpu-smoke runs without one)"
 fi
 
 # 2. Unpack into the scratch folder (never into /)
 rm -rf "$WORK" && mkdir -p "$WORK/app" "$WORK/bin" "$WORK/vk" "$WORK/site" "$WORK/run"
-xz -dc "$PACK/node.xz" > "$WORK/bin/node" && chmod +x "$WORK/bin/node"
-tar -C "$WORK/app" -xJf "$PACK/ort-js.tar.xz"
-xz -dc "$PACK/libonnxruntime.xz" > "$WORK/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"
+# Python's lzma: the machine may have no xz binary
+unxz() { "$PYTHON" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"), 1 << 24)' "$1" "$2"; }
+unxz "$PACK/node.xz" "$WORK/bin/node" && chmod +x "$WORK/bin/node"
+"$PYTHON" -c 'import sys, tarfile; t = tarfile.open(sys.argv[1], "r:xz"); t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' "$PACK/ort-js.tar.xz" "$WORK/app"
+unxz "$PACK/libonnxruntime.xz" "$WORK/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"
 cp "$PACK/engine-step.mjs" "$WORK/app/"
 for d in "$PACK"/vulkan/*.deb; do dpkg -x "$d" "$WORK/vk"; done
 export LD_LIBRARY_PATH="$WORK/vk/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

@@ -7,7 +7,9 @@
 #   .gpu/ort-js.tar.xz        onnxruntime-node's binding and JS, onnxruntime-common's CommonJS build
 #   .gpu/engine-step.mjs      bench/gpu/engine-step.ts and the engine code it imports, one esbuild bundle (no tsx there)
 #   .gpu/wheels/*.whl         diffusers + importlib_metadata (the GPU image has torch, numpy, safetensors, huggingface_hub)
-#   .gpu/vulkan/*.deb         the Vulkan loader (libvulkan1): ONNX Runtime's WebGPU EP (Dawn) talks Vulkan to the driver
+#   .gpu/vulkan/*.deb         the Vulkan loader (libvulkan1) and the GL vendor-neutral dispatch libraries the NVIDIA ICD
+#                             loads (libglvnd0 ...; the set /work/.library/device/README.md found to work there):
+#                             ONNX Runtime's WebGPU EP (Dawn) talks Vulkan to the driver
 # Everything together stays under the 64 MiB that travel with the repository (about 41 MB + the tracked files).
 # Usage: bench/gpu/pack.sh            (re-packs only what is missing; delete .gpu/ to start over)
 set -euo pipefail
@@ -59,7 +61,7 @@ if ! ls "$PACK"/vulkan/libvulkan1_*.deb >/dev/null 2>&1; then
   mkdir -p "$lists/partial"
   o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
   apt-get $o update -qq
-  (cd "$PACK/vulkan" && apt-get $o download -qq libvulkan1)
+  (cd "$PACK/vulkan" && apt-get $o download -qq libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
   rm -rf "$lists"
 fi
 
