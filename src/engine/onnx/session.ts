@@ -112,8 +112,19 @@ export async function compiledModel(
   }
 }
 
-export async function createSession(path: string, rt: RuntimeOptions): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(path, sessionOptions(rt));
+/** True when this binding can keep a provider's session outputs on the device (ORT IO binding: WebGPU only). */
+export function keepsOutputsOnDevice(provider: Provider): boolean {
+  return provider === 'webgpu';
+}
+
+export interface SessionCreateOptions {
+  /** Outputs stay on the device (preferredOutputLocation 'gpu-buffer') where the provider allows (onnx/device.ts). */
+  outputsOnDevice?: boolean;
+}
+
+export async function createSession(path: string, rt: RuntimeOptions, opts: SessionCreateOptions = {}): Promise<ort.InferenceSession> {
+  const device = opts.outputsOnDevice && keepsOutputsOnDevice(rt.provider) ? { preferredOutputLocation: 'gpu-buffer' as const } : {};
+  return ort.InferenceSession.create(path, { ...sessionOptions(rt), ...device });
 }
 
 export { ort };

@@ -1,18 +1,23 @@
 // The ControlNets of a request: each one's hint tensor and per-residual scales, and the summed residuals of all
-// of them for one step (diffusers' MultiControlNetModel), laid out as the UNet's residual inputs.
+// of them for one step (diffusers' MultiControlNetModel), laid out as the UNet's residual inputs. The residuals stay
+// on the device (onnx/device.ts): ControlNet outputs feed the sums and the UNet without visiting the host.
+import type { DeviceIO } from '../onnx/device.ts';
 import { ort } from '../onnx/session.ts';
-import type { LoadedNet } from './networks.ts';
-import { addInto, cat } from './tensor-math.ts';
 import { skipShapes } from '../models/unet-blocks.ts';
 import type { UNetArch } from '../models/unet-config.ts';
+import type { LoadedNet } from './networks.ts';
 
 export interface ControlRun {
   net: LoadedNet;
   config: Record<string, any>;
-  /** [batch, 3, H, W]: the hint repeated for the batch the ControlNet sees. */
+  /** [batch, 3, H, W]: the hint repeated for the batch the ControlNet sees (a host tensor, or on the device). */
   cond: ort.Tensor;
   /** conditioning_scales [13]: scale, or scale × logspace(-1, 0, 13) in guess mode. */
   scales: ort.Tensor;
+  /** The hint for a smaller batch (DDIM inversion runs without CFG), uploaded on first use. */
+  condByBatch?: Map<number, ort.Tensor>;
+  /** The hint as host data, for condByBatch. */
+  condHost?: Float32Array;
 }
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
@@ -42,42 +47,58 @@ export function zeroResiduals(arch: UNetArch, batch: number, [lh, lw]: [number, 
   return feeds;
 }
 
+/** The first `batch` copies of the repeated hint (a call without CFG), uploaded once per generation. */
+async function condFor(ctl: ControlRun, batch: number, io: DeviceIO): Promise<ort.Tensor> {
+  if (ctl.cond.dims[0] === batch) return ctl.cond;
+  ctl.condByBatch ??= new Map();
+  let t = ctl.condByBatch.get(batch);
+  if (!t) {
+    const host = ctl.condHost!;
+    t = await io.toDevice(tensor(host.subarray(0, (host.length / ctl.cond.dims[0]!) * batch), [batch, ...ctl.cond.dims.slice(1)]));
+    ctl.condByBatch.set(batch, t);
+  }
+  return t;
+}
+
 /**
- * Runs every ControlNet on this step's input and sums their residuals. With `zeroUncond` (guess mode with CFG) the
- * ControlNets saw only the conditional half, and the unconditional half of each residual is zeros, as diffusers does.
+ * Runs every ControlNet on this step's input `sample` [batch, 4, h, w] and sums their residuals on the device. With
+ * `zeroUncond` (guess mode with CFG) the ControlNets saw only the conditional half, and the unconditional half of each
+ * residual is zeros, as diffusers does. Returns the UNet's residual feeds; the caller frees them with
+ * io.disposeAll once the UNet has run.
  */
 export async function controlResiduals(
-  controls: ControlRun[], sample: Float32Array, latentHW: [number, number], t: number, ehs: ort.Tensor, zeroUncond: boolean, arch?: UNetArch,
+  controls: ControlRun[], sample: ort.Tensor, t: number, ehs: ort.Tensor, zeroUncond: boolean, io: DeviceIO,
 ): Promise<Record<string, ort.Tensor>> {
   const batch = ehs.dims[0]!;
-  if (controls.length === 0) {
-    if (!arch) throw new Error('controlResiduals: no ControlNet and no UNet architecture for the zero residuals');
-    return zeroResiduals(arch, zeroUncond ? 2 * batch : batch, latentHW);
-  }
-  let sums: Float32Array[] | undefined;
-  let dims: (readonly number[])[] = [];
+  let sums: ort.Tensor[] | undefined;
+  let names: string[] = [];
   for (const ctl of controls) {
-    const out = await ctl.net.session.run({
-      sample: tensor(sample, [batch, 4, ...latentHW]),
+    const out = await io.run(ctl.net.session, {
+      sample,
       timestep: tensor(new Float32Array(batch).fill(t), [batch]),
       encoder_hidden_states: ehs,
-      // the hint is one image repeated: a call without CFG (DDIM inversion) takes the first `batch` copies
-      controlnet_cond: ctl.cond.dims[0] === batch ? ctl.cond
-        : tensor((ctl.cond.data as Float32Array).subarray(0, (ctl.cond.data.length / ctl.cond.dims[0]!) * batch), [batch, ...ctl.cond.dims.slice(1)]),
+      controlnet_cond: await condFor(ctl, batch, io),
       conditioning_scales: ctl.scales,
-    });
-    const names = residualNames(Object.keys(out).length);
-    const parts = names.map((n) => out[n]!.data as Float32Array);
-    dims = names.map((n) => out[n]!.dims);
-    if (!sums) sums = parts.map((p) => Float32Array.from(p));
-    else sums.forEach((s, k) => addInto(s, parts[k]!));
+    }, true);
+    names = residualNames(Object.keys(out).length);
+    const parts = names.map((n) => out[n]!);
+    if (!sums) {
+      sums = parts;
+    } else {
+      const next = await io.sum(sums, parts);
+      io.disposeAll([...sums, ...parts]);
+      sums = next;
+    }
+  }
+  if (!sums) return {};
+  if (zeroUncond) {
+    const z = await io.zeroUncond(sums);
+    io.disposeAll(sums);
+    sums = z;
   }
   const feeds: Record<string, ort.Tensor> = {};
-  residualNames(sums!.length).forEach((n, k) => {
-    const d = [...dims[k]!];
-    const data = zeroUncond ? cat(new Float32Array(sums![k]!.length), sums![k]!) : sums![k]!;
-    if (zeroUncond) d[0] = d[0]! * 2;
-    feeds[n === 'mid_block_res_sample' ? 'mid_block_additional_residual' : n.replace('down_block_res_sample_', 'down_block_additional_residual_')] = tensor(data, d);
+  names.forEach((n, k) => {
+    feeds[n === 'mid_block_res_sample' ? 'mid_block_additional_residual' : n.replace('down_block_res_sample_', 'down_block_additional_residual_')] = sums![k]!;
   });
   return feeds;
 }

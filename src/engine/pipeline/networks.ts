@@ -36,7 +36,9 @@ export class Networks {
     const session = await this.cache.acquire(key, async () => {
       const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, { ...opts, precision: this.rt.precision });
       this.slots.set(key, (compiled.info as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? []);
-      return { session: await createSession(compiled.path, this.rt), mb: SessionCache.modelMB(compiled.path) };
+      // ControlNet residuals stay on the device: they only feed the residual sums and the UNet (onnx/device.ts)
+      const session = await createSession(compiled.path, this.rt, { outputsOnDevice: kind === 'controlnet' });
+      return { session, mb: SessionCache.modelMB(compiled.path) };
     });
     return { key, session, loraSlots: this.slots.get(key) ?? [] };
   }

@@ -11,6 +11,7 @@ import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, TOME_RATIO_INPUT, tomeRandTable } from '../models/tome.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { parsePrecision } from '../onnx/precision.ts';
+import { DeviceIO, DeviceOps, type TransferCount } from '../onnx/device.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
@@ -23,7 +24,7 @@ import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } f
 import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
-import { controlResiduals, type ControlRun } from './controls.ts';
+import { controlResiduals, zeroResiduals, type ControlRun } from './controls.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
 import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
@@ -43,9 +44,21 @@ export interface Hooks {
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
 
+/** Host↔device bytes of the last generation's denoising loop, per step (what a GPU copies; onnx/device.ts). */
+export interface StepTransfers {
+  steps: number;
+  hostToDevicePerStep: number;
+  deviceToHostPerStep: number;
+  /** Uploads before the loop: text embeddings, hints, scales, LoRA feeds (once per generation). */
+  setupHostToDevice: number;
+}
+
 export class Pipeline {
   private readonly loraCache = new LoraCache();
   private readonly files: ModelFiles;
+  private readonly deviceOps: DeviceOps;
+  /** The transfer count of the last generation's denoising loop (bench/ and tests read it). */
+  lastTransfers: StepTransfers | undefined;
 
   private readonly modelsDir: string;
   /** The embedded safety checker and upscalers, loaded on first use. */
@@ -55,6 +68,7 @@ export class Pipeline {
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
     this.files = new ModelFiles(this.modelsDir, rt.cacheDir);
+    this.deviceOps = new DeviceOps(rt);
   }
 
   /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
@@ -116,9 +130,11 @@ export class Pipeline {
       held.push(n);
       return n;
     };
+    const io = new DeviceIO(this.deviceOps);
     try {
-      return await this.run(o, hooks, hold);
+      return await this.run(o, hooks, hold, io);
     } finally {
+      io.dispose();
       for (const n of held) this.nets.release(n);
     }
   }
@@ -127,14 +143,15 @@ export class Pipeline {
    * diffusers' __call__, as numbered stages: check inputs, encode the prompt, prepare the images and ControlNet
    * hints, the timesteps, then the mode's own latents-and-loop composition, then decode.
    */
-  private async run(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<{ pixels: Float32Array; applied: DenoiseApplied }> {
-    const r = await this.checkInputs(o, hooks, hold);
+  private async run(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO): Promise<{ pixels: Float32Array; applied: DenoiseApplied }> {
+    const r = await this.checkInputs(o, hooks, hold, io);
     const prompt = await this.preparePrompt(r);
     const embeds = await this.encodePrompt(r, prompt);
     const images = await this.prepareImage(r);
     const controls = await this.prepareControlImages(r, images);
     const sched = this.prepareScheduler(r);
     const unet = await this.prepareUnet(r, embeds, controls, sched);
+    const before = { ...io.count };
     let latents: Float32Array;
     let stepsRun: number;
     switch (r.mode) {
@@ -143,6 +160,7 @@ export class Pipeline {
       case 'inpaint': ({ latents, stepsRun } = await this.inpaint(r, unet, images)); break;
       case 'ddim_inversion': ({ latents, stepsRun } = await this.ddimInversion(r, unet, images)); break;
     }
+    this.lastTransfers = perStep(before, io.count, unet.runs);
     const pixels = await this.decode(r, latents);
     return { pixels, applied: { ...r.applied, ...prompt.applied, mode: r.mode, stepsRun, guessMode: controls.guessMode } };
   }
@@ -195,7 +213,7 @@ export class Pipeline {
   // ---- stages ----
 
   /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
-  private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold): Promise<RequestRun> {
+  private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO): Promise<RequestRun> {
     const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
@@ -211,7 +229,7 @@ export class Pipeline {
     const lw = o.width / vf, lh = o.height / vf;
     const t0 = performance.now();
     return {
-      o, hold, model, mode, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
+      o, hold, io, model, mode, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
       gen: new TorchGenerator(o.seed),
       vae: { files: vaeFiles, id: o.vae ? `vae:${o.vae}` : o.modelId, factor: vf, scaling: vaeFiles.config.scaling_factor ?? 0.18215 },
       loras: await this.loadLoras(o, model),
@@ -268,8 +286,9 @@ export class Pipeline {
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
     }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1);
-    const both = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
-    const cond = r.cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : both;
+    // uploaded once; every ControlNet and UNet run of the loop reads them on the device
+    const both = await r.io.toDevice(tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]));
+    const cond = r.cfg ? await r.io.toDevice(tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim])) : both;
     return { both, cond, textLora: lora };
   }
 
@@ -305,9 +324,10 @@ export class Pipeline {
     const guessMode = o.guessMode || controls[0]?.config.global_pool_conditions === true;
     const batch = r.cfg && !guessMode ? 2 * o.samples : o.samples;
     for (const [i, c] of controls.entries()) {
-      c.cond = tensor(repeat(c.cond.data as Float32Array, batch), [batch, 3, H, W]);
+      c.condHost = repeat(c.cond.data as Float32Array, batch);
+      c.cond = await r.io.toDevice(tensor(c.condHost, [batch, 3, H, W]));
       const scales = controlnetScales(c.config, o.controls[i]!.scale, guessMode);
-      c.scales = tensor(scales, [scales.length]);
+      c.scales = await r.io.toDevice(tensor(scales, [scales.length]));
     }
     return { controls, guessMode };
   }
@@ -348,7 +368,7 @@ export class Pipeline {
     // One UNet graph for ToMe on and off: the ratio is an input (0 = off), so tomesd never loads another graph.
     const unet = await r.hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, this.tome));
     const lora = loraFeeds(unet.loraSlots, r.loras.combined);
-    const extra = feedsOf(lora);
+    const extra = await r.io.allToDevice(feedsOf(lora));
     extra[TOME_RATIO_INPUT] = new ort.Tensor('float64', Float64Array.of(o.tomesd ? this.tome.ratio : 0), []);
     if (this.tome.useRand) {
       // tomesd's random destination choice, drawn from the request's seed for the full-resolution grid (unread when off)
@@ -358,24 +378,34 @@ export class Pipeline {
     // a LoRA weight that matched neither network's slots was not applied: say so rather than pretend
     r.applied.loraIgnored = r.loras.ignored;
     r.applied.loraUnmatched = lora.unused.filter((k) => !embeds.textLora.feeds.has(`${k}.lora_down`)).slice(0, 20);
-    return { unet, arch: parseUNetConfig(model.configs.unet), extra, embeds, controls: controls.controls, guessMode: controls.guessMode, sched };
+    return { unet, arch: parseUNetConfig(model.configs.unet), extra, embeds, controls: controls.controls, guessMode: controls.guessMode, sched, zeros: new Map(), runs: 0 };
   }
 
   /** The guided noise prediction for latents at t: CFG over [negative, prompt], ControlNets summed. */
   private async predictNoise(r: RequestRun, u: UnetRun, x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> {
+    const { io } = r;
     const B = withCfg ? 2 * r.o.samples : r.o.samples;
     const promptEmbeds = withCfg ? u.embeds.both : u.embeds.cond;
     const latIn = scaleInput(withCfg ? cat(x, x) : x);
     const zeroUncond = u.guessMode && withCfg;
-    const ctrlIn = zeroUncond ? scaleInput(x) : latIn;
-    const residuals = await controlResiduals(u.controls, ctrlIn, [r.lh, r.lw], t, zeroUncond ? u.embeds.cond : promptEmbeds, zeroUncond, u.arch);
-    const out = await u.unet.session.run({
-      sample: tensor(latIn, [B, 4, r.lh, r.lw]),
+    const sample = await io.toDevice(tensor(latIn, [B, 4, r.lh, r.lw]));
+    const ctrlSample = zeroUncond ? await io.toDevice(tensor(scaleInput(x), [r.o.samples, 4, r.lh, r.lw])) : sample;
+    // no ControlNet (the sibling text2img / img2img / inpaint): zero residuals, uploaded once per batch size
+    let zeros = u.controls.length === 0 ? u.zeros.get(B) : undefined;
+    if (u.controls.length === 0 && !zeros) {
+      zeros = await io.allToDevice(zeroResiduals(u.arch, B, [r.lh, r.lw]));
+      u.zeros.set(B, zeros);
+    }
+    const residuals = zeros ?? await controlResiduals(u.controls, ctrlSample, t, zeroUncond ? u.embeds.cond : promptEmbeds, zeroUncond, io);
+    const out = await io.run(u.unet.session, {
+      sample,
       timestep: tensor(new Float32Array(B).fill(t), [B]),
       encoder_hidden_states: promptEmbeds,
       ...residuals,
       ...u.extra,
     });
+    io.disposeAll([sample, ctrlSample, ...(zeros ? [] : Object.values(residuals))]);
+    u.runs++;
     const pred = out.out_sample!.data as Float32Array;
     return withCfg ? guidance(pred, r.o.guidanceScale) : pred;
   }
@@ -450,6 +480,8 @@ type Hold = (p: Promise<LoadedNet>) => Promise<LoadedNet>;
 interface RequestRun {
   o: GenerateOptions;
   hold: Hold;
+  /** Host↔device copies of this generation (onnx/device.ts). */
+  io: DeviceIO;
   model: SdModel;
   mode: PipelineMode;
   W: number;
@@ -496,6 +528,18 @@ interface UnetRun {
   controls: ControlRun[];
   guessMode: boolean;
   sched: Scheduler;
+  /** Zero ControlNet residuals (requests without a ControlNet), by batch size, on the device. */
+  zeros: Map<number, Record<string, ort.Tensor>>;
+  /** UNet evaluations so far (the transfer count's per-step divisor). */
+  runs: number;
+}
+
+function perStep(before: TransferCount, after: TransferCount, steps: number): StepTransfers {
+  const n = Math.max(1, steps);
+  return {
+    steps, setupHostToDevice: before.hostToDevice,
+    hostToDevicePerStep: (after.hostToDevice - before.hostToDevice) / n, deviceToHostPerStep: (after.deviceToHost - before.deviceToHost) / n,
+  };
 }
 
 function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {

@@ -1,0 +1,123 @@
+"""The diffusers half of bench/gpu.sh: one CFG step (batch 2: ControlNet, then UNet) of SD 1.5 + one ControlNet 1.1.
+
+Creates both networks with random weights (torch seed 0; ControlNet's zero-initialised output convs get small random
+values so its residuals matter), rounds them to fp16 and saves them as diffusers folders (fp16 safetensors) under
+--out, so our engine reads the very same weights. Then, on --device, times the step in fp16 with diffusers' default
+attention (AttnProcessor2_0: torch scaled_dot_product_attention), records the peak memory torch allocated, and runs
+the step once more in fp32 (the same fp16-rounded weights, upcast) for the fp16-vs-fp32 difference. Writes the inputs
+and both outputs to io.bin (+ a header in diffusers_result.json) for the engine's side to compare against.
+
+Usage: python bench/gpu/diffusers_step.py --out DIR [--device cuda|cpu] [--size full|tiny] [--repeats N]
+--size tiny uses a 2-level, 32-channel UNet at 64x64 pixels (the --cpu-smoke mode of bench/gpu.sh).
+"""
+import argparse, json, os, statistics, time
+import numpy as np
+import torch
+from diffusers import UNet2DConditionModel, ControlNetModel
+
+UNET = {
+    'act_fn': 'silu', 'attention_head_dim': 8, 'block_out_channels': [320, 640, 1280, 1280], 'center_input_sample': False,
+    'cross_attention_dim': 768, 'down_block_types': ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+    'downsample_padding': 1, 'flip_sin_to_cos': True, 'freq_shift': 0, 'in_channels': 4, 'layers_per_block': 2,
+    'mid_block_scale_factor': 1, 'norm_eps': 1e-05, 'norm_num_groups': 32, 'out_channels': 4, 'sample_size': 64,
+    'up_block_types': ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+}
+TINY = dict(UNET, block_out_channels=[32, 64], down_block_types=['CrossAttnDownBlock2D', 'DownBlock2D'],
+            up_block_types=['UpBlock2D', 'CrossAttnUpBlock2D'], cross_attention_dim=32, sample_size=8)
+
+
+def controlnet_config(unet):
+    c = {k: v for k, v in unet.items() if k not in ('out_channels', 'up_block_types', 'sample_size', 'center_input_sample')}
+    c.update({'conditioning_embedding_out_channels': [16, 32, 96, 256], 'controlnet_conditioning_channel_order': 'rgb',
+              'global_pool_conditions': False, 'use_linear_projection': False})
+    return c
+
+
+def write_raw(path, tensors):
+    header, offset = {}, 0
+    with open(path, 'wb') as f:
+        for k, v in tensors.items():
+            b = np.ascontiguousarray(v.detach().float().cpu().numpy()).tobytes()
+            header[k] = {'shape': list(v.shape), 'offset': offset, 'length': len(b)}
+            f.write(b)
+            offset += len(b)
+    return header
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--device', default='cuda')
+    ap.add_argument('--size', default='full', choices=['full', 'tiny'])
+    ap.add_argument('--repeats', type=int, default=20)
+    a = ap.parse_args()
+    dev = torch.device(a.device)
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('diffusers_step.py: --device cuda but torch sees no CUDA device')
+    torch.set_grad_enabled(False)
+    torch.manual_seed(0)
+    cfg = UNET if a.size == 'full' else TINY
+    px = 512 if a.size == 'full' else 64
+    t0 = time.time()
+    unet = UNet2DConditionModel(**cfg).eval()
+    cn = ControlNetModel(**controlnet_config(cfg)).eval()
+    g = torch.Generator().manual_seed(1)
+    for m in [*cn.controlnet_down_blocks, cn.controlnet_mid_block, cn.controlnet_cond_embedding.conv_out]:
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.01)
+    unet.half()
+    cn.half()
+    unet.save_pretrained(os.path.join(a.out, 'unet'))
+    cn.save_pretrained(os.path.join(a.out, 'controlnet'))
+    create_s = time.time() - t0
+
+    lat = px // 8
+    sample = torch.randn(2, 4, lat, lat, generator=g)
+    t = torch.tensor([501.0, 501.0])
+    ehs = torch.randn(2, 77, cfg['cross_attention_dim'], generator=g)
+    cond = torch.rand(2, 3, px, px, generator=g)
+
+    def step(dtype):
+        x, e, c = (v.to(dev, dtype) for v in (sample, ehs, cond))
+        tt = t.to(dev)
+        down, mid = cn(x, tt, e, c, conditioning_scale=1.0, return_dict=False)
+        return unet(x, tt, e, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    unet.to(dev)
+    cn.to(dev)
+    if dev.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(3):  # warm-up: cuDNN / SDPA kernel choice, allocator
+        out16 = step(torch.float16)
+    sync()
+    times = []
+    for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        out16 = step(torch.float16)
+        sync()
+        times.append(time.perf_counter() - t0)
+    peak_alloc = torch.cuda.max_memory_allocated() if dev.type == 'cuda' else None
+    peak_reserved = torch.cuda.max_memory_reserved() if dev.type == 'cuda' else None
+    unet.float()
+    cn.float()
+    out32 = step(torch.float32)
+    sync()
+    header = write_raw(os.path.join(a.out, 'io.bin'), {
+        'sample': sample, 'timestep': t, 'encoder_hidden_states': ehs, 'controlnet_cond': cond,
+        'out_fp16': out16, 'out_fp32': out32,
+    })
+    rel = (torch.linalg.vector_norm(out16.float() - out32) / torch.linalg.vector_norm(out32)).item()
+    result = {
+        'torch': torch.__version__, 'device': torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu',
+        'attention': type(unet.attn_processors[next(iter(unet.attn_processors))]).__name__,
+        'create_and_save_s': create_s, 'step_s_median': statistics.median(times), 'step_s': times,
+        'peak_allocated_bytes': peak_alloc, 'peak_reserved_bytes': peak_reserved, 'fp16_vs_fp32_rel_l2': rel, 'io': header,
+    }
+    with open(os.path.join(a.out, 'diffusers_result.json'), 'w') as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps({k: v for k, v in result.items() if k not in ('io', 'step_s')}))
+
+
+if __name__ == '__main__':
+    main()
