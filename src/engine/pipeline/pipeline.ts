@@ -133,6 +133,7 @@ export class Pipeline {
     // Text
     const maxSkip = clipMaxSkip(model.configs.textEncoder);
     if (o.clipSkip - 1 > maxSkip) throw new EngineError('bad_input', `clip_skip must be at most ${maxSkip + 1} for model ${o.modelId}`, 'clip_skip');
+    if (model.tokenizer.source === 'bundled') applied.tokenizer = 'bundled clip-vit-large-patch14 (the model carries no tokenizer vocabulary)';
     const text = await hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
     const textLora = loraFeeds(text.loraSlots, combined);
     const embeds = await encodePrompts(model.tokenizer, async (ids, rows, skip) => {

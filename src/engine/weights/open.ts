@@ -100,7 +100,7 @@ export async function openDiffusersFolder(dir: string): Promise<SdModel> {
     vae: expectKeys(modernVaeNames(vaeFile!), ldmVaeKeyPairs(configs.vae).pairs, 'VAE', join(dir, 'vae')),
     textEncoder: textEncoderView(textFile!, configs.textEncoder, '', join(dir, 'text_encoder')),
     configs,
-    tokenizer: await loadClipTokenizer(existsSync(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : undefined),
+    tokenizer: await loadClipTokenizer(existsSync(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : undefined, { vocabSize: configs.textEncoder.vocab_size }),
   };
 }
 
@@ -109,7 +109,7 @@ export async function openDiffusersFolder(dir: string): Promise<SdModel> {
  * cond_stage_model.transformer.*). It carries no configs: they default to SD 1.5's. Non-weight entries
  * (alphas_cumprod, model_ema.*, position_ids, the VAE's training loss) are ignored; EMA copies are not used.
  */
-export async function openSingleFileCheckpoint(path: string, configs: SdConfigs = SD15_CONFIGS): Promise<SdModel> {
+export async function openSingleFileCheckpoint(path: string, configs: SdConfigs = SD15_CONFIGS, opts: { tokenizerDir?: string } = {}): Promise<SdModel> {
   const file = await openWeightsFile(path);
   const keys = file.keys();
   if (keys.some((k) => k.startsWith('conditioner.embedders.'))) throw new Error(`${path}: an SDXL checkpoint; only SD 1.x is supported`);
@@ -121,7 +121,7 @@ export async function openSingleFileCheckpoint(path: string, configs: SdConfigs 
     vae: convertKeys(file, ldmVaeKeyPairs(configs.vae).pairs, { component: 'VAE', file: path, prefix: 'first_stage_model.', ignore: (k) => k.startsWith('loss.') }),
     textEncoder: textEncoderView(file, configs.textEncoder, 'cond_stage_model.transformer.', path),
     configs,
-    tokenizer: await loadClipTokenizer(),
+    tokenizer: await loadClipTokenizer(opts.tokenizerDir, { vocabSize: configs.textEncoder.vocab_size }),
   };
 }
 
