@@ -95,6 +95,8 @@ export const requestSchema = z.object({
   guess_mode: yesNo('guess_mode', 'no'),
   prompt: text('prompt', ''),
   negative_prompt: text('negative_prompt', ''),
+  prompt_weighting: yesNo('prompt_weighting', 'yes')
+    .meta({ description: 'read (word:1.3), ((word)), [word], \\( escapes and BREAK in both prompts (A1111 / diffusers lpw weighting); no = plain text' }),
   init_image: image('init_image').meta({ description: 'img2img source and annotator input (URL or base64)' }),
   control_image: z.preprocess(
     unsetToUndefined,

@@ -14,6 +14,7 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied: Rec
   const meta: Record<string, unknown> = {
     prompt: req.prompt,
     negative_prompt: req.negative_prompt,
+    prompt_weighting: req.prompt_weighting,
     model_id: req.model_id,
     controlnet_model: req.controlnet_model.join(','),
     controlnet_type: req.controlnet_type,

@@ -12,7 +12,8 @@ test('meta has every SPEC key under the hosted names; the engine\'s applied valu
   const r = { ...parseRequest({ controlnet_model: 'canny,depth', init_image: 'https://e/i.png', control_image: 'data:image/png;base64,QUJD',
     lora_model: 'a,b', lora_strength: '0.5', width: 256, samples: 3 }), model_id: 'm', seed: 9 };
   const m = buildMeta(r, 'pfx', { prompt: 'enhanced prompt', safety_checker: 'unavailable' });
-  assert.deepEqual(Object.keys(m).sort(), [...SPEC_META_KEYS].sort());
+  // plus prompt_weighting, our field (README: prompt weighting)
+  assert.deepEqual(Object.keys(m).sort(), [...SPEC_META_KEYS, 'prompt_weighting'].sort());
   assert.equal(m.W, 256); assert.equal(m.H, 512); assert.equal(m.n_samples, 3); assert.equal(m.seed, 9); assert.equal(m.steps, 30);
   assert.equal(m.controlnet_model, 'canny,depth'); assert.deepEqual(m.controlnet_conditioning_scale, [1, 1]);
   assert.equal(m.lora, 'a,b'); assert.equal(m.lora_strength, '0.5,0.5'); assert.equal(m.file_prefix, 'pfx');

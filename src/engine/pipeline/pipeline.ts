@@ -144,7 +144,7 @@ export class Pipeline {
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1);
+    }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1, o.promptWeighting === true);
     const ehs = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
     const ehsCond = cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : ehs;
 
@@ -284,6 +284,7 @@ export class Pipeline {
     applied.enhance_prompt = o.enhancePrompt ? 'unavailable' : 'no';
     applied.multi_lingual = o.multiLingual ? 'unavailable' : 'no';
     applied.prompt = o.prompt;
+    applied.prompt_weighting = o.promptWeighting ? 'yes' : 'no';
     applied.tomesd = o.tomesd ? 'yes' : 'no';
     applied.guess_mode = guessMode ? 'yes' : 'no';
     applied.mode = mode;

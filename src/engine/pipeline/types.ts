@@ -67,6 +67,8 @@ export interface GenerateOptions {
   enhancePrompt: boolean;
   multiLingual: boolean;
   upscale: boolean;
+  /** Read the prompts' weighting syntax ((word:1.3), [word], BREAK); the request field prompt_weighting. Default false here (plain text). */
+  promptWeighting?: boolean;
 }
 
 export interface ProgressEvent {
