@@ -18,6 +18,7 @@ import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } f
 import { ModelFiles, type Json } from './model-files.ts';
 import { Networks, type LoadedNet } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
+import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { controlResiduals, type ControlRun } from './controls.ts';
 import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
@@ -187,6 +188,10 @@ export class Pipeline {
     const mode = denoisingMode({ scheduler: o.scheduler, hasInitImage: !!initImg, hasMaskImage: !!maskImg, strength: o.strength });
     const plan = stepPlanProblem({ scheduler: o.scheduler, mode, steps: o.steps, strength: o.strength, useKarrasSigmas: o.useKarrasSigmas });
     if (plan) throw new EngineError('bad_input', plan.message, plan.field);
+    const inpaintUnet = (model.configs.unet.in_channels ?? 4) === INPAINT_UNET_CHANNELS;
+    if (inpaintUnet && mode !== 'inpaint') {
+      throw new EngineError('bad_input', `model_id ${o.modelId} is an inpainting model (9-channel UNet): it needs init_image and mask_image`, 'mask_image');
+    }
     let timesteps = sched.timesteps;
     if (mode === 'img2img' || mode === 'inpaint') {
       try {
@@ -199,6 +204,7 @@ export class Pipeline {
     const vaeScale: number = vaeFiles.config.scaling_factor ?? 0.18215;
     let latents: Float32Array;
     let inpaint: { imageLatents: Float32Array; noise: Float32Array; mask: Float32Array } | undefined;
+    let unetExtraChannels: InpaintUnetExtra | undefined;
     if (mode === 'txt2img') {
       latents = scale(gen.randn(latentShape), sched.initNoiseSigma);
     } else {
@@ -208,7 +214,9 @@ export class Pipeline {
         const mean = out.mean!.data as Float32Array;
         return scale(gaussianSample(mean, out.std!.data as Float32Array, gen.randn([1, 4, lh, lw])), vaeScale);
       };
-      const imageLatents = repeat(await encode(toChw(initImg!, '-1,1')), o.samples);
+      // diffusers encodes the init image only when it needs it: a 9-channel UNet at strength 1 starts from noise.
+      const needImage = !(inpaintUnet && o.strength === 1);
+      const imageLatents = needImage ? repeat(await encode(toChw(initImg!, '-1,1')), o.samples) : new Float32Array(0);
       const noise = gen.randn(latentShape);
       if (mode === 'ddim_inversion') {
         latents = imageLatents; // inverted from the clean latents; the drawn noise only keeps draws in order
@@ -216,10 +224,16 @@ export class Pipeline {
         latents = sched.addNoise(imageLatents, noise, timesteps[0]!);
       } else {
         latents = o.strength === 1 ? scale(noise, sched.initNoiseSigma) : sched.addNoise(imageLatents, noise, timesteps[0]!);
-        // diffusers also encodes the masked image (used only by 9-channel inpaint UNets): its draw is taken
-        // here so that later draws line up with diffusers'.
-        gen.randn([1, 4, lh, lw]);
-        inpaint = { imageLatents, noise, mask: maskToLatent(binaryMask(maskImg!), W, H, lw, lh) };
+        // diffusers also encodes the masked image (prepare_mask_latents); 9-channel UNets take it with the mask,
+        // for 4-channel ones only its draw is taken, so that later draws line up with diffusers'.
+        const pixelMask = binaryMask(maskImg!);
+        const latentMask = maskToLatent(pixelMask, W, H, lw, lh);
+        if (inpaintUnet) {
+          unetExtraChannels = inpaintUnetExtra(latentMask, await encode(maskedImage(toChw(initImg!, '-1,1'), pixelMask)));
+        } else {
+          gen.randn([1, 4, lh, lw]);
+          inpaint = { imageLatents, noise, mask: latentMask };
+        }
       }
     }
 
@@ -249,7 +263,9 @@ export class Pipeline {
       const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
       const residuals = await controlResiduals(controls, ctrlIn, [lh, lw], t, guessMode && withCfg ? ehsCond : promptEmbeds, guessMode && withCfg);
       const out = await unet.session.run({
-        sample: tensor(latIn, [B, 4, lh, lw]),
+        sample: unetExtraChannels
+          ? tensor(withInpaintChannels(latIn, B, unetExtraChannels), [B, 4 + unetExtraChannels.channels, lh, lw])
+          : tensor(latIn, [B, 4, lh, lw]),
         timestep: tensor(new Float32Array(B).fill(t), [B]),
         encoder_hidden_states: promptEmbeds,
         ...residuals,

@@ -98,7 +98,7 @@ test('missing and unknown keys are named in the error', async () => {
   });
   // A config that does not fit the file (SD 1.5's, for the tiny model) is reported, not silently mis-mapped.
   await assert.rejects(openSingleFileCheckpoint(join(W, 'sd15-tiny.safetensors')), /UNet weights do not match its config: missing \d+ key\(s\): model\.diffusion_model\.input_blocks\.4\.1\.norm\.weight/);
-  await assert.rejects(openSingleFileCheckpoint(join(W, 'control-tiny.safetensors'), configs), /not an SD single-file checkpoint/);
+  await assert.rejects(openSingleFileCheckpoint(join(W, 'control-tiny.safetensors'), configs), /a ControlNet checkpoint, not a base model/);
 });
 
 test('SD 1.5 configs give exactly the diffusers names of the full-size models', async () => {
