@@ -29,3 +29,10 @@ test('zero-step DDIM inversion, one-step IPNDM and strength 0 img2img are 400s n
     assert.match(r.body.message, msg);
   }
 });
+
+test('the enterprise bodies follow the same unset rule (model_type "null" is the default kind)', async () => {
+  const r = await t.post('/api/v1/enterprise/verify_model', { key: t.adminKey, model_id: 'sd-test', model_type: 'null' });
+  const plain = await t.post('/api/v1/enterprise/verify_model', { key: t.adminKey, model_id: 'sd-test' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body, plain.body);
+});
