@@ -225,6 +225,8 @@ function fields(e: Endpoint, keyRequired: boolean) {
     guess_mode: yesNo('guess_mode', 'no'),
     prompt: e.task === 'text2img' ? requiredText('prompt') : text('prompt', ''),
     negative_prompt: text('negative_prompt', ''),
+    prompt_weighting: yesNo('prompt_weighting', 'yes')
+      .meta({ description: 'read (word:1.3), ((word)), [word], \\( escapes and BREAK in both prompts (A1111 / diffusers lpw weighting); no = plain text' }),
     init_image: image('init_image', e.task === 'img2img' || e.task === 'inpaint')
       .meta({ description: controlnet ? 'img2img source and annotator input (URL or base64)' : 'the image to start from (URL or base64)' }),
     control_image: accepts('image', z.preprocess(

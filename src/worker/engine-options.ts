@@ -24,7 +24,7 @@ export async function engineOptions(r: GenerateRequest, limits: ImageLimits): Pr
   }
   if (r.model_id === undefined || r.seed === undefined) throw new Error('model_id and seed must be resolved before the engine runs');
   return {
-    modelId: r.model_id, prompt: r.prompt, negativePrompt: r.negative_prompt, controls,
+    modelId: r.model_id, prompt: r.prompt, negativePrompt: r.negative_prompt, promptWeighting: r.prompt_weighting === 'yes', controls,
     autoHint: r.auto_hint === 'yes', guessMode: r.guess_mode === 'yes', initImage, maskImage,
     width: r.width, height: r.height, samples: r.samples, scheduler: r.scheduler, steps: r.num_inference_steps,
     guidanceScale: r.guidance_scale, strength: r.strength, seed: r.seed, tomesd: r.tomesd === 'yes',

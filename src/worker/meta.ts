@@ -39,7 +39,9 @@ export function appliedMeta(a: Applied): Record<string, unknown> {
     enhance_prompt: yesNo(a.promptEnhancement),
     mode: a.mode,
     steps_run: a.stepsRun,
+    prompt_weighting: a.promptWeighting ? 'yes' : 'no',
   };
+  if (a.tokenizerNote) out.tokenizer = a.tokenizerNote;
   if (a.loraIgnored.length) out.lora_ignored = a.loraIgnored;
   if (a.loraUnmatched.length) out.lora_unmatched = a.loraUnmatched;
   for (const [type, note] of Object.entries(a.annotatorNotes)) out[`auto_hint_${type}`] = note;
@@ -60,6 +62,7 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied?: Ap
   const meta: Record<string, unknown> = {
     prompt: req.prompt,
     negative_prompt: req.negative_prompt,
+    prompt_weighting: req.prompt_weighting,
     model_id: req.model_id,
     controlnet_model: req.controlnet_model.length ? req.controlnet_model.join(',') : null,
     controlnet_type: req.controlnet_type ?? null,

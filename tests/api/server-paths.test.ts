@@ -51,7 +51,7 @@ test('a job failure (fetch answer and webhook) and meta notes carry no server pa
   const applied: Applied = {
     mode: 'txt2img', stepsRun: 1, prompt: 'p', guessMode: false, tome: false, karrasSigmas: 'off', algorithmType: 'none',
     loraIgnored: [`${models}/lora/a: k`], loraUnmatched: [], annotatorNotes: { canny: `read ${models}/annotator/x.onnx` },
-    safetyChecker: { status: 'off' }, upscale: { status: 'off' }, translation: { status: 'off' }, promptEnhancement: { status: 'off' },
+    safetyChecker: { status: 'off' }, upscale: { status: 'off' }, translation: { status: 'off' }, promptEnhancement: { status: 'off' }, promptWeighting: false,
   };
   const meta = buildMeta(parseRequest({ controlnet_model: 'canny', control_image: 'aGVsbG8=' }), 'p', applied);
   assert.equal(meta.auto_hint_canny, 'read annotator/x.onnx');

@@ -13,15 +13,16 @@ const applied: Applied = {
   mode: 'img2img', stepsRun: 12, prompt: 'enhanced prompt', guessMode: false, tome: false, karrasSigmas: 'ignored', algorithmType: 'none',
   loraIgnored: [], loraUnmatched: [], annotatorNotes: {},
   safetyChecker: { status: 'unavailable', reason: 'no safety checker installed' }, upscale: { status: 'ran', model: 'x2', factor: 2 },
-  translation: { status: 'unavailable', reason: 'no translator installed' }, promptEnhancement: { status: 'off' },
+  translation: { status: 'unavailable', reason: 'no translator installed' }, promptEnhancement: { status: 'off' }, promptWeighting: true,
 };
 
 test('meta has every SPEC key under the hosted names; the engine\'s applied values win', () => {
   const r = { ...parseRequest({ controlnet_model: 'canny,depth', init_image: 'https://e/i.png', control_image: 'data:image/png;base64,QUJD',
     lora_model: 'a,b', lora_strength: '0.5', width: 256, samples: 3 }), model_id: 'm', seed: 9 };
-  assert.deepEqual(Object.keys(buildMeta(r, 'pfx')).sort(), [...SPEC_META_KEYS].sort());
+  // plus prompt_weighting, our field (README: prompt weighting)
+  assert.deepEqual(Object.keys(buildMeta(r, 'pfx')).sort(), [...SPEC_META_KEYS, 'prompt_weighting'].sort());
   const m = buildMeta(r, 'pfx', applied);
-  assert.deepEqual(Object.keys(m).filter((k) => !SPEC_META_KEYS.includes(k)).sort(), ['mode', 'multi_lingual_note', 'safety_checker_note', 'steps_run', 'upscale_factor', 'upscale_model']);
+  assert.deepEqual(Object.keys(m).filter((k) => !SPEC_META_KEYS.includes(k)).sort(), ['mode', 'multi_lingual_note', 'prompt_weighting', 'safety_checker_note', 'steps_run', 'upscale_factor', 'upscale_model']);
   assert.equal(m.W, 256); assert.equal(m.H, 512); assert.equal(m.n_samples, 3); assert.equal(m.seed, 9); assert.equal(m.steps, 30);
   assert.equal(m.controlnet_model, 'canny,depth'); assert.deepEqual(m.controlnet_conditioning_scale, [1, 1]);
   assert.equal(m.lora, 'a,b'); assert.equal(m.lora_strength, '0.5,0.5'); assert.equal(m.file_prefix, 'pfx');

@@ -24,6 +24,7 @@ import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } f
 import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
+import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { controlResiduals, zeroResiduals, type ControlRun } from './controls.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
 import { decodeLatents } from './decode.ts';
@@ -162,7 +163,7 @@ export class Pipeline {
     }
     this.lastTransfers = perStep(before, io.count, unet.runs);
     const pixels = await this.decode(r, latents);
-    return { pixels, applied: { ...r.applied, ...prompt.applied, mode: r.mode, stepsRun, guessMode: controls.guessMode } };
+    return { pixels, applied: { ...r.applied, ...prompt.applied, mode: r.mode, stepsRun, guessMode: controls.guessMode, promptWeighting: o.promptWeighting === true } };
   }
 
   // ---- modes: each a short composition of the stages ----
@@ -185,13 +186,19 @@ export class Pipeline {
   /** img2img, with the unmasked area put back (re-noised to the next timestep) after every step. */
   private async inpaint(r: RequestRun, u: UnetRun, images: PreparedImages): Promise<{ latents: Float32Array; stepsRun: number }> {
     const timesteps = this.img2imgTimesteps(r, u.sched);
-    const imageLatents = await this.encodeImage(r, images.init!);
+    // diffusers encodes the init image only when it needs it: a 9-channel UNet at strength 1 starts from noise.
+    const imageLatents = r.inpaintUnet && r.o.strength === 1 ? new Float32Array(0) : await this.encodeImage(r, images.init!);
     const noise = r.gen.randn(r.latentShape);
     const latents = r.o.strength === 1 ? scale(noise, u.sched.initNoiseSigma) : u.sched.addNoise(imageLatents, noise, timesteps[0]!);
-    // diffusers also encodes the masked image (used only by 9-channel inpaint UNets): its draw is taken here so
-    // that later draws line up with diffusers'.
+    // diffusers also encodes the masked image (prepare_mask_latents); 9-channel UNets take it with the mask, for
+    // 4-channel ones only its draw is taken, so that later draws line up with diffusers'.
+    const pixelMask = binaryMask(images.mask!);
+    const mask = maskToLatent(pixelMask, r.W, r.H, r.lw, r.lh);
+    if (r.inpaintUnet) {
+      u.inpaintExtra = inpaintUnetExtra(mask, await this.encodeLatents(r, maskedImage(toChw(images.init!, '-1,1'), pixelMask)));
+      return { latents: await this.denoise(r, u, latents, timesteps), stepsRun: timesteps.length };
+    }
     r.gen.randn([1, 4, r.lh, r.lw]);
-    const mask = maskToLatent(binaryMask(images.mask!), r.W, r.H, r.lw, r.lh);
     const afterStep = (x: Float32Array, i: number): Float32Array => {
       const proper = i < timesteps.length - 1 ? u.sched.addNoise(imageLatents, noise, timesteps[i + 1]!) : imageLatents;
       return blendByMask(proper, x, mask);
@@ -226,10 +233,14 @@ export class Pipeline {
     const mode: PipelineMode = denoisingMode({ scheduler: o.scheduler, hasInitImage: !!o.initImage, hasMaskImage: !!o.maskImage, strength: o.strength });
     const plan = stepPlanProblem({ scheduler: o.scheduler, mode, steps: o.steps, strength: o.strength, useKarrasSigmas: o.useKarrasSigmas });
     if (plan) throw new EngineError('bad_input', plan.message, plan.field);
+    const inpaintUnet = (model.configs.unet.in_channels ?? 4) === INPAINT_UNET_CHANNELS;
+    if (inpaintUnet && mode !== 'inpaint') {
+      throw new EngineError('bad_input', `model_id ${o.modelId} is an inpainting model (9-channel UNet): it needs init_image and mask_image`, 'mask_image');
+    }
     const lw = o.width / vf, lh = o.height / vf;
     const t0 = performance.now();
     return {
-      o, hold, io, model, mode, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
+      o, hold, io, model, mode, inpaintUnet, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
       gen: new TorchGenerator(o.seed),
       vae: { files: vaeFiles, id: o.vae ? `vae:${o.vae}` : o.modelId, factor: vf, scaling: vaeFiles.config.scaling_factor ?? 0.18215 },
       loras: await this.loadLoras(o, model),
@@ -285,7 +296,8 @@ export class Pipeline {
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1);
+    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true);
+    if (model.tokenizer.source === 'bundled') r.applied.tokenizerNote = 'bundled clip-vit-large-patch14 (the model carries no tokenizer vocabulary)';
     // uploaded once; every ControlNet and UNet run of the loop reads them on the device
     const both = await r.io.toDevice(tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]));
     const cond = r.cfg ? await r.io.toDevice(tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim])) : both;
@@ -355,11 +367,15 @@ export class Pipeline {
 
   /** The VAE encoder's sampled latents of an image, scaled, repeated for the samples (one generator draw). */
   private async encodeImage(r: RequestRun, image: RgbImage): Promise<Float32Array> {
+    return repeat(await this.encodeLatents(r, toChw(image, '-1,1')), r.o.samples);
+  }
+
+  /** The VAE encoder's sampled, scaled latents [1, 4, lh, lw] of a [-1, 1] CHW image (one generator draw). */
+  private async encodeLatents(r: RequestRun, chw: Float32Array): Promise<Float32Array> {
     const enc = await r.hold(this.nets.vaeEncoder(r.vae.id, r.vae.files));
-    const out = await enc.session.run({ sample: tensor(toChw(image, '-1,1'), [1, 3, r.H, r.W]) });
+    const out = await enc.session.run({ sample: tensor(chw, [1, 3, r.H, r.W]) });
     const mean = out.mean!.data as Float32Array;
-    const sampled = scale(gaussianSample(mean, out.std!.data as Float32Array, r.gen.randn([1, 4, r.lh, r.lw])), r.vae.scaling);
-    return repeat(sampled, r.o.samples);
+    return scale(gaussianSample(mean, out.std!.data as Float32Array, r.gen.randn([1, 4, r.lh, r.lw])), r.vae.scaling);
   }
 
   /** The UNet (LoRA, ToMe) with everything fed on every step except the latents and timestep. */
@@ -388,8 +404,11 @@ export class Pipeline {
     const promptEmbeds = withCfg ? u.embeds.both : u.embeds.cond;
     const latIn = scaleInput(withCfg ? cat(x, x) : x);
     const zeroUncond = u.guessMode && withCfg;
-    const sample = await io.toDevice(tensor(latIn, [B, 4, r.lh, r.lw]));
-    const ctrlSample = zeroUncond ? await io.toDevice(tensor(scaleInput(x), [r.o.samples, 4, r.lh, r.lw])) : sample;
+    // a 9-channel inpainting UNet takes [latents, mask, masked-image latents]; its ControlNets see the 4 latent channels
+    const x9 = u.inpaintExtra;
+    const sample = await io.toDevice(x9 ? tensor(withInpaintChannels(latIn, B, x9), [B, 4 + x9.channels, r.lh, r.lw]) : tensor(latIn, [B, 4, r.lh, r.lw]));
+    const ctrlSample = zeroUncond ? await io.toDevice(tensor(scaleInput(x), [r.o.samples, 4, r.lh, r.lw]))
+      : x9 ? await io.toDevice(tensor(latIn, [B, 4, r.lh, r.lw])) : sample;
     // no ControlNet (the sibling text2img / img2img / inpaint): zero residuals, uploaded once per batch size
     let zeros = u.controls.length === 0 ? u.zeros.get(B) : undefined;
     if (u.controls.length === 0 && !zeros) {
@@ -404,7 +423,7 @@ export class Pipeline {
       ...residuals,
       ...u.extra,
     });
-    io.disposeAll([sample, ctrlSample, ...(zeros ? [] : Object.values(residuals))]);
+    io.disposeAll([...new Set([sample, ctrlSample]), ...(zeros ? [] : Object.values(residuals))]);
     u.runs++;
     const pred = out.out_sample!.data as Float32Array;
     return withCfg ? guidance(pred, r.o.guidanceScale) : pred;
@@ -482,6 +501,8 @@ interface RequestRun {
   hold: Hold;
   /** Host↔device copies of this generation (onnx/device.ts). */
   io: DeviceIO;
+  /** The model's UNet takes 9 channels (an SD inpainting model): only inpaint mode can run it. */
+  inpaintUnet: boolean;
   model: SdModel;
   mode: PipelineMode;
   W: number;
@@ -495,7 +516,7 @@ interface RequestRun {
   vae: { files: NetworkFiles & { config: VaeConfigJson }; id: string; factor: number; scaling: number };
   loras: { combined: ReturnType<typeof combineLoras>; ignored: string[] };
   /** Filled in by the stages as they run. */
-  applied: Pick<Applied, 'tome' | 'karrasSigmas' | 'algorithmType' | 'loraIgnored' | 'loraUnmatched' | 'annotatorNotes'>;
+  applied: Pick<Applied, 'tome' | 'karrasSigmas' | 'algorithmType' | 'loraIgnored' | 'loraUnmatched' | 'annotatorNotes' | 'tokenizerNote'>;
   /** Reports a finished step; throws EngineError('cancelled') once the request was aborted. */
   progress: (step: number, total: number) => void;
 }
@@ -530,6 +551,8 @@ interface UnetRun {
   sched: Scheduler;
   /** Zero ControlNet residuals (requests without a ControlNet), by batch size, on the device. */
   zeros: Map<number, Record<string, ort.Tensor>>;
+  /** The extra channels of a 9-channel inpainting UNet (set by the inpaint mode). */
+  inpaintExtra?: InpaintUnetExtra;
   /** UNet evaluations so far (the transfer count's per-step divisor). */
   runs: number;
 }

@@ -74,6 +74,8 @@ export interface GenerateOptions {
   multiLingual: boolean;
   /** Upscale factor of each output: 1 (none), 2, or 3. */
   upscale: 1 | 2 | 3;
+  /** Read the prompts' weighting syntax ((word:1.3), [word], BREAK); the request field prompt_weighting. Default false here (plain text). */
+  promptWeighting?: boolean;
 }
 
 export interface ProgressEvent {
@@ -120,6 +122,10 @@ export interface Applied {
   upscale: ExtraOutcome<{ model: string; factor: number }>;
   translation: ExtraOutcome<{ model: string }>;
   promptEnhancement: ExtraOutcome<{ model: string }>;
+  /** The prompts' weighting syntax ((word:1.3), [word], BREAK) was read (GenerateOptions.promptWeighting). */
+  promptWeighting: boolean;
+  /** Set when the model carries no tokenizer vocabulary and the bundled CLIP one was used. */
+  tokenizerNote?: string;
 }
 
 export interface GenerateResult {

@@ -1,6 +1,9 @@
 // CLIP byte-level BPE tokenizer giving the same ids as transformers' CLIPTokenizer (5.x, tokenizers backend):
 // NFC, whitespace runs → one space, per-character lowercase, CLIP's split regex, GPT-2 byte→unicode mapping,
 // BPE with the "</w>" end-of-word suffix. The special tokens are matched verbatim before normalization.
+// A tokenizer comes from tokenizer.json (what transformers 5 saves: the tokenizers library's format) or from
+// vocab.json + merges.txt; the bundled clip-vit-large-patch14 vocabulary is used only where a model carries
+// none and its text encoder has that vocabulary's size, and then the model says so (never silently).
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +25,19 @@ export interface ClipTokenizerOptions {
   maxLength?: number;
   /** Most words whose BPE result is kept (least recently used dropped first); default WORD_CACHE_LIMIT. */
   wordCacheLimit?: number;
+  /** Token given for a BPE symbol missing from the vocabulary (tokenizers' unk_token); none: an error. */
+  unkToken?: string;
+}
+
+/** Where a tokenizer's vocabulary came from. */
+export type TokenizerSource = 'tokenizer.json' | 'vocab.json + merges.txt' | 'bundled';
+
+/** The bundled vocabulary's size (openai/clip-vit-large-patch14, SD 1.x and 2.x text encoders). */
+export const BUNDLED_VOCAB_SIZE = 49408;
+
+/** A tokenizer folder that cannot serve the model (names what was found; the caller adds the file). */
+export class TokenizerError extends Error {
+  override readonly name = 'TokenizerError';
 }
 
 /**
@@ -53,6 +69,9 @@ export class ClipTokenizer {
   private readonly bytes = byteEncoder();
   private readonly cache = new Map<string, number[]>();
   private readonly cacheLimit: number;
+  private readonly unkId: number | undefined;
+  /** Where the vocabulary came from (set by the loaders). */
+  source: TokenizerSource = 'vocab.json + merges.txt';
   private readonly encoder = new TextEncoder();
 
   constructor(vocab: Record<string, number>, merges: string[], opts: ClipTokenizerOptions = {}) {
@@ -63,6 +82,14 @@ export class ClipTokenizer {
     this.padId = this.id(opts.padToken ?? EOS);
     this.maxLength = opts.maxLength ?? CLIP_MAX_LENGTH;
     this.cacheLimit = Math.max(0, opts.wordCacheLimit ?? WORD_CACHE_LIMIT);
+    this.unkId = opts.unkToken === undefined ? undefined : this.vocab.get(opts.unkToken);
+  }
+
+  /** One more than the largest id (the text encoder's embedding needs at least this many rows). */
+  get vocabSize(): number {
+    let max = -1;
+    for (const id of this.vocab.values()) if (id > max) max = id;
+    return max + 1;
   }
 
   /** Words currently held by the BPE cache (at most the wordCacheLimit option). */
@@ -76,13 +103,49 @@ export class ClipTokenizer {
     return new ClipTokenizer(JSON.parse(vocabJson), merges, opts);
   }
 
-  /** A tokenizer folder (vocab.json, merges.txt, optional tokenizer_config.json for pad token and max length). */
+  /**
+   * The tokenizers library's tokenizer.json (transformers 5's save format): a BPE model with CLIP's "</w>"
+   * suffix; its vocabulary plus added tokens, its merges ("a b" strings or [a, b] pairs) and unk_token.
+   * Throws TokenizerError for any other tokenizer model (the CLIP pre-processing is built in here).
+   */
+  static fromTokenizerJson(json: string, opts: ClipTokenizerOptions = {}): ClipTokenizer {
+    let t: { model?: Record<string, any>; added_tokens?: { id: number; content: string }[]; normalizer?: unknown };
+    try {
+      t = JSON.parse(json);
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json is not valid JSON (${(e as Error).message})`);
+    }
+    const m = t.model;
+    if (!m || m.type !== 'BPE' || m.end_of_word_suffix !== '</w>' || typeof m.vocab !== 'object' || !Array.isArray(m.merges)) {
+      throw new TokenizerError(`tokenizer.json holds a ${m?.type ?? 'unknown'} tokenizer${m?.type === 'BPE' ? ` with end_of_word_suffix ${JSON.stringify(m.end_of_word_suffix ?? null)}` : ''}, not CLIP's BPE (end_of_word_suffix "</w>")`);
+    }
+    if (!JSON.stringify(t.normalizer ?? null).includes('"Lowercase"')) {
+      throw new TokenizerError('tokenizer.json does not lowercase its input: not a CLIP tokenizer');
+    }
+    const vocab: Record<string, number> = { ...(m.vocab as Record<string, number>) };
+    for (const a of t.added_tokens ?? []) vocab[a.content] = a.id;
+    const merges = (m.merges as (string | [string, string])[]).map((x) => (Array.isArray(x) ? `${x[0]} ${x[1]}` : x));
+    const tok = new ClipTokenizer(vocab, merges, { unkToken: typeof m.unk_token === 'string' ? m.unk_token : undefined, ...opts });
+    tok.source = 'tokenizer.json';
+    return tok;
+  }
+
+  /**
+   * A tokenizer folder: tokenizer.json (preferred, as transformers' fast tokenizer does) or vocab.json +
+   * merges.txt, with tokenizer_config.json for pad token and max length. Throws TokenizerError when the folder
+   * has neither.
+   */
   static async fromDir(dir: string, opts: ClipTokenizerOptions = {}): Promise<ClipTokenizer> {
+    const config = { ...(await configOptions(dir)), ...opts };
+    if (existsSync(join(dir, 'tokenizer.json'))) return ClipTokenizer.fromTokenizerJson(await readFile(join(dir, 'tokenizer.json'), 'utf8'), config);
+    if (!existsSync(join(dir, 'vocab.json')) || !existsSync(join(dir, 'merges.txt'))) {
+      throw new TokenizerError('the tokenizer folder has no vocabulary (tokenizer.json, or vocab.json and merges.txt)');
+    }
     const [vocab, merges] = await Promise.all([
       readFile(join(dir, 'vocab.json'), 'utf8'),
       readFile(join(dir, 'merges.txt'), 'utf8'),
     ]);
-    return ClipTokenizer.fromStrings(vocab, merges, { ...(await configOptions(dir)), ...opts });
+    return ClipTokenizer.fromStrings(vocab, merges, config);
   }
 
   private id(token: string): number {
@@ -179,7 +242,7 @@ export class ClipTokenizer {
       }
       symbols.splice(0, symbols.length, ...merged);
     }
-    return symbols.map((s) => this.id(s));
+    return symbols.map((s) => this.vocab.get(s) ?? this.unkId ?? this.id(s));
   }
 }
 
@@ -201,13 +264,33 @@ async function configOptions(dir: string): Promise<ClipTokenizerOptions> {
   return { padToken: pad, maxLength: max };
 }
 
+/** True when the folder holds a vocabulary (tokenizer.json, or vocab.json and merges.txt). */
+export function hasVocabulary(dir: string): boolean {
+  return existsSync(join(dir, 'tokenizer.json')) || (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')));
+}
+
 /**
- * A pipeline's tokenizer folder; when it holds no vocabulary (or there is no folder, as for single-file
- * checkpoints) the bundled clip-vit-large-patch14 one, with the folder's tokenizer_config.json if any.
+ * A pipeline's tokenizer: its folder's vocabulary (tokenizer.json, or vocab.json + merges.txt). Only when there
+ * is none (no folder, as for single-file checkpoints, or a folder with only tokenizer_config.json) the bundled
+ * clip-vit-large-patch14 vocabulary, with the folder's tokenizer_config.json if any, and its `source` says
+ * "bundled". `vocabSize` is the text encoder's vocab_size: a tokenizer whose ids would not fit its embedding
+ * (the cause of a Gather index error at run time), or a missing vocabulary where the bundled one is not that
+ * size, throws TokenizerError.
  */
-export async function loadClipTokenizer(dir?: string): Promise<ClipTokenizer> {
-  if (dir && existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt'))) return ClipTokenizer.fromDir(dir);
-  return ClipTokenizer.fromDir(DEFAULT_CLIP_TOKENIZER_DIR, dir ? await configOptions(dir) : {});
+export async function loadClipTokenizer(dir?: string, opts: { vocabSize?: number } = {}): Promise<ClipTokenizer> {
+  let tok: ClipTokenizer;
+  if (dir && hasVocabulary(dir)) tok = await ClipTokenizer.fromDir(dir);
+  else {
+    if (opts.vocabSize !== undefined && opts.vocabSize !== BUNDLED_VOCAB_SIZE) {
+      throw new TokenizerError(`no tokenizer vocabulary (tokenizer.json, or vocab.json and merges.txt) for a text encoder with vocab_size ${opts.vocabSize}; the bundled CLIP vocabulary has ${BUNDLED_VOCAB_SIZE} tokens`);
+    }
+    tok = await ClipTokenizer.fromDir(DEFAULT_CLIP_TOKENIZER_DIR, dir ? await configOptions(dir) : {});
+    tok.source = 'bundled';
+  }
+  if (opts.vocabSize !== undefined && tok.vocabSize > opts.vocabSize) {
+    throw new TokenizerError(`the tokenizer (${tok.source}) has ${tok.vocabSize} tokens but the text encoder's vocab_size is ${opts.vocabSize}`);
+  }
+  return tok;
 }
 
 let defaultTokenizer: Promise<ClipTokenizer> | undefined;

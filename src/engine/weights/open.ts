@@ -14,9 +14,12 @@ import { openSafetensors } from './safetensors.ts';
 import { openTorchCheckpoint } from './torch-pickle.ts';
 import type { WeightSource } from './types.ts';
 import { mergedSources, renamedView } from './views.ts';
+import { emaName, inferSingleFileConfigs, readSidecarConfig, type SingleFileFindings } from './single-file-config.ts';
 
 export interface SdModel {
   format: 'diffusers' | 'single-file';
+  /** For single files: what the tensors and the sidecar config said (kind, input channels, prediction type, ...). */
+  findings?: SingleFileFindings;
   unet: WeightSource;
   textEncoder: WeightSource;
   vae: WeightSource;
@@ -100,28 +103,35 @@ export async function openDiffusersFolder(dir: string): Promise<SdModel> {
     vae: expectKeys(modernVaeNames(vaeFile!), ldmVaeKeyPairs(configs.vae).pairs, 'VAE', join(dir, 'vae')),
     textEncoder: textEncoderView(textFile!, configs.textEncoder, '', join(dir, 'text_encoder')),
     configs,
-    tokenizer: await loadClipTokenizer(existsSync(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : undefined),
+    tokenizer: await loadClipTokenizer(existsSync(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : undefined, { vocabSize: configs.textEncoder.vocab_size }),
   };
 }
 
 /**
  * A single-file SD 1.x checkpoint in the original LDM layout (model.diffusion_model.*, first_stage_model.*,
- * cond_stage_model.transformer.*). It carries no configs: they default to SD 1.5's. Non-weight entries
- * (alphas_cumprod, model_ema.*, position_ids, the VAE's training loss) are ignored; EMA copies are not used.
+ * cond_stage_model.transformer.*). Its configs are `configs` (SD 1.5's by default) with what its tensors and a
+ * sidecar config beside it say (single-file-config.ts: inpainting UNets, v-prediction, EMA-only files, ...).
+ * Non-weight entries (alphas_cumprod, position_ids, the VAE's training loss) are ignored; when EMA copies sit
+ * beside the weights they are not used (diffusers' default); a file with only EMA weights uses those.
+ * Throws UnsupportedCheckpoint (what was found) for other model families.
  */
-export async function openSingleFileCheckpoint(path: string, configs: SdConfigs = SD15_CONFIGS): Promise<SdModel> {
+export async function openSingleFileCheckpoint(path: string, base: SdConfigs = SD15_CONFIGS, opts: { tokenizerDir?: string } = {}): Promise<SdModel> {
   const file = await openWeightsFile(path);
-  const keys = file.keys();
-  if (keys.some((k) => k.startsWith('conditioner.embedders.'))) throw new Error(`${path}: an SDXL checkpoint; only SD 1.x is supported`);
-  if (keys.some((k) => k.startsWith('cond_stage_model.model.'))) throw new Error(`${path}: an SD 2.x (OpenCLIP) checkpoint; only SD 1.x is supported`);
-  if (!keys.some((k) => k.startsWith('model.diffusion_model.'))) throw new Error(`${path}: not an SD single-file checkpoint (no model.diffusion_model.* keys)`);
+  const { configs, findings } = inferSingleFileConfigs(file, base, await readSidecarConfig(path));
+  const unetPairs = ldmUnetKeyPairs(configs.unet).pairs;
+  let unetFile: WeightSource = file;
+  if (findings.unetWeights === 'ema-only') {
+    const full = new Map(unetPairs.map((p) => [emaName(`model.diffusion_model.${p.original}`), `model.diffusion_model.${p.original}`]));
+    unetFile = renamedView(file, (k) => full.get(k) ?? (k.startsWith('model_ema.') ? undefined : k), 'ema-only');
+  }
   return {
     format: 'single-file',
-    unet: convertKeys(file, ldmUnetKeyPairs(configs.unet).pairs, { component: 'UNet', file: path, prefix: 'model.diffusion_model.' }),
+    findings,
+    unet: convertKeys(unetFile, unetPairs, { component: 'UNet', file: path, prefix: 'model.diffusion_model.' }),
     vae: convertKeys(file, ldmVaeKeyPairs(configs.vae).pairs, { component: 'VAE', file: path, prefix: 'first_stage_model.', ignore: (k) => k.startsWith('loss.') }),
     textEncoder: textEncoderView(file, configs.textEncoder, 'cond_stage_model.transformer.', path),
     configs,
-    tokenizer: await loadClipTokenizer(),
+    tokenizer: await loadClipTokenizer(opts.tokenizerDir, { vocabSize: configs.textEncoder.vocab_size }),
   };
 }
 
