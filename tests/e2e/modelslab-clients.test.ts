@@ -2,7 +2,8 @@
 // controlnet, text_to_image and image_to_image (v6 images and enterprise images paths, each polled through the
 // client's own fetch) and modelslab-cli's `generate fetch` and `generate image` (v7 paths, key also in a `key`
 // header). Both are pip-installed, pinned, into a virtualenv this test creates (reused while its pins match), as
-// a user would install them. No Python, no venv module or no PyPI: the test fails saying so; it never skips.
+// a user would install them. Without python3's venv module it apt-gets python3-venv (as root, as CI runs); if the
+// virtualenv or PyPI still fails, the test fails saying so: it never skips.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -48,9 +49,20 @@ function clientVenv(): { python: string; cli: string } {
   if (existsSync(marker) && readFileSync(marker, 'utf8') === wanted && existsSync(python) && existsSync(cli)) return { python, cli };
   rmSync(VENV, { recursive: true, force: true });
   mkdirSync(join(VENV, '..'), { recursive: true });
-  const py = run('python3', ['-m', 'venv', VENV]);
+  let py = run('python3', ['-m', 'venv', VENV]);
   if (!py.ok) {
-    throw new Error(`cannot create the client virtualenv with "python3 -m venv ${VENV}" (install python3 and python3-venv): ${py.stderr.trim()}`);
+    // Debian splits the venv module off (python3-venv); the tests run as root in CI and apt reaches the registries.
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = () => run('apt-get', ['install', '-y', 'python3', 'python3-venv'], { env });
+    if (!install().ok) {
+      run('apt-get', ['update'], { env });
+      install();
+    }
+    rmSync(VENV, { recursive: true, force: true });
+    py = run('python3', ['-m', 'venv', VENV]);
+  }
+  if (!py.ok) {
+    throw new Error(`cannot create the client virtualenv with "python3 -m venv ${VENV}", even after "apt-get install -y python3 python3-venv": ${py.stderr.trim()}`);
   }
   const pip = run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-r', REQUIREMENTS.pathname]);
   if (!pip.ok) throw new Error(`pip could not install ${REQUIREMENTS.pathname} from PyPI into ${VENV}:\n${pip.stderr.slice(-3000)}`);
