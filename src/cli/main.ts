@@ -9,8 +9,6 @@ import { loadConfig, type Config } from '../config.ts';
 import { createApp, fetchOptions, openStores } from '../api/app.ts';
 import { KeyRuleError, KeyStore, MIN_KEY_LENGTH } from '../api/keys.ts';
 import { formatBytes, modelsReport } from './models-report.ts';
-import { annotatorModel } from '../engine/annotators/models.ts';
-import { CONTROLNET_TYPES } from '../engine/pipeline/types.ts';
 import { parseRequest, ValidationError } from '../request/schema.ts';
 import { openDb } from '../jobs/db.ts';
 import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
@@ -99,19 +97,6 @@ async function imageArg(v: string | undefined, flag = 'image'): Promise<string |
 /** Where the CLI writes images unless -o says otherwise: inside DATA_DIR (ignored by git), never the checkout itself. */
 const outDir = (cfg: Config, o: { out?: string }, sub: string) => resolve(o.out ?? join(cfg.dataDir, 'cli-outputs', sub));
 
-/** Before running a hint or auto_hint: the annotator files each type needs, or a one-line error saying what to install. */
-function requireAnnotators(types: readonly ControlNetType[], modelsDir: string): void {
-  for (const t of types) {
-    const m = annotatorModel(t);
-    if (!m) continue;
-    const missing = m.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f)));
-    if (missing.length) {
-      fail(`${t} needs the annotator model ${missing.map((f) => `annotator/${f}`).join(', ')} in the models folder, which is not installed. `
-        + `Source: ${m.source}. Types that need no model: ${CONTROLNET_TYPES.filter((x) => !annotatorModel(x)).join(', ')} ("controlnet models list" shows what is missing)`);
-    }
-  }
-}
-
 program.command('generate').description('run one request from the command line and write PNGs')
   .addOption(dataDirOpt())
   .option('--json <body>', 'a request body as JSON (the API\'s field names); flags below override it')
@@ -141,7 +126,6 @@ program.command('generate').description('run one request from the command line a
     const models = new ModelsFolder(cfg.modelsDir);
     r.model_id ??= cfg.defaultModelId ?? models.firstInstalled('base') ?? fail('no base model installed; pass --model');
     r.seed ??= randomInt(0, 2 ** 32 - 1);
-    if (r.auto_hint === 'yes') requireAnnotators(r.controlnet_model.filter((t) => t !== 'scribble'), cfg.modelsDir);
     const opts = await engineOptions(r, { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch: fetchOptions(cfg) })
       .catch((e: Error) => fail(e.message));
     const engine = await (await engineFactory(cfg))();
@@ -180,8 +164,6 @@ program.command('hint').description('write the hint maps auto_hint would compute
       if (e instanceof ValidationError) fail(e.message);
       throw e;
     }
-    // scribble falls back to canny edges without its HED model; every other neural type needs its files.
-    requireAnnotators(r.controlnet_model.filter((t) => t !== 'scribble'), cfg.modelsDir);
     const limits = { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch: fetchOptions(cfg) };
     const image = await loadImage('image', r.init_image!, r.width, r.height, limits).catch((e: Error) => fail(e.message));
     const mask = r.mask_image ? await loadImage('mask_image', r.mask_image, r.width, r.height, limits).catch((e: Error) => fail(e.message)) : undefined;
@@ -203,26 +185,17 @@ program.command('hint').description('write the hint maps auto_hint would compute
   });
 
 const models = program.command('models').description('the models folder');
-models.command('list').description('the installed models (kind, id, size, demo or real) and the annotators auto_hint still needs')
+models.command('list').description('the installed models: kind, id, size, and whether the weights are the demo\'s (random) or real')
   .addOption(dataDirOpt()).option('--json', 'as JSON')
   .action(async (o) => {
     const cfg = config(o);
-    const report = await modelsReport(new ModelsFolder(cfg.modelsDir), cfg.modelsDir);
+    const list = await modelsReport(new ModelsFolder(cfg.modelsDir));
     if (o.json) {
-      say(JSON.stringify(report, null, 2));
+      say(JSON.stringify(list, null, 2));
       return;
     }
-    say(table(['KIND', 'ID', 'SIZE', 'WEIGHTS'], report.models.map((m) => [m.kind, m.id, formatBytes(m.bytes), m.demo ? 'demo (random weights, noise-like images)' : 'real'])));
-    if (report.models.length === 0) say('(no models installed: "controlnet serve" installs the demo model; "controlnet models pull <type or repo>" gets real ones)');
-    say('');
-    say(table(['CONTROL TYPE', 'AUTO_HINT ANNOTATOR'], report.annotators.map((a) => [a.type,
-      a.status === 'built-in' ? 'built in (no model needed)' : a.status === 'installed' ? `installed (annotator/${a.name})` : `MISSING: ${a.missing.map((f) => `annotator/${f}`).join(', ')}`])));
-    const missing = report.annotators.filter((a) => a.status === 'missing');
-    if (missing.length) {
-      say('');
-      say(`To get a missing annotator, put its files under <models folder>/annotator/ (see src/engine/annotators/models.ts for licences):`);
-      for (const a of missing) say(`  ${a.type}: ${a.source}`);
-    }
+    say(table(['KIND', 'ID', 'SIZE', 'WEIGHTS'], list.map((m) => [m.kind, m.id, formatBytes(m.bytes), m.demo ? 'demo (random weights, noise-like images)' : 'real'])));
+    if (list.length === 0) say('(no models installed: "controlnet serve" installs the demo model; "controlnet models pull <type or repo>" gets real ones)');
   });
 models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a hub repo id or a URL')
   .argument('<source>').addOption(dataDirOpt())

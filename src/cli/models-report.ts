@@ -1,33 +1,22 @@
-// What `controlnet models list` shows: every installed model (kind, id, size, demo or real weights) and, for each
-// control type, whether its auto_hint annotator is built in, installed, or missing (and where to get it).
+// What `controlnet models list` shows: every installed model with its kind, id, size, and whether its weights are
+// the demo's (random, noise-like images) or real.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODEL_KINDS } from '../engine/store.ts';
-import { CONTROLNET_TYPES, type ControlNetType } from '../engine/pipeline/types.ts';
-import { annotatorModel } from '../engine/annotators/models.ts';
 import type { ModelsFolder } from '../storage/models-folder.ts';
 
-export interface ModelsReport {
-  models: { kind: string; id: string; bytes: number; demo: boolean }[];
-  annotators: { type: ControlNetType; status: 'built-in' | 'installed' | 'missing'; name?: string; missing: string[]; source?: string }[];
-}
+export interface ListedModel { kind: string; id: string; bytes: number; demo: boolean }
 
 /** The demo models carry a DEMO.json marker (engine/models/demo.ts). */
 const isDemo = (path: string) => existsSync(join(path, 'DEMO.json'));
 
-/** Reads the models folder; annotator files are looked up under <modelsDir>/annotator/. */
-export async function modelsReport(folder: ModelsFolder, modelsDir: string): Promise<ModelsReport> {
-  const models: ModelsReport['models'] = [];
+/** Every model in the folder, kind by kind. */
+export async function modelsReport(folder: ModelsFolder): Promise<ListedModel[]> {
+  const models: ListedModel[] = [];
   for (const kind of MODEL_KINDS) {
     for (const m of await folder.list(kind)) models.push({ kind, id: m.id, bytes: m.bytes, demo: isDemo(m.path) });
   }
-  const annotators = CONTROLNET_TYPES.map((type): ModelsReport['annotators'][number] => {
-    const a = annotatorModel(type);
-    if (!a) return { type, status: 'built-in', missing: [] };
-    const missing = a.files.filter((f) => !existsSync(join(modelsDir, 'annotator', f)));
-    return { type, status: missing.length ? 'missing' : 'installed', name: a.name, missing, source: a.source };
-  });
-  return { models, annotators };
+  return models;
 }
 
 /** 1536 → "1.5 KB" (powers of 1024). */
