@@ -3,6 +3,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../jobs/db.ts';
 
+/** A key that breaks a rule (too short): the CLI prints its message as one line. */
+export class KeyRuleError extends Error {}
+
+/** The shortest key accepted (CONTROLNET_API_KEY or a given one); generated keys have 256 bits. */
+export const MIN_KEY_LENGTH = 16;
+
 export interface ApiKey {
   id: number;
   admin: boolean;
@@ -21,9 +27,11 @@ export class KeyStore {
     return { key, id };
   }
 
-  /** Adds a given secret (CONTROLNET_API_KEY); a key already stored keeps its row. */
+  /** Adds a given secret (CONTROLNET_API_KEY); a key already stored keeps its row. Throws KeyRuleError when it is too short. */
   add(key: string, opts: { admin?: boolean; label?: string } = {}): number {
-    if (key.length < 16) throw new Error('an API key must be at least 16 characters');
+    if (key.length < MIN_KEY_LENGTH) {
+      throw new KeyRuleError(`${opts.label ?? 'an API key'} must be at least ${MIN_KEY_LENGTH} characters (it has ${key.length})`);
+    }
     const h = hash(key);
     this.db.prepare('INSERT INTO api_keys (hash, admin, label, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET admin = MAX(admin, excluded.admin), revoked = 0')
       .run(h, opts.admin ? 1 : 0, opts.label ?? null, Date.now());
@@ -38,6 +46,18 @@ export class KeyStore {
       { id: number; hash: string; admin: number; label: string | null } | undefined;
     if (!row || !timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(h, 'hex'))) return undefined;
     return { id: row.id, admin: row.admin === 1, label: row.label ?? undefined };
+  }
+
+  /** Every key, newest last: id, admin, label, created (ms since epoch), revoked. Secrets are not kept, so not shown. */
+  list(): { id: number; admin: boolean; label: string | null; createdAt: number; revoked: boolean }[] {
+    const rows = this.db.prepare('SELECT id, admin, label, created_at, revoked FROM api_keys ORDER BY id').all() as
+      { id: number; admin: number; label: string | null; created_at: number; revoked: number }[];
+    return rows.map((r) => ({ id: r.id, admin: r.admin === 1, label: r.label, createdAt: r.created_at, revoked: r.revoked === 1 }));
+  }
+
+  /** Revokes the key with this id (it stops working at once); false when there is no such key or it was revoked. */
+  revoke(id: number): boolean {
+    return this.db.prepare('UPDATE api_keys SET revoked = 1 WHERE id = ? AND revoked = 0').run(id).changes > 0;
   }
 
   count(): number {

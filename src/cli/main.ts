@@ -1,13 +1,14 @@
-// The `controlnet` command: serve, worker, generate, models (list, pull), keys (create).
+// The `controlnet` command: serve, worker, generate, hint, models (list, pull), keys (create, list, revoke).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import { loadConfig, type Config } from '../config.ts';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createApp, fetchOptions, openStores } from '../api/app.ts';
-import { KeyStore } from '../api/keys.ts';
+import { KeyRuleError, KeyStore, MIN_KEY_LENGTH } from '../api/keys.ts';
+import { formatBytes, modelsReport } from './models-report.ts';
 import { parseRequest, ValidationError, CONTROLNET_ENDPOINT } from '../request/schema.ts';
 import { openDb } from '../jobs/db.ts';
 import { MODEL_KINDS, type ModelKind } from '../engine/store.ts';
@@ -83,12 +84,20 @@ program.command('worker').description('run only a job worker on the DATA_DIR que
     process.once('SIGTERM', stop);
   });
 
-/** A local file becomes a data URL; URLs and base64 pass through. */
-async function imageArg(v: string | undefined): Promise<string | undefined> {
+/** Raw base64 as the API takes it (long, base64 letters only): never mistaken for a file name. */
+const looksBase64 = (v: string) => v.length >= 64 && /^[A-Za-z0-9+/=\s]+$/.test(v);
+
+/** A local file becomes a data URL; URLs, data URLs and base64 pass through; anything else is "file not found". */
+async function imageArg(v: string | undefined, flag = 'image'): Promise<string | undefined> {
   if (!v) return undefined;
-  if (/^(https?:|data:)/i.test(v) || !existsSync(v)) return v;
-  return `data:application/octet-stream;base64,${(await readFile(v)).toString('base64')}`;
+  if (/^(https?:|data:)/i.test(v)) return v;
+  if (existsSync(v)) return `data:application/octet-stream;base64,${(await readFile(v)).toString('base64')}`;
+  if (looksBase64(v)) return v;
+  return fail(`${flag}: file not found: ${v}`);
 }
+
+/** Where the CLI writes images unless -o says otherwise: inside DATA_DIR (ignored by git), never the checkout itself. */
+const outDir = (cfg: Config, o: { out?: string }, sub: string) => resolve(o.out ?? join(cfg.dataDir, 'cli-outputs', sub));
 
 program.command('generate').description('run one request from the command line and write PNGs')
   .addOption(dataDirOpt())
@@ -98,13 +107,14 @@ program.command('generate').description('run one request from the command line a
   .option('-i, --init-image <file|url>').option('--control-image <file|url>').option('--mask-image <file|url>')
   .option('-m, --model <id>', 'model_id').option('-W, --width <n>').option('-H, --height <n>').option('-s, --steps <n>')
   .option('--samples <n>').option('--seed <n>').option('--scheduler <name>').option('--guidance <n>').option('--strength <n>')
-  .option('--auto-hint', 'auto_hint yes').option('-o, --out <dir>', 'output folder', 'outputs')
+  .option('--auto-hint', 'auto_hint yes').option('-o, --out <dir>', 'output folder (default: <data dir>/cli-outputs/generate)')
   .action(async (o) => {
     const cfg = config(o);
     const body: Record<string, unknown> = o.json ? JSON.parse(o.json as string) : {};
     const set = (k: string, v: unknown) => { if (v !== undefined) body[k] = v; };
     set('controlnet_model', o.controlnet); set('prompt', o.prompt); set('negative_prompt', o.negativePrompt);
-    set('init_image', await imageArg(o.initImage)); set('control_image', await imageArg(o.controlImage)); set('mask_image', await imageArg(o.maskImage));
+    set('init_image', await imageArg(o.initImage, '--init-image')); set('control_image', await imageArg(o.controlImage, '--control-image'));
+    set('mask_image', await imageArg(o.maskImage, '--mask-image'));
     set('model_id', o.model); set('width', o.width); set('height', o.height); set('num_inference_steps', o.steps); set('samples', o.samples);
     set('seed', o.seed); set('scheduler', o.scheduler); set('guidance_scale', o.guidance); set('strength', o.strength);
     if (o.autoHint) body.auto_hint = 'yes';
@@ -124,7 +134,7 @@ program.command('generate').description('run one request from the command line a
     try {
       const res = await engine.generate(opts, { onProgress: (p) => process.stderr.write(`\rstep ${p.step}/${p.totalSteps}`) });
       process.stderr.write('\n');
-      const out = resolve(o.out as string);
+      const out = outDir(cfg, o, 'generate');
       await mkdir(out, { recursive: true });
       for (let i = 0; i < res.images.length; i++) {
         const f = join(out, `${r.seed}-${i}.png`);
@@ -145,12 +155,12 @@ program.command('hint').description('write the hint maps auto_hint would compute
   .requiredOption('-c, --controlnet <types>', 'control types, e.g. canny or canny,depth,openpose')
   .requiredOption('-i, --image <file|url>', 'the input image').option('--mask-image <file|url>', 'mask (inpaint preview)')
   .option('-W, --width <n>', 'width', '512').option('-H, --height <n>', 'height', '512').option('--seed <n>', 'seed (shuffle)', '0')
-  .option('-o, --out <dir>', 'output folder', 'outputs')
+  .option('-o, --out <dir>', 'output folder (default: <data dir>/cli-outputs/hint)')
   .action(async (o) => {
     const cfg = config(o);
     let r;
     try {
-      r = parseRequest({ controlnet_model: o.controlnet, init_image: await imageArg(o.image), mask_image: await imageArg(o.maskImage),
+      r = parseRequest({ controlnet_model: o.controlnet, init_image: await imageArg(o.image, '--image'), mask_image: await imageArg(o.maskImage, '--mask-image'),
         width: o.width, height: o.height, seed: o.seed }, CONTROLNET_ENDPOINT, { denoising: false });
     } catch (e) {
       if (e instanceof ValidationError) fail(e.message);
@@ -162,7 +172,7 @@ program.command('hint').description('write the hint maps auto_hint would compute
     const engine = await (await engineFactory(cfg))();
     try {
       const pngs = await engine.hint({ types: r.controlnet_model, image, mask, width: r.width, height: r.height, seed: r.seed ?? 0 });
-      const out = resolve(o.out as string);
+      const out = outDir(cfg, o, 'hint');
       await mkdir(out, { recursive: true });
       for (const [i, png] of pngs.entries()) {
         const f = join(out, `hint-${r.controlnet_model[i]}.png`);
@@ -177,11 +187,18 @@ program.command('hint').description('write the hint maps auto_hint would compute
   });
 
 const models = program.command('models').description('the models folder');
-models.command('list').addOption(dataDirOpt()).action(async (o) => {
-  const cfg = config(o);
-  const all = await new ModelsFolder(cfg.modelsDir).listAll();
-  for (const [kind, list] of Object.entries(all)) for (const m of list) say(`${kind}\t${m.id}\t${m.bytes}`);
-});
+models.command('list').description('the installed models: kind, id, size, and whether the weights are the demo\'s (random) or real')
+  .addOption(dataDirOpt()).option('--json', 'as JSON')
+  .action(async (o) => {
+    const cfg = config(o);
+    const list = await modelsReport(new ModelsFolder(cfg.modelsDir));
+    if (o.json) {
+      say(JSON.stringify(list, null, 2));
+      return;
+    }
+    say(table(['KIND', 'ID', 'SIZE', 'WEIGHTS'], list.map((m) => [m.kind, m.id, formatBytes(m.bytes), m.demo ? 'demo (random weights, noise-like images)' : 'real'])));
+    if (list.length === 0) say('(no models installed: "controlnet serve" installs the demo model; "controlnet models pull <type or repo>" gets real ones)');
+  });
 models.command('annotators').description('per control type: what auto_hint runs with, and which annotator files are missing').addOption(dataDirOpt())
   .action((o) => {
     for (const s of annotatorStatus(config(o).modelsDir)) {
@@ -230,5 +247,40 @@ keys.command('create').description('create a key and print it (shown once)').opt
     db.close();
     say(key);
   });
+keys.command('list').description('every key: id, admin or not, label, created, revoked (secrets are stored hashed, so not shown)')
+  .addOption(dataDirOpt())
+  .action((o) => {
+    const cfg = config(o);
+    const db = openDb(cfg.dataDir);
+    const list = new KeyStore(db).list();
+    db.close();
+    say(table(['ID', 'ADMIN', 'LABEL', 'CREATED (UTC)', 'STATE'], list.map((k) => [String(k.id), k.admin ? 'admin' : '', k.label ?? '',
+      new Date(k.createdAt).toISOString().replace('T', ' ').slice(0, 19), k.revoked ? 'revoked' : 'active'])));
+    if (list.length === 0) say('(no keys: "controlnet keys create" makes one)');
+  });
+keys.command('revoke').description('revoke a key by its id (see "keys list"); it stops working at once')
+  .argument('<id>').addOption(dataDirOpt())
+  .action((id: string, o) => {
+    if (!/^\d+$/.test(id)) fail(`key id must be a number (see "controlnet keys list"), got "${id}"`);
+    const cfg = config(o);
+    const db = openDb(cfg.dataDir);
+    const done = new KeyStore(db).revoke(Number(id));
+    db.close();
+    if (!done) fail(`no active key with id ${id}`);
+    say(`key ${id} revoked`);
+  });
 
-await program.parseAsync(process.argv);
+/** Left-aligned columns, two spaces apart. */
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // A rule the user broke is one line; anything else is a bug and keeps its stack.
+  if (e instanceof KeyRuleError) fail(`${e.message}; API keys are at least ${MIN_KEY_LENGTH} characters ("controlnet keys create" makes a 256-bit one)`);
+  if (e instanceof ConfigError) fail(e.message);
+  throw e;
+}

@@ -2,6 +2,7 @@
 # Creates (once) a virtualenv outside the repo with the pinned reference stack, then runs oracle scripts.
 # Usage: tools/oracle/run.sh                 # every script, in order
 #        tools/oracle/run.sh schedulers.py   # one script
+#        tools/oracle/run.sh --venv-only     # only create the virtualenv (the torch benchmarks need it too)
 # The fixtures land under tests/fixtures/; CI only reads them (it needs no Python).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +12,7 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$venv/.requ
   "$venv/bin/pip" install -q -r "$here/requirements.txt"
   cp "$here/requirements.txt" "$venv/.requirements.txt"
 fi
+[ "${1:-}" != "--venv-only" ] || { echo "oracle virtualenv ready: $venv"; exit 0; }
 cd "$here/../.."
 scripts=("$@")
 # Every fixture writer, in dependency order (pipeline.py reads tiny_models.py's models and tokenizer.py's vocabulary).
