@@ -9,6 +9,8 @@ function echoImage(src: string | undefined): string | null {
   return `<base64 image, ${src.length} characters>`;
 }
 
+const USER_TEXT = new Set(['prompt', 'negative_prompt']);
+
 export function buildMeta(req: GenerateRequest, filePrefix: string, applied: Record<string, unknown> = {}): Record<string, unknown> {
   const multi = req.controlnet_model.length > 1;
   const meta: Record<string, unknown> = {
@@ -48,8 +50,10 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied: Rec
     file_prefix: filePrefix,
   };
   // The engine reports what it really did under the same names (e.g. the prompt after enhancement, or
-  // safety_checker: "unavailable"); its word wins over the request's. Its notes never show a server path.
-  const notes = Object.fromEntries(Object.entries(applied).map(([k, v]) => [k, typeof v === 'string' ? clientMessage(v)
-    : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v]));
+  // safety_checker: "unavailable"); its word wins over the request's. Its notes never show a server path (the
+  // prompts it echoes are the user's text and stay as they are).
+  const clean = (k: string, v: unknown): unknown => (USER_TEXT.has(k) ? v : typeof v === 'string' ? clientMessage(v)
+    : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v);
+  const notes = Object.fromEntries(Object.entries(applied).map(([k, v]) => [k, clean(k, v)]));
   return { ...meta, ...notes };
 }
