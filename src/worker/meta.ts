@@ -10,6 +10,8 @@ function echoImage(src: string | undefined): string | null {
   return `<base64 image, ${src.length} characters>`;
 }
 
+const USER_TEXT = new Set(['prompt', 'negative_prompt']);
+
 /**
  * Settings whose outcome only the engine knows: it reports them in `applied` (e.g. safety_checker "unavailable" when
  * no checker is installed, use_karras_sigmas "ignored" for a scheduler without Karras sigmas). Before it has run,
@@ -101,8 +103,10 @@ export function buildMeta(req: GenerateRequest, filePrefix: string, applied?: Ap
     return meta;
   }
   // The engine reports what it really did (e.g. the prompt after enhancement, or a safety checker that could not
-  // run); its word wins over the request's. Its notes never show a server path (client-message.ts).
-  const notes = Object.fromEntries(Object.entries(appliedMeta(applied)).map(([k, v]) => [k, typeof v === 'string' ? clientMessage(v)
-    : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v]));
+  // run); its word wins over the request's. Its notes never show a server path (the prompts it echoes are the
+  // user's text and stay as they are).
+  const clean = (k: string, v: unknown): unknown => (USER_TEXT.has(k) ? v : typeof v === 'string' ? clientMessage(v)
+    : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? clientMessage(x) : x)) : v);
+  const notes = Object.fromEntries(Object.entries(appliedMeta(applied)).map(([k, v]) => [k, clean(k, v)]));
   return { ...meta, ...notes };
 }

@@ -56,4 +56,7 @@ test('a job failure (fetch answer and webhook) and meta notes carry no server pa
   const meta = buildMeta(parseRequest({ controlnet_model: 'canny', control_image: 'aGVsbG8=' }), 'p', applied);
   assert.equal(meta.auto_hint_canny, 'read annotator/x.onnx');
   assert.deepEqual(meta.lora_ignored, ['lora/a: k']);
+  // the user's own text is echoed as sent
+  const echoed = buildMeta(parseRequest({ controlnet_model: 'canny', control_image: 'aGVsbG8=' }), 'p', { ...applied, prompt: `a sign saying ${models}/x` });
+  assert.equal(echoed.prompt, `a sign saying ${models}/x`);
 });

@@ -37,8 +37,8 @@ export interface BaseModel {
 }
 
 /** An SD 1.x / 2.x base model: a diffusers folder, or a single-file checkpoint (configs default to SD 1.5's). */
-export async function openBaseModel(path: string, singleFileConfigs?: SdConfigs): Promise<BaseModel> {
-  const m = await openSdModel(path, singleFileConfigs);
+export async function openBaseModel(path: string, singleFileConfigs?: SdConfigs, opts: { tokenizerDir?: string } = {}): Promise<BaseModel> {
+  const m = await openSdModel(path, singleFileConfigs, opts);
   return {
     format: m.format,
     unet: { config: m.configs.unet, weights: m.unet, origin: path },

@@ -54,11 +54,6 @@ export function parsePromptAttention(text: string): WeightedText[] {
   return res;
 }
 
-/** True when the text uses any of the weighting syntax (brackets, escapes, BREAK): otherwise weighting changes nothing. */
-export function hasWeightingSyntax(text: string): boolean {
-  return /[()[\]\\]|\bBREAK\b/.test(text);
-}
-
 export interface WeightedChunks {
   /** Chunks of maxLength ids, each bos … eos then padding (as ClipTokenizer.encodeChunks lays them out). */
   ids: number[][];

@@ -135,9 +135,9 @@ export async function openSingleFileCheckpoint(path: string, base: SdConfigs = S
   };
 }
 
-/** A base model: a diffusers folder or a single-file checkpoint. */
-export function openBaseModel(path: string, configs?: SdConfigs): Promise<SdModel> {
-  return statSync(path).isDirectory() ? openDiffusersFolder(path) : openSingleFileCheckpoint(path, configs);
+/** A base model: a diffusers folder or a single-file checkpoint (`opts.tokenizerDir`: a tokenizer for a single file). */
+export function openBaseModel(path: string, configs?: SdConfigs, opts: { tokenizerDir?: string } = {}): Promise<SdModel> {
+  return statSync(path).isDirectory() ? openDiffusersFolder(path) : openSingleFileCheckpoint(path, configs, opts);
 }
 
 /** Finds the one weights file of a model folder that is not in diffusers layout (e.g. control_v11p_sd15_canny.pth). */

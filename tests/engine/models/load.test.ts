@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,12 @@ import type { WeightSource } from '../../../src/engine/weights/types.ts';
 import type { KeyPair } from '../../../src/engine/weights/convert-keys.ts';
 import { loadFixture, maxAbsDiff } from '../../support/fixtures.ts';
 import { f32, i64, scalarI64, TINY, tinyConfig } from './support.ts';
+import { TINY_TOKENIZER, tinyDataDir } from '../../support/tiny-models.ts';
+
+// The tiny model with its tokenizer (the fixture folder has none, and its text encoder is not the bundled vocabulary's size).
+const tinyData = tinyDataDir();
+const TINY_BASE = join(tinyData, 'models', 'base', 'tiny');
+after(() => rmSync(tinyData, { recursive: true, force: true }));
 
 const TOL = 1e-4;
 
@@ -23,7 +29,7 @@ async function run(path: string, feeds: Record<string, ort.Tensor>): Promise<ort
 test('opens the tiny diffusers folder (fp16-only unet) and compiles each network once', async () => {
   const cache = mkdtempSync(join(tmpdir(), 'load-test-'));
   try {
-    const base = await openBaseModel(join(TINY, 'sd15'));
+    const base = await openBaseModel(TINY_BASE);
     assert.equal(base.format, 'diffusers');
     assert.equal(base.schedulerConfig._class_name, 'PNDMScheduler');
     assert.equal(base.unet.weights.info('conv_in.weight')?.dtype, 'float16');
@@ -73,7 +79,7 @@ async function toSingleFile(out: Record<string, TensorToWrite>, src: WeightSourc
 test('single-file checkpoint, ControlNet 1.1 file and LDM VAE file of the tiny weights give the same outputs as diffusers', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'load-single-'));
   try {
-    const folder = await openBaseModel(join(TINY, 'sd15'));
+    const folder = await openBaseModel(TINY_BASE);
     const configs = { unet: tinyConfig('sd15/unet'), vae: tinyConfig('sd15/vae'), textEncoder: tinyConfig('sd15/text_encoder'), scheduler: folder.schedulerConfig };
     const t: Record<string, TensorToWrite> = {};
     await toSingleFile(t, folder.unet.weights, ldmUnetKeyPairs(configs.unet).pairs, 'model.diffusion_model.');
@@ -88,7 +94,7 @@ test('single-file checkpoint, ControlNet 1.1 file and LDM VAE file of the tiny w
     await toSingleFile(c, cnFolder.weights, ldmControlNetKeyPairs(cnFolder.config as any).pairs, 'control_model.');
     writeFileSync(join(dir, 'control.safetensors'), encodeSafetensors(c));
 
-    const single = await openBaseModel(join(dir, 'tiny.safetensors'), configs);
+    const single = await openBaseModel(join(dir, 'tiny.safetensors'), configs, { tokenizerDir: TINY_TOKENIZER });
     assert.equal(single.format, 'single-file');
     const cn = await openControlNetModel(join(dir, 'control.safetensors'), cnFolder.config as any);
     const cache = join(dir, 'cache');
