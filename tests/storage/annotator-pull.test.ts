@@ -14,7 +14,7 @@ import { annotatorStatus } from '../../src/engine/annotators/models.ts';
 import { startHub } from './hub-server.ts';
 
 test('annotator pull sources: "annotators" is the default set without segmentation; annotator:<types> names them; unknown types are refused', () => {
-  assert.deepEqual(annotatorPullTypes('annotators'), ['hed', 'softedge', 'lineart', 'mlsd', 'depth', 'openpose']);
+  assert.deepEqual(annotatorPullTypes('annotators'), ['hed', 'softedge', 'lineart', 'mlsd', 'normal', 'depth', 'openpose']);
   assert.deepEqual(annotatorPullTypes('annotator:segmentation,hed'), ['segmentation', 'hed']);
   assert.equal(annotatorPullTypes('lllyasviel/Annotators'), null);
   assert.throws(() => annotatorPullTypes('annotator:hedd'), /unknown control type "hedd"/);
@@ -23,7 +23,7 @@ test('annotator pull sources: "annotators" is the default set without segmentati
 test('models pull annotators: every file from its hub repository into models/annotator/<name>/, then the types use them', async () => {
   const blob = (n: number) => randomBytes(n);
   const files = {
-    'lllyasviel/Annotators': ['ControlNetHED.pth', 'table5_pidinet.pth', 'sk_model.pth', 'mlsd_large_512_fp32.pth'].map((name) => ({ name, data: blob(1000), lfs: true })),
+    'lllyasviel/Annotators': ['ControlNetHED.pth', 'table5_pidinet.pth', 'sk_model.pth', 'mlsd_large_512_fp32.pth', 'scannet.pt'].map((name) => ({ name, data: blob(1000), lfs: true })),
     'onnx-community/depth-anything-v2-small': [{ name: 'onnx/model.onnx', data: blob(500), lfs: true }],
     'yzd-v/DWPose': [{ name: 'yolox_l.onnx', data: blob(300) }, { name: 'dw-ll_ucoco_384.onnx', data: blob(300) }],
   };
@@ -34,13 +34,14 @@ test('models pull annotators: every file from its hub repository into models/ann
     const got = await pullAnnotators(dl, dir, annotatorPullTypes('annotators')!);
     assert.deepEqual(got.map((f) => f.dest).sort(), [
       'annotator/depth-anything-v2-small/model.onnx', 'annotator/dwpose/dw-ll_ucoco_384.onnx', 'annotator/dwpose/yolox_l.onnx',
-      'annotator/hed/ControlNetHED.pth', 'annotator/lineart/sk_model.pth', 'annotator/mlsd/mlsd_large_512_fp32.pth', 'annotator/pidinet/table5_pidinet.pth',
+      'annotator/hed/ControlNetHED.pth', 'annotator/lineart/sk_model.pth', 'annotator/mlsd/mlsd_large_512_fp32.pth', 'annotator/normalbae/scannet.pt',
+      'annotator/pidinet/table5_pidinet.pth',
     ]);
     assert.deepEqual(readFileSync(join(dir, 'annotator/hed/ControlNetHED.pth')), files['lllyasviel/Annotators'][0]!.data);
     assert.deepEqual(readFileSync(join(dir, 'annotator/depth-anything-v2-small/model.onnx')), files['onnx-community/depth-anything-v2-small'][0]!.data);
     const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s.state]));
-    assert.deepEqual([st.hed, st.scribble, st.softedge, st.lineart, st.mlsd, st.depth, st.openpose],
-      ['checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'installed', 'installed']);
+    assert.deepEqual([st.hed, st.scribble, st.softedge, st.lineart, st.mlsd, st.normal, st.depth, st.openpose],
+      ['checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'installed', 'installed']);
     assert.equal(st.segmentation, 'missing', 'not pulled by default (non-commercial licence)');
     // a second pull downloads nothing
     const before = hub.requests.length;

@@ -13,7 +13,7 @@ export function patternTensor(key: string, shape: number[]): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
   const seed = fnv1a(key);
   const fanIn = shape.length >= 2 ? n / shape[0]! : 1;
-  const bound = Math.sqrt(1 / fanIn) * (shape.length < 2 ? 0.1 : 1);
+  const bound = shape.length >= 2 ? Math.sqrt(3 / fanIn) : 0.1;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let u = (Math.imul(i, 2654435761 | 0) + seed) >>> 0;
@@ -24,10 +24,10 @@ export function patternTensor(key: string, shape: number[]): Float32Array {
   return out;
 }
 
-/** The checkpoint value of `key` as the oracle loads it: BatchNorm running_var made positive (1 + w). */
+/** The checkpoint value of `key` as the oracle loads it: running_var and 1-d (norm scale) weights are 1 + w. */
 export function patternValue(key: string, shape: number[]): Float32Array {
   const w = patternTensor(key, shape);
-  return key.endsWith('running_var') ? w.map((v) => 1 + v) : w;
+  return key.endsWith('running_var') || (key.endsWith('.weight') && shape.length === 1) ? w.map((v) => 1 + v) : w;
 }
 
 /** A WeightSource holding pattern tensors for these [key, shape] pairs (num_batches_tracked: int64 zeros). */

@@ -8,6 +8,7 @@ import { buildHed } from '../models/annotators/hed.ts';
 import { buildLineart } from '../models/annotators/lineart.ts';
 import { buildMlsd } from '../models/annotators/mlsd.ts';
 import { buildPidinet } from '../models/annotators/pidinet.ts';
+import { buildNormalBae } from '../models/annotators/normalbae.ts';
 import { encodeModel } from '../onnx/serialize.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
@@ -22,6 +23,7 @@ const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string
   lineart: buildLineart,
   mlsd: buildMlsd,
   softedge: buildPidinet,
+  normal: buildNormalBae,
 };
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();

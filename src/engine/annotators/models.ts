@@ -36,6 +36,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['normalbae.onnx'],
     source: 'hf:lllyasviel/Annotators scannet.pt (NormalBae), exported to ONNX with torch.onnx.export (no public ONNX export known; tools/oracle/annotator_export.py does not cover it yet): input [1,3,H,W] ImageNet-normalized RGB, H and W multiples of 16; output [1,4,H,W] (normal xyz + kappa) at the input size',
     licence: 'MIT (baegwangbin/surface_normal_uncertainty)',
+    checkpoint: { file: 'scannet.pt', source: 'hf:lllyasviel/Annotators scannet.pt' },
   },
   hed: {
     name: 'hed',
@@ -178,9 +179,9 @@ export interface AnnotatorDownload {
 
 /**
  * What `models pull annotators` fetches, per type: the original checkpoints our graph builder builds from (hed,
- * softedge, lineart, mlsd from lllyasviel/Annotators), and the public ONNX exports of depth (Depth Anything V2
- * small) and openpose (DWPose). face_detector and openpose also work with the bundled MediaPipe models;
- * normal has neither a checkpoint builder nor a public ONNX export yet. segmentation's default ONNX model is
+ * softedge, lineart, mlsd, normal from lllyasviel/Annotators), and the public ONNX exports of depth (Depth Anything V2
+ * small) and openpose (DWPose), and NormalBae's scannet.pt (normal). face_detector and openpose also work with
+ * the bundled MediaPipe models. segmentation's default ONNX model is
  * under a non-commercial licence, so it is fetched only when named (`annotator:segmentation`).
  */
 const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]>> = {
@@ -189,13 +190,14 @@ const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]
   softedge: [{ repo: 'lllyasviel/Annotators', path: 'table5_pidinet.pth' }],
   lineart: [{ repo: 'lllyasviel/Annotators', path: 'sk_model.pth' }],
   mlsd: [{ repo: 'lllyasviel/Annotators', path: 'mlsd_large_512_fp32.pth' }],
+  normal: [{ repo: 'lllyasviel/Annotators', path: 'scannet.pt' }],
   depth: [{ repo: 'onnx-community/depth-anything-v2-small', path: 'onnx/model.onnx' }],
   openpose: [{ repo: 'yzd-v/DWPose', path: 'yolox_l.onnx' }, { repo: 'yzd-v/DWPose', path: 'dw-ll_ucoco_384.onnx' }],
   segmentation: [{ repo: 'Xenova/segformer-b0-finetuned-ade-512-512', path: 'onnx/model.onnx' }],
 };
 
 /** Types `models pull annotators` fetches when no type is named (segmentation's default is non-commercial). */
-export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart', 'mlsd', 'depth', 'openpose'];
+export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart', 'mlsd', 'normal', 'depth', 'openpose'];
 
 /** The files to fetch for these types (deduplicated by destination), each into the folder the engine reads. */
 export function annotatorDownloads(types: ControlNetType[] = DEFAULT_PULL_TYPES): AnnotatorDownload[] {

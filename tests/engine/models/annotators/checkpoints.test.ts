@@ -16,6 +16,7 @@ import { buildHed } from '../../../../src/engine/models/annotators/hed.ts';
 import { buildLineart } from '../../../../src/engine/models/annotators/lineart.ts';
 import { buildMlsd } from '../../../../src/engine/models/annotators/mlsd.ts';
 import { buildPidinet } from '../../../../src/engine/models/annotators/pidinet.ts';
+import { buildNormalBae } from '../../../../src/engine/models/annotators/normalbae.ts';
 import type { GraphBuilder } from '../../../../src/engine/onnx/graph.ts';
 import { encodeModel } from '../../../../src/engine/onnx/serialize.ts';
 import { ort } from '../../../../src/engine/onnx/session.ts';
@@ -34,7 +35,7 @@ async function run(g: GraphBuilder, x: Float32Array, dims: number[]): Promise<Fl
   }
 }
 
-const BUILDERS: Record<string, (src: WeightSource) => GraphBuilder> = { hed: buildHed, lineart: buildLineart, mlsd: buildMlsd, pidinet: buildPidinet };
+const BUILDERS: Record<string, (src: WeightSource) => GraphBuilder> = { hed: buildHed, lineart: buildLineart, mlsd: buildMlsd, pidinet: buildPidinet, normalbae: buildNormalBae };
 
 test('the pattern weights are the oracle\'s, bit for bit', () => {
   for (const name of Object.keys(BUILDERS)) {
@@ -45,8 +46,9 @@ test('the pattern weights are the oracle\'s, bit for bit', () => {
 
 for (const [name, build] of Object.entries(BUILDERS)) {
   test(`${name}: built from the checkpoint's keys, equal to controlnet_aux's module within ${TOL}`, async () => {
-    const m = fx.meta[name] as { keys: [string, number[]][]; input: number[]; scale: number; outputs: number[][] };
-    const outs = await run(build(patternSource(m.keys)), patternInput(m.input, m.scale), m.input);
+    const m = fx.meta[name] as { keys: [string, number[]][]; input: number[]; scale: number; offset?: number; outputs: number[][] };
+    const x = patternInput(m.input, m.scale).map((v) => v + (m.offset ?? 0));
+    const outs = await run(build(patternSource(m.keys)), x, m.input);
     assert.equal(outs.length, m.outputs.length);
     outs.forEach((y, k) => {
       const ref = fx.f32(`${name}/${k}`);
@@ -60,6 +62,16 @@ for (const [name, build] of Object.entries(BUILDERS)) {
 
   test(`${name}: a checkpoint with an extra key or a missing one fails the build naming it`, () => {
     const m = fx.meta[name] as { keys: [string, number[]][] };
+    // NormalBae reads its weights under the prefix of its stem convolution; a stray key under that prefix fails
+    if (name === 'normalbae') {
+      assert.throws(() => build(patternSource([...m.keys, ['decoder.extra.weight', [1]]])), /not used.*decoder\.extra\.weight/);
+      assert.throws(() => build(patternSource(m.keys.slice(1))), /missing weight encoder\.original_model\.conv_stem\.weight/);
+      assert.throws(() => build(patternSource(m.keys.filter(([k]) => k !== 'decoder.conv2.weight'))), /missing weight decoder\.conv2\.weight/);
+      // scannet.pt as published: under "model" with DataParallel's "module.", beside other entries of the file
+      const g = build(patternSource([...m.keys.map(([k, s]): [string, number[]] => [`model.module.${k}`, s]), ['optimizer.step', [1]]]));
+      assert.ok(g.initializers.some((i) => i.name === 'encoder.original_model.conv_stem.weight'));
+      return;
+    }
     assert.throws(() => build(patternSource([...m.keys, ['extra.weight', [1]]])), /not used.*extra\.weight/);
     assert.throws(() => build(patternSource(m.keys.slice(1))), new RegExp(`missing weight ${m.keys[0]![0].replace(/\./g, '\\.')}`));
   });
