@@ -16,6 +16,7 @@ import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
+import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
 import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
@@ -235,14 +236,21 @@ export class Pipeline {
    * The prompt stage before encoding: translation (multi_lingual), then enhancement (enhance_prompt). Returns the
    * prompt to encode and what each step did.
    */
-  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement'> }> {
+  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement' | 'promptLanguage'> }> {
     const text = r.o.prompt;
+    let translation: Applied['translation'] = { status: 'off' };
+    let promptLanguage: string | undefined;
+    if (r.o.multiLingual) {
+      promptLanguage = detectLanguage(text);
+      translation = promptLanguage === 'eng' || promptLanguage === 'und'
+        ? { status: 'ran', model: LANGUAGE_ID_MODEL, note: promptLanguage === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged' }
+        : { status: 'unavailable', reason: `not translated: no translator installed (the prompt looks like ISO 639-3 "${promptLanguage}")` };
+    }
     return {
       text,
       applied: {
-        prompt: text,
-        translation: r.o.multiLingual ? { status: 'unavailable', reason: 'no translator installed' } : { status: 'off' },
-        promptEnhancement: r.o.enhancePrompt ? { status: 'unavailable', reason: 'no prompt enhancer installed' } : { status: 'off' },
+        prompt: text, translation, promptLanguage,
+        promptEnhancement: r.o.enhancePrompt ? { status: 'unavailable', reason: 'no prompt enhancer installed: the prompt is unchanged' } : { status: 'off' },
       },
     };
   }
