@@ -16,6 +16,9 @@ import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
+import { ClipSafetyChecker, hasDiffusersSafetyChecker } from '../extras/clip-safety-checker.ts';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
 import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
 import type { EngineConfig, EngineStats } from '../host/protocol.ts';
@@ -48,7 +51,7 @@ export class Pipeline {
 
   private readonly modelsDir: string;
   /** The embedded safety checker and upscalers, loaded on first use. */
-  private nsfw?: Promise<NsfwClassifier>;
+  private readonly checkers = new Map<string, Promise<NsfwClassifier | ClipSafetyChecker>>();
   private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
@@ -398,17 +401,33 @@ export class Pipeline {
   }
 
   /**
-   * diffusers' run_safety_checker on the decoded images, with the embedded nsfwjs MobileNetV2 classifier: flagged
-   * images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
+   * diffusers' run_safety_checker on the decoded images: the base model's own StableDiffusionSafetyChecker when
+   * its folder has safety_checker/ and feature_extractor/, else the embedded nsfwjs MobileNetV2 classifier.
+   * Flagged images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
    */
   private async safetyCheck(o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
     if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
-    this.nsfw ??= NsfwClassifier.load(this.rt).catch((e) => { this.nsfw = undefined; throw e; });
-    const checker = await this.nsfw;
-    const nsfw = (await checker.classify(images)).map(isFlagged);
+    const checker = await this.safetyChecker(o.modelId);
+    const nsfw = checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : await checker.check(images);
     const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
     const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
     return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
+  }
+
+  /** The checker for a base model (loaded once per model folder, or once for the embedded one). */
+  private safetyChecker(modelId: string): Promise<NsfwClassifier | ClipSafetyChecker> {
+    const base = this.files.path('base', modelId);
+    const own = base && statSync(base).isDirectory() && hasDiffusersSafetyChecker(base) ? base : undefined;
+    const key = own ?? 'embedded:nsfwjs';
+    let c = this.checkers.get(key);
+    if (!c) {
+      c = own
+        ? asUserFile(this.modelsDir, 'safety_checker', join(own, 'safety_checker'), () => ClipSafetyChecker.load(own, `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)`, this.rt))
+        : NsfwClassifier.load(this.rt);
+      this.checkers.set(key, c);
+      c.catch(() => this.checkers.delete(key));
+    }
+    return c;
   }
 
   /**
