@@ -1,38 +1,39 @@
-// The generation pipeline: diffusers' StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline in one loop, with
-// several ControlNets, LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded
-// TorchGenerator in diffusers' order, so a seed gives diffusers' picture.
+// The generation pipeline: diffusers' StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline as named stages
+// (checkInputs, preparePrompt, encodePrompt, prepareImage, prepareControlImages, prepareLatents / encodeImage,
+// denoise, decode), each mode a short composition of them, then safetyCheck and upscale. Several ControlNets,
+// LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded TorchGenerator in diffusers'
+// order, so a seed gives diffusers' picture. What ran is returned as a typed Applied (worker/meta.ts maps it).
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { annotate, annotatorNote, AnnotatorMissingError } from '../annotators/index.ts';
 import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
+import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError, modelMissing } from '../errors.ts';
+import { ClipSafetyChecker, hasDiffusersSafetyChecker } from '../extras/clip-safety-checker.ts';
+import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
+import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
+import { replaceFlagged } from '../extras/replace.ts';
+import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
+import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
 import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, tomeRandTable } from '../models/tome.ts';
+import type { VaeConfigJson } from '../models/vae.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, img2imgStart, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
-import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
-import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
-import { replaceFlagged } from '../extras/replace.ts';
-import { ClipSafetyChecker, hasDiffusersSafetyChecker } from '../extras/clip-safety-checker.ts';
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
-import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
-import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
-import type { EngineConfig, EngineStats } from '../host/protocol.ts';
+import type { SdModel } from '../weights/open.ts';
+import { controlResiduals, type ControlRun } from './controls.ts';
+import { decodeLatents } from './decode.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
-import { controlResiduals, type ControlRun } from './controls.ts';
-import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { Applied, ControlNetType, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
-import type { SdModel } from '../weights/open.ts';
-import type { VaeConfigJson } from '../models/vae.ts';
-
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
 const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };  // seed: fed per request (tome_rand)
