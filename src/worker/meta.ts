@@ -44,6 +44,7 @@ export function appliedMeta(a: Applied): Record<string, unknown> {
     prompt_weighting: a.promptWeighting ? 'yes' : 'no',
   };
   if (a.tokenizerNote) out.tokenizer = a.tokenizerNote;
+  if (a.promptLanguage) out.prompt_language = a.promptLanguage;
   if (a.loraIgnored.length) out.lora_ignored = a.loraIgnored;
   if (a.loraUnmatched.length) out.lora_unmatched = a.loraUnmatched;
   for (const [type, note] of Object.entries(a.annotatorNotes)) out[`auto_hint_${type}`] = note;

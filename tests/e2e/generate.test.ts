@@ -83,8 +83,19 @@ test('success within the wait window: output links serve PNGs, meta echoes the a
     const m = r.body.meta;
     assert.equal(m.seed, 1234); assert.equal(m.W, 64); assert.equal(m.H, 64); assert.equal(m.steps, 2); assert.equal(m.n_samples, 2);
     assert.equal(m.model_id, 'tiny-demo'); assert.equal(m.controlnet_model, 'canny'); assert.equal(m.init_image, `${imageBase}/img.png`);
+    // the extras' defaults on the quick-start server: the embedded safety checker ran; no translator or prompt
+    // enhancer is installed, and meta says so instead of claiming them
+    assert.equal(m.safety_checker, 'yes'); assert.match(m.safety_checker_model, /^nsfwjs-mobilenet_v2/);
+    assert.equal(m.upscale, 'no'); assert.equal(m.enhance_prompt, 'unavailable'); assert.equal(m.prompt, 'a red house');
+    assert.ok(['yes', 'unavailable'].includes(m.multi_lingual) && typeof m.prompt_language === 'string');
     const first = Buffer.from(await (await fetch(r.body.output[0])).arrayBuffer());
     assert.deepEqual(await pngSize(first), [64, 64]);
+    // upscale: yes on the embedded upscaler gives exactly 2× the size; safety_checker: no skips the check
+    const up = await post(`${s.url}/api/v6/images/controlnet`, { ...body, webhook: null, samples: 1, upscale: 'yes', safety_checker: 'no', multi_lingual: 'no', enhance_prompt: 'no' });
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    assert.deepEqual(await pngSize(Buffer.from(await (await fetch(up.body.output[0])).arrayBuffer())), [128, 128]);
+    assert.equal(up.body.meta.upscale, 'yes'); assert.equal(up.body.meta.upscale_factor, 2); assert.equal(up.body.meta.safety_checker, 'no');
+    assert.equal(up.body.meta.multi_lingual, 'no'); assert.equal(up.body.meta.enhance_prompt, 'no');
     // The same seed and settings give the same picture.
     const again = await post(`${s.url}/api/v5/controlnet`, { ...body, webhook: null });
     const second = Buffer.from(await (await fetch(again.body.output[0])).arrayBuffer());

@@ -1,38 +1,43 @@
-// The generation pipeline: diffusers' StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline in one loop, with
-// several ControlNets, LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded
-// TorchGenerator in diffusers' order, so a seed gives diffusers' picture.
+// The generation pipeline: diffusers' StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline as named stages
+// (checkInputs, preparePrompt, encodePrompt, prepareImage, prepareControlImages, prepareLatents / encodeImage,
+// denoise, decode), each mode a short composition of them, then safetyCheck and upscale. Several ControlNets,
+// LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded TorchGenerator in diffusers'
+// order, so a seed gives diffusers' picture. What ran is returned as a typed Applied (worker/meta.ts maps it).
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { annotate, annotatorNote, AnnotatorMissingError } from '../annotators/index.ts';
 import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
+import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError, modelMissing } from '../errors.ts';
+import { ClipSafetyChecker, hasDiffusersSafetyChecker } from '../extras/clip-safety-checker.ts';
+import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
+import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
+import { replaceFlagged } from '../extras/replace.ts';
+import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
+import type { EngineConfig, EngineStats } from '../host/protocol.ts';
 import { combineLoras, loraFeeds, type LoraFeeds } from '../lora/combine.ts';
 import { LoraCache } from '../lora/load.ts';
 import { clipMaxSkip } from '../models/clip-text.ts';
 import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, TOME_RATIO_INPUT, tomeRandTable } from '../models/tome.ts';
+import type { VaeConfigJson } from '../models/vae.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
 import { parsePrecision } from '../onnx/precision.ts';
 import { DeviceIO, DeviceOps, type TransferCount } from '../onnx/device.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
 import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
-import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
-import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
-import { replaceFlagged } from '../extras/replace.ts';
-import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
-import type { EngineConfig, EngineStats } from '../host/protocol.ts';
+import type { SdModel } from '../weights/open.ts';
+import { controlResiduals, zeroResiduals, type ControlRun } from './controls.ts';
+import { decodeLatents } from './decode.ts';
 import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } from './images.ts';
 import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
-import { controlResiduals, zeroResiduals, type ControlRun } from './controls.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
-import { decodeLatents } from './decode.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { Applied, ControlNetType, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
-import type { SdModel } from '../weights/open.ts';
-import type { VaeConfigJson } from '../models/vae.ts';
-
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
 const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };  // seed: fed per request (tome_rand)
@@ -63,7 +68,7 @@ export class Pipeline {
 
   private readonly modelsDir: string;
   /** The embedded safety checker and upscalers, loaded on first use. */
-  private nsfw?: Promise<NsfwClassifier>;
+  private readonly checkers = new Map<string, Promise<NsfwClassifier | ClipSafetyChecker>>();
   private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
@@ -271,14 +276,21 @@ export class Pipeline {
    * The prompt stage before encoding: translation (multi_lingual), then enhancement (enhance_prompt). Returns the
    * prompt to encode and what each step did.
    */
-  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement'> }> {
+  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement' | 'promptLanguage'> }> {
     const text = r.o.prompt;
+    let translation: Applied['translation'] = { status: 'off' };
+    let promptLanguage: string | undefined;
+    if (r.o.multiLingual) {
+      promptLanguage = detectLanguage(text);
+      translation = promptLanguage === 'eng' || promptLanguage === 'und'
+        ? { status: 'ran', model: LANGUAGE_ID_MODEL, note: promptLanguage === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged' }
+        : { status: 'unavailable', reason: `not translated: no translator installed (the prompt looks like ISO 639-3 "${promptLanguage}")` };
+    }
     return {
       text,
       applied: {
-        prompt: text,
-        translation: r.o.multiLingual ? { status: 'unavailable', reason: 'no translator installed' } : { status: 'off' },
-        promptEnhancement: r.o.enhancePrompt ? { status: 'unavailable', reason: 'no prompt enhancer installed' } : { status: 'off' },
+        prompt: text, translation, promptLanguage,
+        promptEnhancement: r.o.enhancePrompt ? { status: 'unavailable', reason: 'no prompt enhancer installed: the prompt is unchanged' } : { status: 'off' },
       },
     };
   }
@@ -448,17 +460,33 @@ export class Pipeline {
   }
 
   /**
-   * diffusers' run_safety_checker on the decoded images, with the embedded nsfwjs MobileNetV2 classifier: flagged
-   * images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
+   * diffusers' run_safety_checker on the decoded images: the base model's own StableDiffusionSafetyChecker when
+   * its folder has safety_checker/ and feature_extractor/, else the embedded nsfwjs MobileNetV2 classifier.
+   * Flagged images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
    */
   private async safetyCheck(o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
     if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
-    this.nsfw ??= NsfwClassifier.load(this.rt).catch((e) => { this.nsfw = undefined; throw e; });
-    const checker = await this.nsfw;
-    const nsfw = (await checker.classify(images)).map(isFlagged);
+    const checker = await this.safetyChecker(o.modelId);
+    const nsfw = checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : await checker.check(images);
     const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
     const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
     return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
+  }
+
+  /** The checker for a base model (loaded once per model folder, or once for the embedded one). */
+  private safetyChecker(modelId: string): Promise<NsfwClassifier | ClipSafetyChecker> {
+    const base = this.files.path('base', modelId);
+    const own = base && statSync(base).isDirectory() && hasDiffusersSafetyChecker(base) ? base : undefined;
+    const key = own ?? 'embedded:nsfwjs';
+    let c = this.checkers.get(key);
+    if (!c) {
+      c = own
+        ? asUserFile(this.modelsDir, 'safety_checker', join(own, 'safety_checker'), () => ClipSafetyChecker.load(own, `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)`, this.rt))
+        : NsfwClassifier.load(this.rt);
+      this.checkers.set(key, c);
+      c.catch(() => this.checkers.delete(key));
+    }
+    return c;
   }
 
   /**

@@ -120,7 +120,10 @@ export interface Applied {
   safetyChecker: ExtraOutcome<{ model: string; flagged: number; replacement: SafetyCheckerType }>;
   /** The upscaler that ran and its overall factor. */
   upscale: ExtraOutcome<{ model: string; factor: number }>;
-  translation: ExtraOutcome<{ model: string }>;
+  /** multi_lingual: language identification, then translation when the prompt is not English. */
+  translation: ExtraOutcome<{ model: string; note: string }>;
+  /** The prompt's language as identified (ISO 639-3, "und" when undetermined); absent when multi_lingual is off. */
+  promptLanguage?: string;
   promptEnhancement: ExtraOutcome<{ model: string }>;
   /** The prompts' weighting syntax ((word:1.3), [word], BREAK) was read (GenerateOptions.promptWeighting). */
   promptWeighting: boolean;

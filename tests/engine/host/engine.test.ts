@@ -39,7 +39,7 @@ test('generates PNGs of the requested size, reports each step, and is reproducib
   // the embedded nsfwjs checker ran on both images; the text extras have no model installed and say so
   assert.equal(r.applied.safetyChecker.status, 'ran');
   assert.deepEqual(r.nsfw, [false, false]);
-  assert.equal(r.applied.translation.status, 'unavailable');
+  assert.deepEqual(r.applied.translation, { status: 'ran', model: 'franc-min@6.2.0', note: 'language undetermined (too short): passed unchanged' });
   assert.equal(r.applied.promptEnhancement.status, 'unavailable');
   assert.equal(r.applied.upscale.status, 'off');
   const again = await engine.generate(opts);
