@@ -9,9 +9,22 @@ export interface ApiKey {
   label?: string;
 }
 
-const hash = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
+/** The keys a server accepts: this machine's (KeyStore) or the pool's (cluster/pool-keys.ts). */
+export interface Keys {
+  /** Creates a key and returns its secret (shown once). */
+  create(opts?: { admin?: boolean; label?: string }): { key: string; id: number };
+  /** Adds a given secret (CONTROLNET_API_KEY). */
+  add(key: string, opts?: { admin?: boolean; label?: string }): number;
+  /** The key's record, or undefined. */
+  verify(key: string | undefined): Promise<ApiKey | undefined>;
+  count(): number;
+}
 
-export class KeyStore {
+export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
+const hash = hashKey;
+
+
+export class KeyStore implements Keys {
   constructor(private readonly db: Db) {}
 
   /** Creates a key and returns its secret (shown once; only the hash is kept). */
@@ -31,13 +44,23 @@ export class KeyStore {
   }
 
   /** The key's record, or undefined. The lookup is by hash; the final compare is constant-time. */
-  verify(key: string | undefined): ApiKey | undefined {
+  async verify(key: string | undefined): Promise<ApiKey | undefined> {
+    return this.verifySync(key);
+  }
+
+  verifySync(key: string | undefined): ApiKey | undefined {
     if (!key || key.length > 512) return undefined;
     const h = hash(key);
     const row = this.db.prepare('SELECT id, hash, admin, label FROM api_keys WHERE hash = ? AND revoked = 0').get(h) as
       { id: number; hash: string; admin: number; label: string | null } | undefined;
     if (!row || !timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(h, 'hex'))) return undefined;
     return { id: row.id, admin: row.admin === 1, label: row.label ?? undefined };
+  }
+
+  /** Every live key's hash and role (the pool publishes them). */
+  hashes(): { hash: string; admin: boolean }[] {
+    return (this.db.prepare('SELECT hash, admin FROM api_keys WHERE revoked = 0').all() as { hash: string; admin: number }[])
+      .map((r) => ({ hash: r.hash, admin: r.admin === 1 }));
   }
 
   count(): number {

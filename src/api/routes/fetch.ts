@@ -15,24 +15,24 @@ function parseId(v: unknown): number {
 }
 
 export function registerFetch(app: FastifyInstance, ctx: AppContext): void {
-  const answer = (req: FastifyRequest, rawId: unknown) => {
-    const key = authenticate(ctx.keys, req);
+  const answer = async (req: FastifyRequest, rawId: unknown) => {
+    const key = await authenticate(ctx.keys, req);
     const id = parseId(rawId);
-    const job = ctx.queue.get(id);
+    const job = await ctx.queue.getJob(id);
     // Another key's job is as unknown as a missing one.
     if (!job || (job.keyId !== key.id && !key.admin)) throw new ApiError(404, `request ${id} not found`);
     return answerFor(ctx, job);
   };
   for (const p of FETCH_ID_PATHS) {
     app.post(p, async (req, reply) => {
-      const a = answer(req, (req.params as { id: string }).id);
+      const a = await answer(req, (req.params as { id: string }).id);
       return reply.code(a.status).send(a.body);
     });
   }
   for (const p of FETCH_BODY_PATHS) {
     app.post(p, async (req, reply) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const a = answer(req, body.request_id ?? body.id);
+      const a = await answer(req, body.request_id ?? body.id);
       return reply.code(a.status).send(a.body);
     });
   }

@@ -15,8 +15,8 @@ export const HINT_PATHS = ['/api/v6/images/controlnet/hint', '/api/v1/enterprise
 export function registerHint(app: FastifyInstance, ctx: AppContext): void {
   for (const path of HINT_PATHS) {
     app.post(path, async (req, reply) => {
-      const key = authenticate(ctx.keys, req);
-      const wait = ctx.limiter.take(key.id);
+      const key = await authenticate(ctx.keys, req);
+      const wait = await ctx.limiter.take(key.id);
       if (wait > 0) throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
       let r;
       try {

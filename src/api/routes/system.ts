@@ -13,9 +13,10 @@ export function registerSystem(app: FastifyInstance, ctx: AppContext): void {
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/docs', async () => doc);
   app.get('/health', async (_req, reply) => {
+    const queue = await ctx.queue.getJobCounts();
     const model = ctx.defaultModelId();
     const ok = model !== undefined;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', default_model_id: model ?? null, queue: ctx.queue.depth(),
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', default_model_id: model ?? null, queue,
       uptime_seconds: Math.round((Date.now() - ctx.startedAt) / 1000), ...(ok ? {} : { message: 'no base model is installed' }) });
   });
   app.get('/metrics', async (_req, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
