@@ -180,6 +180,7 @@ test('restart with queued jobs: a job left running and the queued ones all finis
   // "running" when the process died; its lease (0.5 s) expires and the next process takes it back
   assert.equal((await first.app.ctx.queue.moveToActive({ worker: 'a-worker-that-dies', lockMs: 500 }))!.job.id, ids[0]);
   await first.app.close();
+  clock += 1000; // the dead worker's lease has expired
   const second = await start({ waitWindowMs: 0 });
   try {
     for (const id of ids) {
