@@ -39,6 +39,8 @@ export interface ClaimOptions {
   worker: string;
   /** Lease length (ms): the job goes back to the queue this long after the last extendLock. */
   lockMs: number;
+  /** Pool only: the server this worker belongs to (its pinned jobs; default: `worker`). */
+  server?: string;
   /** Pool only: the base models this server has installed, loaded ones first (model affinity). */
   models?: { installed: string[]; loaded: string[] };
 }

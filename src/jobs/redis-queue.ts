@@ -25,6 +25,8 @@ export interface RedisQueueOptions {
   affinityMaxWaitMs?: number;
   now?: () => number;
   pollMs?: number;
+  /** Pins every job added here to this server (a pool without a shared output store: outputs stay where they were made). */
+  pinAllTo?: string;
 }
 
 // Completion, atomically: only an unfinished job; result or error, webhook into the outbox, per-key count, durations.
@@ -155,11 +157,12 @@ export class RedisQueue implements JobQueue {
     const id = await this.r.incr(this.key('jobid'));
     const now = this.now();
     const model = input.request.model_id ?? '';
-    const qname = input.pinnedTo ? serverQueueName(input.pinnedTo) : modelQueueName(model);
+    const pinnedTo = input.pinnedTo ?? this.o.pinAllTo;
+    const qname = pinnedTo ? serverQueueName(pinnedTo) : modelQueueName(model);
     await this.r.multi()
       .hset(this.key(`job:${id}`), {
         id, key_id: input.keyId, status: 'queued', request: JSON.stringify(input.request), base_url: input.baseUrl, file_prefix: input.filePrefix,
-        step: 0, total_steps: input.request.num_inference_steps, attempts: 0, created_at: now, model, queue: qname, pinned_to: input.pinnedTo ?? '',
+        step: 0, total_steps: input.request.num_inference_steps, attempts: 0, created_at: now, model, queue: qname, pinned_to: pinnedTo ?? '',
       })
       .sadd(this.key(`pending:${input.keyId}`), id)
       .sadd(this.key('queues'), qname)
@@ -185,7 +188,7 @@ export class RedisQueue implements JobQueue {
 
   /** The queues this worker pulls from, in order: its own, models loaded here, then installed ones (a starved one first). */
   private async claimOrder(o: ClaimOptions): Promise<string[]> {
-    const own = serverQueueName(o.worker);
+    const own = serverQueueName(o.server ?? o.worker);
     if (!o.models) return [own, ...((await this.r.smembers(this.key('queues'))).filter((q) => q.startsWith('model.')))];
     const loaded = o.models.loaded.filter((m) => o.models!.installed.includes(m));
     const rest = o.models.installed.filter((m) => !loaded.includes(m));

@@ -101,6 +101,8 @@ export interface Backends {
   servers(self: () => ServerInfo): Promise<ServerInfo[]>;
   /** Base models this server may claim jobs for (the pool's routing); undefined on one machine. */
   claimModels?(loaded: string[]): { installed: string[]; loaded: string[] };
+  /** The server whose pinned jobs this worker runs (pool). */
+  claimServer?: string;
   close(): Promise<void>;
 }
 
@@ -108,14 +110,16 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   const now = opts.now ?? Date.now;
   await mkdir(config.dataDir, { recursive: true });
   const log = opts.logger ?? pino({ level: config.logLevel });
-  const id = opts.http === false ? `${serverId(config)}-worker-${process.pid}` : serverId(config);
+  const home = serverId(config);
+  const id = opts.http === false ? `${home}-worker-${process.pid}` : home;
   const db = openDb(config.dataDir);
   const models = new ModelsFolder(config.modelsDir);
   const localKeys = new KeyStore(db);
   if (config.bootstrapKey) localKeys.add(config.bootstrapKey, { admin: true, label: 'CONTROLNET_API_KEY' });
   let b: Backends;
   if (config.redisUrl) {
-    throw new Error('REDIS_URL is set but this build has no pool backend yet');
+    const { joinPool } = await import('../cluster/pool.ts');
+    b = await joinPool(config, { serverId: id, homeId: home, localKeys, models, now, log, secret: linkSecret(config) });
 
   } else {
     const queue = new SqliteQueue(db, now);
@@ -146,7 +150,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     engine = await opts.engine();
     worker = new JobWorker({ queue, engine, store, webhooks, metrics, log, name: id, lockMs: config.leaseMs,
       limits: { maxBytes: config.maxInputBytes, maxPixels: config.maxInputPixels, fetch: fetchOpts }, tempLinkTtlMs: config.tempLinkTtlMs,
-      models: b.claimModels ? () => b.claimModels!(loaded.list()) : undefined,
+      models: b.claimModels ? () => b.claimModels!(loaded.list()) : undefined, server: b.claimServer,
       onBusy: (job, outcome) => {
         stats.job = job?.id ?? null;
         if (job?.request.model_id) loaded.use(job.request.model_id);

@@ -33,6 +33,8 @@ export interface WorkerDeps {
   log?: { info: (o: object, msg: string) => void; error: (o: object, msg: string) => void; warn?: (o: object, msg: string) => void };
   name?: string;
   pollMs?: number;
+  /** Pool only: the server whose pinned jobs this worker runs. */
+  server?: string;
   /** Pool only: the base models this server may run, loaded ones first. */
   models?: () => ClaimOptions['models'];
   /** Told when a job starts and ends here (the pool's heartbeat reports it). */
@@ -81,7 +83,7 @@ export class JobWorker {
       while (!this.stopping) {
         let active;
         try {
-          active = await this.d.queue.moveToActive({ worker: this.name, lockMs: this.d.lockMs, models: this.d.models?.() });
+          active = await this.d.queue.moveToActive({ worker: this.name, server: this.d.server, lockMs: this.d.lockMs, models: this.d.models?.() });
         } catch (e) {
           this.d.log?.error({ err: (e as Error).message }, 'claiming a job failed');
         }
