@@ -53,8 +53,8 @@ test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job 
     const img = (await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 9, g: 99, b: 199 } } }).png().toBuffer()).toString('base64');
     const ids: number[] = [];
     for (let i = 0; i < 60; i++) {
-      const r = await post(`${s1.url}/api/v6/images/controlnet`, { key: KEY, controlnet_model: 'canny', init_image: img, width: 64, height: 64,
-        num_inference_steps: 1, seed: i, temp: i % 2 ? 'yes' : 'no' });
+      const r = await post(`${s1.url}/api/v6/images/controlnet`, { key: KEY, controlnet_model: 'canny', init_image: img, width: 128, height: 128,
+        num_inference_steps: 4, strength: 1, seed: i, temp: i % 2 ? 'yes' : 'no' });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       ids.push(r.body.id);
     }
@@ -64,11 +64,11 @@ test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job 
 
     // Kill server 2 with kill -9 while it runs a job (after it finished at least one).
     let victimJob: number | undefined;
-    for (let i = 0; i < 600 && victimJob === undefined; i++) {
+    for (let i = 0; i < 3000 && victimJob === undefined; i++) {
       const d = await details(s1);
       const me = d.pool.servers.find((x: { id: string }) => x.id === 's2');
       if (me?.busy && me.jobs_completed > 0) victimJob = me.job;
-      else await new Promise((r) => setTimeout(r, 50));
+      else await new Promise((r) => setTimeout(r, 10));
     }
     assert.ok(victimJob, 'server 2 ran jobs');
     s2.child.kill('SIGKILL');
@@ -102,7 +102,7 @@ test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job 
           ? Buffer.from(await (await bucket.request('GET', new URL(link).pathname.split('/').slice(2).join('/'))).arrayBuffer())
           : Buffer.from(await (await fetch(link)).arrayBuffer());
         const meta = await sharp(bytes).metadata();
-        assert.equal(meta.width, 64);
+        assert.equal(meta.width, 128);
         if (!presigned) {
           const other = link.replace(s1.url, s3srv.url);
           assert.equal((await fetch(other)).status, 200, 'readable through another server too');

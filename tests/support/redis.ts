@@ -51,6 +51,7 @@ export async function startRedis(): Promise<TestRedis> {
       '--save', '', '--protected-mode', 'yes', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
     for (let i = 0; i < 200; i++) {
       const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined); // refused until the server listens
       try {
         await probe.connect();
         await probe.ping();
