@@ -45,6 +45,12 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
   const store = config.s3 ? new S3Store(config.s3, { now: o.now, ttlMs: config.tempLinkTtlMs }) : new LocalStore(config.dataDir, o.secret, o.now);
   const installedHere = () => Object.fromEntries(MODEL_KINDS.map((k) => [k, o.models.installedIds(k)]));
   let last: ServerRecord | undefined;
+  // The accept path asks for several models per request: one registry read per heartbeat period is enough.
+  let cached: { at: number; list: ServerRecord[] } | undefined;
+  const liveServers = async () => {
+    if (!cached || Date.now() - cached.at > Math.min(1000, config.heartbeatMs)) cached = { at: Date.now(), list: await registry.list() };
+    return cached.list;
+  };
   return {
     queue, store, keys,
     outbox: new RedisOutbox(redis, POOL_PREFIX),
@@ -52,7 +58,7 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
     // A job may be accepted when a live server that runs jobs has the model (the same 422 as on one machine otherwise).
     installed: async (kind, id) => {
       if (!shared) return o.models.installed(kind, id);
-      return (await registry.list()).some((s) => s.alive && s.worker && (s.installed[kind] ?? []).includes(id));
+      return (await liveServers()).some((s) => s.alive && s.worker && (s.installed[kind] ?? []).includes(id));
     },
     servers: async (self) => {
       last = { ...self(), installed: installedHere() };
