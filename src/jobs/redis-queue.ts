@@ -285,9 +285,10 @@ export class RedisQueue implements JobQueue {
     for (const w of this.workers.values()) {
       await (w as unknown as { moveStalledJobsToWait(): Promise<void> }).moveStalledJobsToWait().catch(() => undefined);
     }
-    const requeued = this.stalled.splice(0);
-    for (const id of requeued) await this.r.hset(this.key(`job:${id}`), 'status', 'queued', 'worker', '', 'token', '');
-    return { requeued, failed: [] };
+    // The job record is left as it is: it may already be running again elsewhere, or finished (the first completion
+    // wins). It stays "running" until the next claim (a fetch answers "processing" either way); the dead run's lock
+    // is gone, so its extendLock fails.
+    return { requeued: this.stalled.splice(0), failed: [] };
   }
 
   private async names(): Promise<string[]> {
