@@ -58,6 +58,8 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
     // A job may be accepted when a live server that runs jobs has the model (the same 422 as on one machine otherwise).
     installed: async (kind, id) => {
       if (!shared) return o.models.installed(kind, id);
+      // This server runs jobs and has it: no need to ask the registry (and a late heartbeat of our own cannot refuse it).
+      if (last?.worker && o.models.installed(kind, id)) return true;
       return (await liveServers()).some((s) => s.alive && s.worker && (s.installed[kind] ?? []).includes(id));
     },
     servers: async (self) => {

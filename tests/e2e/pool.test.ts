@@ -28,7 +28,7 @@ test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job 
   const servers: Server[] = [];
   const start = async (id: string, dir: string, extraEnv: Record<string, string> = {}): Promise<Server> => {
     const env = { ...process.env, LOG_LEVEL: 'info', ENGINE_THREADS: '1', WAIT_WINDOW_MS: '0', REDIS_URL: redis.url, SERVER_ID: id,
-      LEASE_MS: '3000', HEARTBEAT_MS: '500', RATE_LIMIT_PER_MINUTE: '1000', MAX_QUEUED_PER_KEY: '100', ...s3.env, ...extraEnv };
+      LEASE_MS: '3000', HEARTBEAT_MS: '1000', RATE_LIMIT_PER_MINUTE: '1000', MAX_QUEUED_PER_KEY: '100', ...s3.env, ...extraEnv };
     const child = spawn(process.execPath, ['bin/controlnet.js', 'serve', '--data-dir', dir, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const s: Server = { id, dir, child, url: '', log: '' };
     child.stderr!.on('data', (c) => (s.log += c));
