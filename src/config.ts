@@ -43,6 +43,36 @@ export interface Config {
   /** Images above this many pixels decode their latents in tiles (VAE_TILE_ABOVE_PIXELS). */
   vaeTileAbovePixels: number;
   logLevel: string;
+  /** Job lease (ms): a job whose worker stopped renewing it for this long runs again elsewhere. */
+  leaseMs: number;
+  /** Redis URL of the pool (unset: one machine, SQLite queue). */
+  redisUrl?: string;
+  /** This server's id in the pool (default: a name derived from the host and DATA_DIR, stable across restarts). */
+  serverId?: string;
+  /** Pool heartbeat period (ms); a server silent for 3 periods is marked lost. */
+  heartbeatMs: number;
+  /** S3-compatible output store for a pool (all five S3_* settings; unset: outputs stay on the server that ran the job). */
+  s3?: S3Settings;
+}
+
+export interface S3Settings {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+const S3_VARS = ['S3_ENDPOINT', 'S3_BUCKET', 'S3_REGION', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const;
+
+/** All five S3_* settings, or none (a partial set is an error naming the missing ones). */
+function s3Settings(env: NodeJS.ProcessEnv): S3Settings | undefined {
+  const set = S3_VARS.filter((v) => env[v]);
+  if (set.length === 0) return undefined;
+  const missing = S3_VARS.filter((v) => !env[v]);
+  if (missing.length) throw new ConfigError(`S3 output store: ${missing.join(', ')} must be set too (or unset all S3_* settings)`);
+  return { endpoint: env.S3_ENDPOINT!.replace(/\/+$/, ''), bucket: env.S3_BUCKET!, region: env.S3_REGION!,
+    accessKeyId: env.S3_ACCESS_KEY_ID!, secretAccessKey: env.S3_SECRET_ACCESS_KEY! };
 }
 
 const optionalText = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
@@ -91,6 +121,11 @@ const envSchema = z.object({
   ENGINE_PRECISION: z.enum(['', 'fp16', 'fp32']).optional().transform((v) => v || undefined),
   VAE_TILE_ABOVE_PIXELS: number(768 * 768, z.number().int().min(0)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // the pool (README "Several servers")
+  LEASE_MS: number(30_000, z.number().int().min(100)),
+  REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { message: 'must be a redis:// or rediss:// URL' }),
+  SERVER_ID: optionalText.refine((v) => v === undefined || /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v), { message: 'must be letters, digits, . _ - (at most 64)' }),
+  HEARTBEAT_MS: number(2000, z.number().int().min(50)),
 });
 
 /** Thrown at start-up for a bad setting; the message names the variable and the rule. */
@@ -132,6 +167,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     enginePrecision: e.ENGINE_PRECISION,
     vaeTileAbovePixels: e.VAE_TILE_ABOVE_PIXELS,
     logLevel: e.LOG_LEVEL,
+    leaseMs: e.LEASE_MS,
+    redisUrl: e.REDIS_URL,
+    serverId: e.SERVER_ID,
+    heartbeatMs: e.HEARTBEAT_MS,
+    s3: s3Settings(env),
   };
   return { ...cfg, ...overrides, dataDir };
 }

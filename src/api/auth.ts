@@ -2,7 +2,7 @@
 // SDK), or in a header named `key` (the official CLI sends it there as well as in the body).
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
-import type { ApiKey, KeyStore } from './keys.ts';
+import type { ApiKey, Keys } from './keys.ts';
 
 /** The key a request carries: body `key`, else `Authorization: Bearer <key>`, else a `key` header. */
 export function keyOf(req: FastifyRequest): string | undefined {
@@ -15,11 +15,11 @@ export function keyOf(req: FastifyRequest): string | undefined {
   return typeof k === 'string' && k.trim() ? k.trim() : undefined;
 }
 
-/** The caller's key record; 401 when it is missing, unknown or revoked, or (admin) not an admin key. */
-export function authenticate(keys: KeyStore, req: FastifyRequest, opts: { admin?: boolean } = {}): ApiKey {
+/** The caller's key record; 401 when the key is missing, unknown or revoked, or (with `admin`) not an admin key. */
+export async function authenticate(keys: Keys, req: FastifyRequest, opts: { admin?: boolean } = {}): Promise<ApiKey> {
   const key = keyOf(req);
   if (!key) throw new ApiError(401, 'an API key is required (body "key", Authorization: Bearer, or a "key" header)');
-  const k = keys.verify(key);
+  const k = await keys.verify(key);
   if (!k) throw new ApiError(401, 'invalid API key');
   if (opts.admin && !k.admin) throw new ApiError(401, 'this endpoint needs an admin key');
   return k;
@@ -29,9 +29,9 @@ export function authenticate(keys: KeyStore, req: FastifyRequest, opts: { admin?
  * The route hook every keyed endpoint runs before its body is validated: authenticates (401 before any 400) and
  * copies a header key into the body, so the body schemas can state `key` as required whichever way it came.
  */
-export function keyHook(keys: KeyStore, opts: { admin?: boolean } = {}) {
+export function keyHook(keys: Keys, opts: { admin?: boolean } = {}) {
   return async (req: FastifyRequest): Promise<void> => {
-    const k = authenticate(keys, req, opts);
+    const k = await authenticate(keys, req, opts);
     req.apiKey = k;
     const body = req.body;
     if (body === undefined || body === null) req.body = { key: keyOf(req) };

@@ -1,25 +1,26 @@
 // Everything the routes share: one object built by app.ts, so routes stay free of wiring.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.ts';
-import type { Db } from '../jobs/db.ts';
-import type { SqliteQueue } from '../jobs/sqlite-queue.ts';
-import type { LocalStore } from '../storage/local.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import type { OutputStore } from '../storage/store.ts';
+import type { PoolDetails } from '../cluster/details.ts';
 import type { ModelsFolder } from '../storage/models-folder.ts';
 import type { ModelDownloader } from '../storage/model-download.ts';
 import type { WebhookSender } from '../worker/webhooks.ts';
-import type { KeyStore } from './keys.ts';
+import type { Keys } from './keys.ts';
 import type { Metrics } from './metrics.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import type { Limiter } from './rate-limit.ts';
 import type { SafeFetchOptions, Resolver } from '../inputs/safe-fetch.ts';
 import type { HintRequest } from '../engine/pipeline/types.ts';
 
 export interface AppContext {
   config: Config;
-  db: Db;
-  queue: SqliteQueue;
-  keys: KeyStore;
-  limiter: RateLimiter;
-  store: LocalStore;
+  /** This server's id (its name in the pool). */
+  serverId: string;
+  queue: JobQueue;
+  keys: Keys;
+  limiter: Limiter;
+  store: OutputStore;
   models: ModelsFolder;
   downloader: ModelDownloader;
   webhooks: WebhookSender;
@@ -39,4 +40,8 @@ export interface AppContext {
   fetch: SafeFetchOptions;
   /** The hint maps of auto_hint, on this process's engine (absent when it runs none). */
   hint?(req: HintRequest): Promise<Buffer[]>;
+  /** Whether a model is installed where a job for it can run (here; in a pool, on a live server). */
+  installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
+  /** The servers of the pool (one machine: this one) and the queue depth per model, for system_details. */
+  poolDetails(): Promise<PoolDetails>;
 }

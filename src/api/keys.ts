@@ -15,9 +15,22 @@ export interface ApiKey {
   label?: string;
 }
 
-const hash = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
+/** The keys a server accepts: this machine's (KeyStore) or the pool's (cluster/pool-keys.ts). */
+export interface Keys {
+  /** Creates a key and returns its secret (shown once). */
+  create(opts?: { admin?: boolean; label?: string }): { key: string; id: number };
+  /** Adds a given secret (CONTROLNET_API_KEY). */
+  add(key: string, opts?: { admin?: boolean; label?: string }): number;
+  /** The key's record, or undefined. */
+  verify(key: string | undefined): Promise<ApiKey | undefined>;
+  count(): number;
+}
 
-export class KeyStore {
+export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
+const hash = hashKey;
+
+
+export class KeyStore implements Keys {
   constructor(private readonly db: Db) {}
 
   /** Creates a key and returns its secret (shown once; only the hash is kept). */
@@ -39,7 +52,11 @@ export class KeyStore {
   }
 
   /** The key's record, or undefined. The lookup is by hash; the final compare is constant-time. */
-  verify(key: string | undefined): ApiKey | undefined {
+  async verify(key: string | undefined): Promise<ApiKey | undefined> {
+    return this.verifySync(key);
+  }
+
+  verifySync(key: string | undefined): ApiKey | undefined {
     if (!key || key.length > 512) return undefined;
     const h = hash(key);
     const row = this.db.prepare('SELECT id, hash, admin, label FROM api_keys WHERE hash = ? AND revoked = 0').get(h) as
@@ -58,6 +75,22 @@ export class KeyStore {
   /** Revokes the key with this id (it stops working at once); false when there is no such key or it was revoked. */
   revoke(id: number): boolean {
     return this.db.prepare('UPDATE api_keys SET revoked = 1 WHERE id = ? AND revoked = 0').run(id).changes > 0;
+  }
+
+  /** The hash of the key with this id (revoked or not), for the pool to withdraw it. */
+  hashOf(id: number): string | undefined {
+    return (this.db.prepare('SELECT hash FROM api_keys WHERE id = ?').get(id) as { hash: string } | undefined)?.hash;
+  }
+
+  /** The hashes of revoked keys (the pool withdraws them at join, so a key revoked offline stops everywhere). */
+  revokedHashes(): string[] {
+    return (this.db.prepare('SELECT hash FROM api_keys WHERE revoked = 1').all() as { hash: string }[]).map((r) => r.hash);
+  }
+
+  /** Every live key's hash and role (the pool publishes them). */
+  hashes(): { hash: string; admin: boolean }[] {
+    return (this.db.prepare('SELECT hash, admin FROM api_keys WHERE revoked = 0').all() as { hash: string; admin: number }[])
+      .map((r) => ({ hash: r.hash, admin: r.admin === 1 }));
   }
 
   count(): number {

@@ -6,7 +6,8 @@ import { randomInt } from 'node:crypto';
 import { Command, Option } from 'commander';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
-import { createApp, fetchOptions, openStores } from '../api/app.ts';
+import { createApp } from '../api/app.ts';
+import { fetchOptions, wire } from '../main/wire.ts';
 import { KeyRuleError, KeyStore, MIN_KEY_LENGTH } from '../api/keys.ts';
 import { formatBytes, modelsReport } from './models-report.ts';
 import { parseRequest, ValidationError, CONTROLNET_ENDPOINT } from '../request/schema.ts';
@@ -18,8 +19,6 @@ import { annotatorStatus } from '../engine/annotators/models.ts';
 import { annotatorPullTypes, pullAnnotators } from '../storage/annotator-pull.ts';
 import { ModelsFolder } from '../storage/models-folder.ts';
 import { DEFAULT_CONTROLNET_REPOS, NAMED_MODELS } from '../storage/default-models.ts';
-import { WebhookSender } from '../worker/webhooks.ts';
-import { JobWorker } from '../worker/worker.ts';
 import { loadImage } from '../inputs/image.ts';
 import { engineOptions } from '../worker/engine-options.ts';
 
@@ -43,9 +42,20 @@ function config(o: { dataDir?: string; port?: string; host?: string }): Config {
 const program = new Command('controlnet').description('Self-hosted ControlNet image API server');
 const dataDirOpt = () => new Option('--data-dir <dir>', 'data folder (db, outputs, models); default $DATA_DIR or ./data');
 
-program.command('serve').description('run the API server and a job worker')
+/** Stops gracefully on SIGTERM/SIGINT: no new jobs, the running one handed back to the queue, the pool left. */
+function onSignals(log: pino.Logger, close: () => Promise<void>): void {
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'stopping: handing back the running job and leaving the pool');
+    await close().catch((e: Error) => log.error({ err: e.message }, 'error while stopping'));
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+program.command('serve').description('run the API server and a job worker (REDIS_URL set: as a member of the pool)')
   .addOption(dataDirOpt()).option('--port <port>', 'port (default $PORT or 8080)').option('--host <host>', 'host (default $HOST or 127.0.0.1)')
-  .option('--no-worker', 'run no jobs in this process (a `controlnet worker` process on the same DATA_DIR does)')
+  .option('--no-worker', 'run no jobs in this process (a `controlnet worker` process on the same DATA_DIR or pool does)')
   .action(async (o) => {
     let cfg = config(o);
     const log = pino({ level: cfg.logLevel });
@@ -56,32 +66,18 @@ program.command('serve').description('run the API server and a job worker')
       say(`no API key existed: created admin key ${key} (shown once; set CONTROLNET_API_KEY or run "controlnet keys create")`);
     }
     const url = await app.listen();
-    log.info({ url, default_model_id: app.ctx.defaultModelId() ?? null }, 'serving');
-    const stop = async () => { await app.close(); process.exit(0); };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    log.info({ url, server_id: app.ctx.serverId, pool: Boolean(cfg.redisUrl), default_model_id: app.ctx.defaultModelId() ?? null }, 'serving');
+    onSignals(log, () => app.close());
   });
 
-program.command('worker').description('run only a job worker on the DATA_DIR queue (next to a server)')
+program.command('worker').description('run only a job worker on the DATA_DIR queue (next to `serve --no-worker`), or in the pool (REDIS_URL)')
   .addOption(dataDirOpt())
   .action(async (o) => {
     const cfg = config(o);
     const log = pino({ level: cfg.logLevel });
-    const { db, queue, store } = openStores(cfg);
-    await store.init();
-    const r = queue.recoverRunning();
-    if (r.requeued || r.failed) log.info(r, 'recovered jobs left running by a previous process');
-    const fetch = fetchOptions(cfg);
-    const webhooks = new WebhookSender(db, { secret: cfg.webhookSecret, maxAttempts: cfg.webhookMaxAttempts, baseDelayMs: cfg.webhookBaseDelayMs, fetch });
-    webhooks.start();
-    const engine = await (await engineFactory(cfg))();
-    const worker = new JobWorker({ queue, engine, store, webhooks, log, limits: { maxBytes: cfg.maxInputBytes, maxPixels: cfg.maxInputPixels, fetch },
-      tempLinkTtlMs: cfg.tempLinkTtlMs });
-    worker.start();
-    log.info({ worker: worker.name }, 'worker running');
-    const stop = async () => { await worker.stop(true); webhooks.stop(); await engine.close(); db.close(); process.exit(0); };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const w = await wire(cfg, { engine: await engineFactory(cfg), logger: log, http: false });
+    log.info({ worker: w.worker()?.name }, 'worker running');
+    onSignals(log, () => w.close());
   });
 
 /** Raw base64 as the API takes it (long, base64 letters only): never mistaken for a file name. */
@@ -260,13 +256,22 @@ keys.command('list').description('every key: id, admin or not, label, created, r
   });
 keys.command('revoke').description('revoke a key by its id (see "keys list"); it stops working at once')
   .argument('<id>').addOption(dataDirOpt())
-  .action((id: string, o) => {
+  .action(async (id: string, o) => {
     if (!/^\d+$/.test(id)) fail(`key id must be a number (see "controlnet keys list"), got "${id}"`);
     const cfg = config(o);
     const db = openDb(cfg.dataDir);
-    const done = new KeyStore(db).revoke(Number(id));
+    const store = new KeyStore(db);
+    const done = store.revoke(Number(id));
+    const hash = store.hashOf(Number(id));
     db.close();
     if (!done) fail(`no active key with id ${id}`);
+    if (cfg.redisUrl && hash) {
+      // In a pool the key works on every server: withdraw it from the pool's shared key set too.
+      const { withdrawPoolKey } = await import('../cluster/pool.ts');
+      await withdrawPoolKey(cfg.redisUrl, hash);
+      say(`key ${id} revoked on this server and withdrawn from the pool`);
+      return;
+    }
     say(`key ${id} revoked`);
   });
 

@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   total_steps INTEGER NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0,
   worker TEXT,
+  lease_token TEXT,
+  lease_until INTEGER,
   created_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
@@ -55,5 +57,15 @@ export function openDb(dataDir: string, file = 'controlnet.db'): Db {
   db.pragma('synchronous = NORMAL'); // WAL + NORMAL: a committed job survives a process crash
   db.pragma('busy_timeout = 5000'); // a separate `controlnet worker` process may share the file
   db.exec(SCHEMA);
+  migrate(db);
   return db;
+}
+
+/** Columns added after the first release (a DATA_DIR from an older version gets them on open). */
+function migrate(db: Db): void {
+  const cols = new Set((db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).map((c) => c.name));
+  // Leases (jobs/queue.ts): the running job's token and when its lease expires (ms since epoch).
+  if (!cols.has('lease_token')) db.exec('ALTER TABLE jobs ADD COLUMN lease_token TEXT');
+  if (!cols.has('lease_until')) db.exec('ALTER TABLE jobs ADD COLUMN lease_until INTEGER');
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (status, lease_until)');
 }

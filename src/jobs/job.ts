@@ -1,4 +1,4 @@
-// A queued generate request and its outcome, as the queue stores it.
+// A queued generate request and its outcome, as the queue stores it (the contract between api/ and worker/).
 import type { GenerateRequest } from '../request/schema.ts';
 
 export type JobStatus = 'queued' | 'running' | 'success' | 'failed';
@@ -26,6 +26,10 @@ export interface Job {
   step: number;
   totalSteps: number;
   attempts: number;
+  /** The worker (server id in the pool) running or last running it. */
+  worker?: string;
+  /** Pool only: the server that must run it (`loadbalancer: "no"`). */
+  pinnedTo?: string;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;

@@ -277,6 +277,7 @@ function fields(e: Endpoint, keyRequired: boolean) {
       .refine((s) => /^https?:\/\/[^\s]+$/i.test(s) && URL.canParse(s), { error: 'webhook must be an http or https URL' }).optional())),
     track_id: z.preprocess(unsetToUndefined,
       z.union([z.string().max(256), z.number().int()], { error: 'track_id must be a string (at most 256 characters) or an integer' }).optional()),
+    loadbalancer: yesNo('loadbalancer', 'yes').meta({ description: 'no keeps the job on the server that received it (pool mode)' }),
   };
 }
 

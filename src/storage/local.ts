@@ -5,15 +5,15 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.(png|webp|jpg)$/;
+import type { OutputStore, StoredLinkOptions } from './store.ts';
 
-export interface StoredLinkOptions {
-  temp: boolean;
-  /** ms since epoch; required for temp links (so that future_links and the final output are the same URL). */
-  expiresAt?: number;
-}
+export type { StoredLinkOptions } from './store.ts';
 
-export class LocalStore {
+export const OUTPUT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.(png|webp|jpg)$/;
+const NAME = OUTPUT_NAME;
+
+export class LocalStore implements OutputStore {
+  readonly kind = 'local' as const;
   readonly dir: string;
   readonly tempDir: string;
 

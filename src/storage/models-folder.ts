@@ -60,6 +60,24 @@ export class ModelsFolder {
     return undefined;
   }
 
+  /** Ids of the installed models of a kind, sorted (synchronous; no sizes). */
+  installedIds(kind: ModelKind): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(join(this.root, kind)).sort();
+    } catch {
+      return [];
+    }
+    const ids = new Set<string>();
+    for (const n of names) {
+      if (n.startsWith('.') || n.endsWith('.part')) continue;
+      const ext = MODEL_FILE_EXTS.find((e) => n.endsWith(e));
+      const id = ext ? n.slice(0, -ext.length) : n;
+      if (validModelId(id) && this.installed(kind, id)) ids.add(id);
+    }
+    return [...ids];
+  }
+
   async list(kind: ModelKind): Promise<{ id: string; path: string; bytes: number }[]> {
     const dir = join(this.root, kind);
     const names = await readdir(dir).catch(() => [] as string[]);

@@ -1,12 +1,13 @@
-// The job loop: claim the oldest queued job, resolve its images, run the engine, store the outputs, record the
-// result and fire the webhook. One job at a time (the engine runs one generation at a time anyway).
+// The job loop: claim the next job with a lease, keep the lease alive while the engine runs, resolve its images,
+// run the engine, store the outputs, and record the result together with its webhook (first completion wins).
+// One job at a time (the engine runs one generation at a time anyway). The same loop serves both queue backends.
 import { randomBytes } from 'node:crypto';
 import { EngineError, HTTP_STATUS } from '../engine/errors.ts';
 import { clientMessage } from '../client-message.ts';
 import type { Engine } from '../engine/pipeline/types.ts';
 import type { Job, JobResult } from '../jobs/job.ts';
-import type { SqliteQueue } from '../jobs/sqlite-queue.ts';
-import type { LocalStore } from '../storage/local.ts';
+import { isFinished, type ClaimOptions, type JobQueue } from '../jobs/queue.ts';
+import type { OutputStore } from '../storage/store.ts';
 import { InputError, type ImageLimits } from '../inputs/image.ts';
 import { engineOptions } from './engine-options.ts';
 import { buildMeta } from './meta.ts';
@@ -19,16 +20,26 @@ export interface WorkerMetrics {
 }
 
 export interface WorkerDeps {
-  queue: SqliteQueue;
+  queue: JobQueue;
   engine: Engine;
-  store: LocalStore;
+  store: OutputStore;
   webhooks: WebhookSender;
   limits: ImageLimits;
   tempLinkTtlMs: number;
+  /** Lease length (ms); renewed every lockMs/3 while a job runs. */
+  lockMs: number;
+  /** How often this worker looks for jobs whose lease expired (ms; default lockMs/2). */
+  stalledIntervalMs?: number;
   metrics?: WorkerMetrics;
-  log?: { info: (o: object, msg: string) => void; error: (o: object, msg: string) => void };
+  log?: { info: (o: object, msg: string) => void; error: (o: object, msg: string) => void; warn?: (o: object, msg: string) => void };
   name?: string;
   pollMs?: number;
+  /** Pool only: the server whose pinned jobs this worker runs. */
+  server?: string;
+  /** Pool only: the base models this server may run, loaded ones first. */
+  models?: () => ClaimOptions['models'];
+  /** Told when a job starts and ends here (the pool's heartbeat reports it). */
+  onBusy?: (job: Job | undefined, outcome?: 'success' | 'failed') => void;
 }
 
 /**
@@ -54,49 +65,86 @@ export class JobWorker {
   private stopping = false;
   private loop?: Promise<void>;
   private wake?: () => void;
-  private current?: AbortController;
+  private current?: { id: number; token: string; ac: AbortController; handBack: boolean };
+  private stalledTimer?: NodeJS.Timeout;
 
   constructor(private readonly d: WorkerDeps) {
     this.name = d.name ?? `worker-${process.pid}-${randomBytes(3).toString('hex')}`;
   }
 
+  /** The job running here now. */
+  get running(): number | undefined {
+    return this.current?.id;
+  }
+
   start(): void {
     if (this.loop) return;
     this.stopping = false;
-    const onEnqueued = () => this.wake?.();
-    this.d.queue.events.on('enqueued', onEnqueued);
+    const off = this.d.queue.onAdded(() => this.wake?.());
+    // A live worker takes back the jobs of dead ones once their lease expired (D1), and only those (D2).
+    const sweep = () => void this.d.queue.moveStalledJobsToWait().then((r) => {
+      if (r.requeued.length || r.failed.length) this.d.log?.info(r, 'jobs whose lease expired were taken back');
+    }, (e: Error) => this.d.log?.error({ err: e.message }, 'stalled-job check failed'));
+    sweep();
+    this.stalledTimer = setInterval(sweep, this.d.stalledIntervalMs ?? Math.max(250, this.d.lockMs / 2));
+    this.stalledTimer.unref();
     this.loop = (async () => {
       while (!this.stopping) {
-        const job = this.d.queue.claim(this.name);
-        if (job) {
-          await this.run(job);
+        let active;
+        try {
+          active = await this.d.queue.moveToActive({ worker: this.name, server: this.d.server, lockMs: this.d.lockMs, models: this.d.models?.() });
+        } catch (e) {
+          this.d.log?.error({ err: (e as Error).message }, 'claiming a job failed');
+        }
+        if (active) {
+          await this.run(active.job, active.token);
           continue;
         }
-        // Woken by an enqueue in this process, or by the poll for jobs other processes enqueue.
+        // Woken by an added job (this process, or the pool's events), else by the poll.
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.d.pollMs ?? 500);
           this.wake = () => { clearTimeout(t); resolve(); };
         });
         this.wake = undefined;
       }
-      this.d.queue.events.off('enqueued', onEnqueued);
+      off();
     })();
   }
 
-  /** Stops claiming; with `abort`, cancels the running job (it stays "running" and is re-queued at next start). */
-  async stop(abort = false): Promise<void> {
+  /**
+   * Stops claiming. The running job finishes (`handBack` false), or is cancelled and handed back to the queue at
+   * once for another worker (`handBack` true: graceful shutdown, engine restart).
+   */
+  async stop(handBack = false): Promise<void> {
     this.stopping = true;
+    clearInterval(this.stalledTimer);
     this.wake?.();
-    if (abort) this.current?.abort();
+    if (handBack && this.current) {
+      this.current.handBack = true;
+      this.current.ac.abort();
+    }
     await this.loop;
     this.loop = undefined;
   }
 
-  private async run(job: Job): Promise<void> {
+  private async run(job: Job, token: string): Promise<void> {
     const r = job.request;
     const started = Date.now();
     const ac = new AbortController();
-    this.current = ac;
+    const cur = { id: job.id, token, ac, handBack: false };
+    this.current = cur;
+    this.d.onBusy?.(job);
+    let outcome: 'success' | 'failed' | undefined;
+    // Renew the lease while the engine runs (it runs on its own thread: this timer is never starved). A lost lease
+    // (the job was taken back, or finished by another run) cancels this run: its outputs would be discarded.
+    const renew = setInterval(() => {
+      void this.d.queue.extendLock(job.id, token, this.d.lockMs).then((ok) => {
+        if (!ok && !ac.signal.aborted) {
+          this.d.log?.warn?.({ job: job.id }, 'lease lost; cancelling this run');
+          ac.abort();
+        }
+      }, () => undefined);
+    }, Math.max(50, Math.floor(this.d.lockMs / 3)));
     try {
       const opts = await engineOptions(r, this.d.limits);
       let lastProgressWrite = 0;
@@ -107,11 +155,13 @@ export class JobWorker {
           const now = Date.now();
           if (now - lastProgressWrite > 250 || p.step === p.totalSteps) {
             lastProgressWrite = now;
-            this.d.queue.progress(job.id, p.step, p.totalSteps);
+            void this.d.queue.updateProgress(job.id, token, p.step, p.totalSteps).catch(() => undefined);
           }
         },
       });
-      if (ac.signal.aborted) return; // stopping: leave it running so the next start re-queues it
+      if (ac.signal.aborted) return;
+      // Another run finished it first: discard these outputs (D2's duplicates end here).
+      if (isFinished(await this.d.queue.getJob(job.id))) return;
       const temp = r.temp === 'yes';
       for (let i = 0; i < res.images.length; i++) await this.d.store.put(outputName(job.filePrefix, i), res.images[i]!, temp);
       const links = outputLinks(this.d.store, job, this.d.tempLinkTtlMs).slice(0, res.images.length);
@@ -122,21 +172,28 @@ export class JobWorker {
         generationTime: Math.round(res.seconds * 1000) / 1000,
         meta: buildMeta(r, job.filePrefix, res.applied),
       };
-      this.d.queue.complete(job.id, result);
-      this.d.metrics?.jobFinished('success', (Date.now() - started) / 1000);
-      this.d.log?.info({ job: job.id, seconds: res.seconds }, 'job finished');
-      if (r.webhook) {
-        this.d.webhooks.enqueue(job.id, r.webhook, { status: 'success', id: job.id, ...result, track_id: r.track_id ?? null });
+      const webhook = r.webhook ? { url: r.webhook, body: { status: 'success', id: job.id, ...result, track_id: r.track_id ?? null } } : undefined;
+      if (await this.d.queue.moveToCompleted(job.id, token, result, webhook)) {
+        outcome = 'success';
+        this.d.metrics?.jobFinished('success', (Date.now() - started) / 1000);
+        this.d.log?.info({ job: job.id, seconds: res.seconds }, 'job finished');
+        if (webhook) void this.d.webhooks.deliverDue();
       }
     } catch (e) {
       if (ac.signal.aborted) return;
       const f = failureOf(e);
-      this.d.queue.fail(job.id, f.message, f.status);
-      this.d.metrics?.jobFinished('failed', (Date.now() - started) / 1000);
-      this.d.log?.error({ job: job.id, status: f.status, err: f.message }, 'job failed');
-      if (r.webhook) this.d.webhooks.enqueue(job.id, r.webhook, { status: 'failed', id: job.id, message: f.message, track_id: r.track_id ?? null });
+      const webhook = r.webhook ? { url: r.webhook, body: { status: 'failed', id: job.id, message: f.message, track_id: r.track_id ?? null } } : undefined;
+      if (await this.d.queue.moveToFailed(job.id, token, { message: f.message, httpStatus: f.status }, webhook).catch(() => false)) {
+        outcome = 'failed';
+        this.d.metrics?.jobFinished('failed', (Date.now() - started) / 1000);
+        this.d.log?.error({ job: job.id, status: f.status, err: f.message }, 'job failed');
+        if (webhook) void this.d.webhooks.deliverDue();
+      }
     } finally {
+      clearInterval(renew);
+      if (cur.handBack) await this.d.queue.moveToWait(job.id, token).catch(() => undefined);
       this.current = undefined;
+      this.d.onBusy?.(undefined, outcome);
     }
   }
 }

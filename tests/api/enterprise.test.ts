@@ -58,7 +58,7 @@ test('enterprise endpoints: admin only; load/verify/list/delete models from a hu
     for (let i = 0; i < 3; i++) await t.post('/api/v5/controlnet', { key: t.key, controlnet_model: 'canny', init_image: img, webhook, track_id: i });
     const cleared = await admin('clear_queue');
     assert.equal(cleared.body.cancelled, 3);
-    assert.equal(t.app.ctx.queue.depth().queued, 0);
+    assert.equal((await t.app.ctx.queue.getJobCounts()).queued, 0);
     for (let i = 0; i < 100 && hooks.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
     receiver.close();
     assert.deepEqual(hooks.map((h) => [h.status, h.track_id]).sort(), [['failed', 0], ['failed', 1], ['failed', 2]]);
@@ -73,7 +73,12 @@ test('enterprise endpoints: admin only; load/verify/list/delete models from a hu
     assert.equal(existsSync(join(t.dataDir, 'cache')), false);
 
     const sys = await admin('system_details');
-    assert.equal(sys.body.status, 'success');
+    assert.equal(sys.body.status, 'ok');
+    assert.equal(sys.body.model_count, 0, 'no job ran: no model is loaded');
+    assert.equal(sys.body.queue_time, 0);
+    assert.equal(sys.body.pool.servers.length, 1);
+    assert.equal(sys.body.pool.servers[0].alive, true);
+    assert.ok(sys.body.pool.servers[0].installed_models.includes('sd-test'));
     assert.deepEqual(sys.body.queue, { queued: 0, running: 0 });
     assert.equal(sys.body.default_model_id, 'sd-test');
     assert.deepEqual((await admin('schedulers_list', {}, '/api/v1/enterprise/images/')).body.schedulers, [...SCHEDULER_NAMES]);

@@ -44,9 +44,9 @@ test('queued-request cap per key → 429; queue capacity → 503', async () => {
 test('token bucket refills with time', () => {
   let now = 0;
   const l = new RateLimiter(60, () => now);
-  for (let i = 0; i < 60; i++) assert.equal(l.take(1), 0);
-  assert.equal(l.take(1), 1);
+  for (let i = 0; i < 60; i++) assert.equal(l.takeSync(1), 0);
+  assert.equal(l.takeSync(1), 1);
   now += 1000;
-  assert.equal(l.take(1), 0);
-  assert.ok(l.take(1) > 0);
+  assert.equal(l.takeSync(1), 0);
+  assert.ok(l.takeSync(1) > 0);
 });

@@ -35,6 +35,14 @@ const open = (id: number, key = t.key) => fetch(`${t.url}/api/v6/images/controln
 const fetchBody = async (id: number) => (await t.post(`/api/v6/images/fetch/${id}`, { key: t.key })).body;
 const withoutStep = ({ step: _s, total_steps: _t, ...rest }: any) => rest;
 
+
+/** Takes the queued job as a worker would and fails it (the queue's own verbs). */
+async function failNow(id: number, message: string, httpStatus: number): Promise<void> {
+  const active = await t.app.ctx.queue.moveToActive({ worker: 'test-worker', lockMs: 60_000 });
+  assert.equal(active?.job.id, id);
+  await t.app.ctx.queue.moveToFailed(id, active!.token, { message, httpStatus });
+}
+
 test('queued, then each recorded step, then done: every event equals the fetch answer of that moment', async () => {
   const r = await t.post('/api/v6/images/controlnet', { key: t.key, controlnet_model: 'canny', init_image: image, num_inference_steps: 20 });
   assert.equal(r.body.status, 'processing');
@@ -51,8 +59,9 @@ test('queued, then each recorded step, then done: every event equals the fetch a
   assert.deepEqual(withoutStep(first.data), await fetchBody(id));
 
   const q = t.app.ctx.queue;
-  assert.equal(q.claim('test-worker')!.id, id);
-  q.progress(id, 7, 20);
+  const active = (await q.moveToActive({ worker: 'test-worker', lockMs: 60_000 }))!;
+  assert.equal(active.job.id, id);
+  await q.updateProgress(id, active.token, 7, 20);
   let e = (await it.next()).value!;
   // The claim itself (running, step 0) may be seen before the step write; skip to the step.
   while (e.data.step === 0) e = (await it.next()).value!;
@@ -60,7 +69,7 @@ test('queued, then each recorded step, then done: every event equals the fetch a
   assert.deepEqual([e.data.step, e.data.total_steps], [7, 20]);
   assert.deepEqual(withoutStep(e.data), await fetchBody(id), 'the same eta and body a fetch shows');
 
-  q.complete(id, { output: ['x'], proxy_links: ['x'], nsfw_content_detected: false, generationTime: 1.5, meta: { seed: 3 } });
+  await q.moveToCompleted(id, active.token, { output: ['x'], proxy_links: ['x'], nsfw_content_detected: false, generationTime: 1.5, meta: { seed: 3 } });
   const done = (await it.next()).value!;
   assert.equal(done.event, 'done');
   assert.equal(done.data.status, 'success');
@@ -73,7 +82,7 @@ test('a failed job ends the stream with the error body a fetch gives', async () 
   const id: number = r.body.id;
   const it = events(await open(id));
   assert.equal((await it.next()).value!.event, 'progress');
-  t.app.ctx.queue.fail(id, 'width must be a multiple of 8', 400);
+  await failNow(id, 'width must be a multiple of 8', 400);
   const done = (await it.next()).value!;
   assert.equal(done.event, 'done');
   assert.equal(done.data.status, 'error');
@@ -98,7 +107,7 @@ test('auth: no key 401, another key\'s job and an unknown id 404, a bad id 400, 
   const admin = await open(id, t.adminKey);
   assert.equal(admin.status, 200);
   await admin.body!.cancel();
-  t.app.ctx.queue.fail(id, 'done with this one', 500);
+  await failNow(id, 'done with this one', 500);
 });
 
 test('the enterprise path serves the same stream; a stream left open does not hold up the server\'s close', async () => {

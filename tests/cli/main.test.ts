@@ -22,7 +22,7 @@ test('keys create prints a working key (admin flag kept, only the hash stored)',
     const key = stdout.trim();
     assert.match(key, /^cn_[A-Za-z0-9_-]{43}$/);
     const db = openDb(dir);
-    const k = new KeyStore(db).verify(key);
+    const k = new KeyStore(db).verifySync(key);
     assert.equal(k?.admin, true);
     assert.equal(readFileSync(join(dir, 'controlnet.db')).includes(Buffer.from(key)), false, 'the key itself is not stored');
     db.close();
@@ -63,8 +63,8 @@ test('keys list shows every key without its secret; keys revoke stops one at onc
     assert.match((await cli(['keys', 'revoke', '2', '--data-dir', dir])).stdout, /key 2 revoked/);
     const db = openDb(dir);
     const store = new KeyStore(db);
-    assert.equal(store.verify(b), undefined, 'the revoked key no longer works');
-    assert.equal(store.verify(a)?.id, 1);
+    assert.equal(await store.verify(b), undefined, 'the revoked key no longer works');
+    assert.equal((await store.verify(a))?.id, 1);
     db.close();
     assert.match((await cli(['keys', 'list', '--data-dir', dir])).stdout, /^2\s+.*revoked$/m);
     await assert.rejects(cli(['keys', 'revoke', '2', '--data-dir', dir]), (e: { stderr: string }) => /^error: no active key with id 2\n$/.test(e.stderr));

@@ -188,12 +188,14 @@ test('restart with queued jobs: a job left running and the queued ones all finis
     const r = await post(`${first.url}/api/v5/controlnet`, { key: first.key, ...small, init_image: `${imageBase}/img.png`, seed: i });
     ids.push(r.body.id);
   }
-  assert.equal(first.app.ctx.queue.claim('a-worker-that-dies')!.id, ids[0]); // "running" when the process died
+  // "running" when the process died; its lease (0.5 s) expires and the next process takes it back
+  assert.equal((await first.app.ctx.queue.moveToActive({ worker: 'a-worker-that-dies', lockMs: 500 }))!.job.id, ids[0]);
   await first.app.close();
+  clock += 1000; // the dead worker's lease has expired
   const second = await start({ waitWindowMs: 0 });
   try {
     for (const id of ids) {
-      const job = await second.app.ctx.queue.waitFinished(id, 120_000);
+      const job = await second.app.ctx.queue.waitUntilFinished(id, 120_000);
       assert.equal(job!.status, 'success', `${id}: ${job?.error}`);
       assert.equal(job!.result!.meta.seed, ids.indexOf(id));
     }

@@ -125,14 +125,10 @@ export function registerEnterprise(app: FastifyInstance, ctx: AppContext): void 
     return { body: { status: 'success', message: 'cache cleared', removed_bytes: removedBytes, expired_temp_files: temp } };
   });
   route(['clear_queue'], async () => {
-    const ids = ctx.queue.clearQueued();
-    // Their webhooks learn of it like of any other failure.
-    for (const id of ids) {
-      const job = ctx.queue.get(id);
-      if (job?.request.webhook) {
-        ctx.webhooks.enqueue(id, job.request.webhook, { status: 'failed', id, message: job.error, track_id: job.request.track_id ?? null });
-      }
-    }
+    // Their webhooks learn of it like of any other failure (queued in the same transaction).
+    const ids = await ctx.queue.drain('the queue was cleared by an administrator', (job) => job.request.webhook
+      ? { url: job.request.webhook, body: { status: 'failed', id: job.id, message: job.error, track_id: job.request.track_id ?? null } } : undefined);
+    void ctx.webhooks.deliverDue();
     const n = ids.length;
     return { body: { status: 'success', message: `${n} queued requests cancelled`, cancelled: n } };
   });
@@ -146,12 +142,17 @@ export function registerEnterprise(app: FastifyInstance, ctx: AppContext): void 
   }));
   route(['system_details'], async () => {
     const mem = process.memoryUsage();
+    const [pool, queue] = await Promise.all([ctx.poolDetails(), ctx.queue.getJobCounts()]);
+    const me = pool.servers.find((s) => s.id === ctx.serverId);
+    const perJob = await ctx.queue.meanJobSeconds();
     return { body: {
-      status: 'success', version: VERSION, uptime_seconds: Math.round((Date.now() - ctx.startedAt) / 1000),
+      // The hosted API's three fields: models loaded here, seconds of queued work, "ok".
+      status: 'ok', model_count: me?.loaded_models.length ?? 0, queue_time: Math.round(queue.queued * (perJob ?? 0)),
+      server_id: ctx.serverId, version: VERSION, uptime_seconds: Math.round((Date.now() - ctx.startedAt) / 1000),
       node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, total_memory_bytes: os.totalmem(),
-      free_memory_bytes: os.freemem(), rss_bytes: mem.rss, queue: ctx.queue.depth(), default_model_id: ctx.defaultModelId() ?? null,
+      free_memory_bytes: os.freemem(), rss_bytes: mem.rss, queue, default_model_id: ctx.defaultModelId() ?? null,
       engine: ctx.engineStats ? await ctx.engineStats().catch((e: Error) => ({ error: e.message })) : null,
-      pool: { mode: 'single', servers: [{ host: os.hostname(), pid: process.pid }] },
+      pool,
     } };
   });
   route(['schedulers_list'], async () => ({ body: { status: 'success', schedulers: [...SCHEDULER_NAMES] } }));

@@ -33,10 +33,10 @@ function parseId(v: unknown): number {
 }
 
 export function registerFetch(app: FastifyInstance, ctx: AppContext): void {
-  const answer = (req: FastifyRequest, rawId: unknown) => {
+  const answer = async (req: FastifyRequest, rawId: unknown) => {
     const key = req.apiKey!;
     const id = parseId(rawId);
-    const job = ctx.queue.get(id);
+    const job = await ctx.queue.getJob(id);
     // Another key's job is as unknown as a missing one.
     if (!job || (job.keyId !== key.id && !key.admin)) throw new ApiError(404, `request ${id} not found`);
     return answerFor(ctx, job);
@@ -48,7 +48,7 @@ export function registerFetch(app: FastifyInstance, ctx: AppContext): void {
       method: 'POST', url: p, ...common,
       schema: { summary: 'Result of a queued request', tags, security: KEY_SECURITY, params: idParams, body: fetchByIdBody, response: resultResponses },
       handler: async (req, reply) => {
-        const a = answer(req, (req.params as { id: string }).id);
+        const a = await answer(req, (req.params as { id: string }).id);
         return reply.code(a.status).send(a.body);
       },
     });
@@ -58,7 +58,7 @@ export function registerFetch(app: FastifyInstance, ctx: AppContext): void {
       method: 'GET', url: p, ...common,
       schema: { summary: 'Result of a queued request (GET, key as a header)', tags, security: KEY_SECURITY.slice(0, 2), params: idParams, response: resultResponses },
       handler: async (req, reply) => {
-        const a = answer(req, (req.params as { id: string }).id);
+        const a = await answer(req, (req.params as { id: string }).id);
         return reply.code(a.status).send(a.body);
       },
     });
@@ -69,7 +69,7 @@ export function registerFetch(app: FastifyInstance, ctx: AppContext): void {
       schema: { summary: 'Result of a queued request (id in the body)', tags, security: KEY_SECURITY, body: fetchBody, response: resultResponses },
       handler: async (req, reply) => {
         const body = req.body as z.output<typeof fetchBody>;
-        const a = answer(req, body.request_id ?? body.id);
+        const a = await answer(req, body.request_id ?? body.id);
         return reply.code(a.status).send(a.body);
       },
     });

@@ -52,7 +52,7 @@ export function baseUrlOf(ctx: AppContext, req: FastifyRequest): string {
 /** 429 when the key has used its requests per minute; runs before validation, like the hosted API's limiter. */
 export function rateLimitHook(ctx: AppContext) {
   return async (req: FastifyRequest): Promise<void> => {
-    const wait = ctx.limiter.take(req.apiKey!.id);
+    const wait = await ctx.limiter.take(req.apiKey!.id);
     if (wait > 0) {
       ctx.metrics.rejected.inc({ reason: 'rate' });
       throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
@@ -71,13 +71,13 @@ export function resolveOr400(body: ValidBody, e: Endpoint, opts: ResolveOptions 
 }
 
 /** 422 for any named model that is not in the models folder (annotators and extras: the engine checks). */
-function checkInstalled(ctx: AppContext, r: GenerateRequest): void {
+async function checkInstalled(ctx: AppContext, r: GenerateRequest): Promise<void> {
   const missing = (what: string, id: string) => new ApiError(422, `${what} "${id}" is not installed`);
-  if (!ctx.models.installed('base', r.model_id!)) throw missing('model_id', r.model_id!);
-  if (r.vae && !ctx.models.installed('vae', r.vae)) throw missing('vae', r.vae);
-  for (const l of r.lora_model) if (!ctx.models.installed('lora', l)) throw missing('lora_model', l);
+  if (!(await ctx.installed('base', r.model_id!))) throw missing('model_id', r.model_id!);
+  if (r.vae && !(await ctx.installed('vae', r.vae))) throw missing('vae', r.vae);
+  for (const l of r.lora_model) if (!(await ctx.installed('lora', l))) throw missing('lora_model', l);
   // A ControlNet type's model lives under its type name (models/controlnet/<type>), as the engine expects.
-  for (const t of r.controlnet_model) if (!ctx.models.installed('controlnet', t)) throw missing('controlnet_model', t);
+  for (const t of r.controlnet_model) if (!(await ctx.installed('controlnet', t))) throw missing('controlnet_model', t);
   if (r.auto_hint === 'yes') {
     for (const t of r.controlnet_model) {
       // scribble falls back to canny edges, face_detector and openpose to the bundled MediaPipe models; every other
@@ -105,20 +105,21 @@ export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
     }
     r.model_id ??= ctx.defaultModelId();
     if (!r.model_id) throw new ApiError(422, 'no base model is installed and the request names no model_id');
-    checkInstalled(ctx, r);
-    if (ctx.queue.pendingForKey(key.id) >= ctx.config.maxQueuedPerKey) {
+    await checkInstalled(ctx, r);
+    if ((await ctx.queue.pendingForKey(key.id)) >= ctx.config.maxQueuedPerKey) {
       ctx.metrics.rejected.inc({ reason: 'key_queue' });
       throw new ApiError(429, `too many unfinished requests for this key (limit ${ctx.config.maxQueuedPerKey})`, { retry_after: 5 });
     }
-    const depth = ctx.queue.depth();
+    const depth = await ctx.queue.getJobCounts();
     if (depth.queued >= ctx.config.maxQueueDepth) {
       ctx.metrics.rejected.inc({ reason: 'capacity' });
       throw new ApiError(503, `the server is at capacity (${depth.queued} requests queued); try again later`, { retry_after: 30 });
     }
     // The seed is fixed at acceptance: a job re-run after a restart gives the same picture.
     r.seed ??= randomInt(0, 2 ** 32 - 1);
-    const job = ctx.queue.enqueue({ keyId: key.id, request: r, baseUrl: baseUrlOf(ctx, req), filePrefix: randomUUID() });
-    const done = body.instant_response === 'yes' ? undefined : await ctx.queue.waitFinished(job.id, ctx.config.waitWindowMs);
+    const job = await ctx.queue.add({ keyId: key.id, request: r, baseUrl: baseUrlOf(ctx, req), filePrefix: randomUUID(),
+      pinnedTo: r.loadbalancer === 'no' ? ctx.serverId : undefined });
+    const done = body.instant_response === 'yes' ? undefined : await ctx.queue.waitUntilFinished(job.id, ctx.config.waitWindowMs);
     return answerFor(ctx, done ?? job);
   };
   for (const { path, endpoint } of GENERATE_ROUTES) {

@@ -27,8 +27,8 @@ export interface ProgressEvent {
 }
 
 /** The event for a job's current row: `done` once the job succeeded or failed, else `progress`. */
-export function progressEvent(ctx: AppContext, job: Job): ProgressEvent {
-  const a = answerFor(ctx, job);
+export async function progressEvent(ctx: AppContext, job: Job): Promise<ProgressEvent> {
+  const a = await answerFor(ctx, job);
   const finished = job.status === 'success' || job.status === 'failed';
   return { event: finished ? 'done' : 'progress', httpStatus: a.status,
     data: { ...a.body, step: job.step, total_steps: job.totalSteps } };
@@ -58,8 +58,8 @@ export function registerProgress(app: FastifyInstance, ctx: AppContext): void {
       connection: 'keep-alive', 'x-accel-buffering': 'no' });
     let last = '';
     let ended = false;
-    const send = (): boolean => {
-      const job = ctx.queue.get(id);
+    const send = async (): Promise<boolean> => {
+      const job = await ctx.queue.getJob(id);
       if (!job) {
         res.write(`event: done\ndata: ${JSON.stringify({ status: 'error', message: `request ${id} not found`, messege: `request ${id} not found` })}\n\n`);
         return true;
@@ -68,7 +68,7 @@ export function registerProgress(app: FastifyInstance, ctx: AppContext): void {
       const state = `${job.status}:${job.step}:${job.totalSteps}`;
       if (state === last) return false;
       last = state;
-      const e = progressEvent(ctx, job);
+      const e = await progressEvent(ctx, job);
       res.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
       return e.event === 'done';
     };
@@ -78,25 +78,28 @@ export function registerProgress(app: FastifyInstance, ctx: AppContext): void {
       clearInterval(poll);
       clearInterval(beat);
       clearTimeout(limit);
-      ctx.queue.events.off('finished', onFinished);
       open.delete(end);
       res.end();
     };
-    const tick = () => { if (!ended && send()) end(); };
-    const onFinished = (fid: number) => { if (fid === id) tick(); };
+    // one read at a time; the job record is the one a fetch reads (SQLite or Redis)
+    let busy = false;
+    const tick = () => {
+      if (ended || busy) return;
+      busy = true;
+      send().then((done) => { if (done) end(); }, () => end()).finally(() => { busy = false; });
+    };
     const poll = setInterval(tick, PROGRESS_POLL_MS);
     const beat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
     const limit = setTimeout(end, MAX_STREAM_MS);
-    ctx.queue.events.on('finished', onFinished);
     open.add(end);
     res.on('close', end);
     tick();
   };
   for (const path of PROGRESS_PATHS) {
     app.get(path, { schema: { summary: 'Per-step progress of a request as Server-Sent Events (the numbers a fetch shows)', tags: ['ControlNet'] } }, async (req, reply) => {
-      const key = authenticate(ctx.keys, req);
+      const key = await authenticate(ctx.keys, req);
       const id = parseId((req.params as { id: string }).id);
-      const job = ctx.queue.get(id);
+      const job = await ctx.queue.getJob(id);
       if (!job || (job.keyId !== key.id && !key.admin)) throw new ApiError(404, `request ${id} not found`);
       stream(id, reply);
     });

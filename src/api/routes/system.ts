@@ -9,9 +9,10 @@ export function registerSystem(app: FastifyInstance, ctx: AppContext): void {
   // Built by @fastify/swagger from the routes' own zod schemas (server.ts).
   app.get('/openapi.json', hide, async () => app.swagger());
   app.get('/health', { schema: { summary: 'Liveness and the default model', tags: ['server'] } }, async (_req, reply) => {
+    const queue = await ctx.queue.getJobCounts();
     const model = ctx.defaultModelId();
     const ok = model !== undefined;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', default_model_id: model ?? null, queue: ctx.queue.depth(),
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', default_model_id: model ?? null, queue,
       uptime_seconds: Math.round((Date.now() - ctx.startedAt) / 1000), ...(ok ? {} : { message: 'no base model is installed' }) });
   });
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['server'] } },

@@ -1,0 +1,381 @@
+// The pool's job queue: the job records live in Redis hashes (what fetch reads from any server), and BullMQ
+// dispatches them: one BullMQ queue per base model (`model.<id>`) plus one per server for pinned jobs
+// (`server.<id>`, `loadbalancer: "no"`). A server pulls from the queues of the models it has loaded first, then
+// from those it has installed (model affinity), and takes a model's job out of order when it has waited longer
+// than `affinityMaxWaitMs` (no starvation); it never pulls from a model it does not have installed.
+// BullMQ's lock is the lease (lockDuration = LEASE_MS, renewed by extendLock while the engine runs) and its
+// stalled-job check sends back the jobs whose lock expired. Completion is one Lua script: the first completion of
+// an unfinished job stores the result, queues the webhook in the Redis outbox and publishes the end, atomically.
+// Keys: `<prefix>:job:<id>`, `<prefix>:jobid`, `<prefix>:pending:<key id>`, `<prefix>:queues`, `<prefix>:durations`,
+// the outbox (worker/redis-outbox.ts) and BullMQ's own under `<prefix>-bull`. One Redis, not Redis Cluster.
+import { EventEmitter } from 'node:events';
+import { Queue, Worker, type Job as BullJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Job, JobResult, JobStatus } from './job.ts';
+import { isFinished, MAX_ATTEMPTS, type ActiveJob, type ClaimOptions, type Failure, type JobCounts, type JobQueue, type NewJob,
+  type WebhookDelivery } from './queue.ts';
+import type { GenerateRequest } from '../request/schema.ts';
+
+export interface RedisQueueOptions {
+  /** Key prefix (default "cn"). */
+  prefix?: string;
+  /** Lease length (ms): BullMQ's lockDuration. */
+  lockMs: number;
+  /** A model's oldest job waiting longer than this is taken before jobs of models loaded here (default 10 s). */
+  affinityMaxWaitMs?: number;
+  now?: () => number;
+  pollMs?: number;
+  /** Pins every job added here to this server (a pool without a shared output store: outputs stay where they were made). */
+  pinAllTo?: string;
+}
+
+// Completion, atomically: only an unfinished job; result or error, webhook into the outbox, per-key count, durations.
+// KEYS: job hash, pending set, outbox zset, webhook id counter, durations list. ARGV: status, result, error,
+// error_status, now, job id, webhook JSON ('' for none), prefix.
+const FINISH = `
+local st = redis.call('HGET', KEYS[1], 'status')
+if (not st) or st == 'success' or st == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'error', ARGV[3], 'error_status', ARGV[4], 'finished_at', ARGV[5], 'token', '')
+redis.call('SREM', KEYS[2], ARGV[6])
+if ARGV[7] ~= '' then
+  local w = cjson.decode(ARGV[7])
+  local wid = redis.call('INCR', KEYS[4])
+  redis.call('HSET', ARGV[8] .. ':webhook:' .. wid, 'job_id', ARGV[6], 'url', w.url, 'body', w.body, 'status', 'pending', 'attempts', 0, 'last_error', '')
+  redis.call('RPUSH', ARGV[8] .. ':webhooks:job:' .. ARGV[6], wid)
+  redis.call('ZADD', KEYS[3], ARGV[5], wid)
+end
+local started = redis.call('HGET', KEYS[1], 'started_at')
+if ARGV[1] == 'success' and started and started ~= '' then
+  redis.call('LPUSH', KEYS[5], tonumber(ARGV[5]) - tonumber(started))
+  redis.call('LTRIM', KEYS[5], 0, 19)
+end
+redis.call('PUBLISH', ARGV[8] .. ':finished', ARGV[6])
+return 1`;
+
+// A claim: the job is unfinished; count the attempt; record the lease holder. KEYS: job hash. ARGV: worker, token, now, max attempts.
+// Returns 1 (run it), 0 (finished already: drop the BullMQ job), -1 (too many attempts: failed here).
+const CLAIM = `
+local st = redis.call('HGET', KEYS[1], 'status')
+if (not st) or st == 'success' or st == 'failed' then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if n > tonumber(ARGV[4]) then return -1 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'token', ARGV[2], 'started_at', ARGV[3], 'step', 0)
+return 1`;
+
+// Progress only from the lease holder. KEYS: job hash. ARGV: token, step, total.
+const PROGRESS = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'step', ARGV[2], 'total_steps', ARGV[3])
+return 1`;
+
+// Hand back: KEYS: job hash. ARGV: token.
+const HAND_BACK = `
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'token', '', 'worker', '', 'step', 0)
+redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+return 1`;
+
+type Scripted = Redis & {
+  cnFinish(...a: (string | number)[]): Promise<number>;
+  cnClaim(...a: (string | number)[]): Promise<number>;
+  cnProgress(...a: (string | number)[]): Promise<number>;
+  cnHandBack(...a: (string | number)[]): Promise<number>;
+};
+
+/** BullMQ refuses integer custom ids: job 12 is BullMQ job "j12". */
+const bullId = (id: number) => `j${id}`;
+const jobIdOf = (bullJobId: string) => Number(bullJobId.slice(1));
+
+export const modelQueueName = (modelId: string) => `model.${modelId}`;
+export const serverQueueName = (serverId: string) => `server.${serverId.replace(/:/g, '_')}`;
+
+export class RedisQueue implements JobQueue {
+  readonly backend = 'redis' as const;
+  private readonly p: string;
+  private readonly r: Scripted;
+  private readonly sub: Redis;
+  private readonly events = new EventEmitter();
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+  /** Jobs claimed by this process: BullMQ job and lock token. */
+  private readonly active = new Map<number, { bull: BullJob; token: string }>();
+  private readonly stalled: number[] = [];
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(redis: Redis, private readonly o: RedisQueueOptions) {
+    this.p = o.prefix ?? 'cn';
+    this.now = o.now ?? Date.now;
+    this.events.setMaxListeners(0);
+    this.r = redis as Scripted;
+    this.r.defineCommand('cnFinish', { numberOfKeys: 5, lua: FINISH });
+    this.r.defineCommand('cnClaim', { numberOfKeys: 1, lua: CLAIM });
+    this.r.defineCommand('cnProgress', { numberOfKeys: 1, lua: PROGRESS });
+    this.r.defineCommand('cnHandBack', { numberOfKeys: 1, lua: HAND_BACK });
+    // Pool-wide events: a job added anywhere wakes idle workers; a job finished anywhere ends waits.
+    this.sub = redis.duplicate();
+    void this.sub.subscribe(`${this.p}:added`, `${this.p}:finished`);
+    this.sub.on('message', (channel: string, msg: string) => {
+      if (channel === `${this.p}:added`) this.events.emit('added');
+      else this.events.emit('finished', Number(msg));
+    });
+  }
+
+  private key(k: string): string {
+    return `${this.p}:${k}`;
+  }
+
+  private bullOpts() {
+    return { connection: this.r, prefix: `${this.p}-bull` };
+  }
+
+  private queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) this.queues.set(name, (q = new Queue(name, this.bullOpts())));
+    return q;
+  }
+
+  private worker(name: string): Worker {
+    let w = this.workers.get(name);
+    if (!w) {
+      // Manual fetching (getNextJob): our loop runs the job; the lock is renewed by extendLock. A stalled job goes
+      // back to wait as often as it stalls: attempts are counted in the job record (MAX_ATTEMPTS).
+      w = new Worker(name, null, { ...this.bullOpts(), autorun: false, lockDuration: this.o.lockMs, skipLockRenewal: true,
+        stalledInterval: Math.max(250, Math.floor(this.o.lockMs / 2)), maxStalledCount: 1_000_000 });
+      w.on('stalled', (id: string) => {
+        this.stalled.push(jobIdOf(id));
+        void this.r.publish(this.key('added'), 'stalled');
+      });
+      w.on('error', () => undefined); // connection errors surface on the next call
+      void w.startStalledCheckTimer();
+      this.workers.set(name, w);
+    }
+    return w;
+  }
+
+  async add(input: NewJob): Promise<Job> {
+    const id = await this.r.incr(this.key('jobid'));
+    const now = this.now();
+    const model = input.request.model_id ?? '';
+    const pinnedTo = input.pinnedTo ?? this.o.pinAllTo;
+    const qname = pinnedTo ? serverQueueName(pinnedTo) : modelQueueName(model);
+    await this.r.multi()
+      .hset(this.key(`job:${id}`), {
+        id, key_id: input.keyId, status: 'queued', request: JSON.stringify(input.request), base_url: input.baseUrl, file_prefix: input.filePrefix,
+        step: 0, total_steps: input.request.num_inference_steps, attempts: 0, created_at: now, model, queue: qname, pinned_to: pinnedTo ?? '',
+      })
+      .sadd(this.key(`pending:${input.keyId}`), id)
+      .sadd(this.key('queues'), qname)
+      .exec();
+    // The record is written before the job is dispatched: a job BullMQ hands out always has one.
+    await this.queue(qname).add('generate', { id }, { jobId: bullId(id), removeOnComplete: true, removeOnFail: true });
+    await this.r.publish(this.key('added'), String(id));
+    return (await this.getJob(id))!;
+  }
+
+  async getJob(id: number): Promise<Job | undefined> {
+    const h = await this.r.hgetall(this.key(`job:${id}`));
+    if (!h.id) return undefined;
+    const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+    return {
+      id, keyId: Number(h.key_id), status: h.status as JobStatus, request: JSON.parse(h.request!) as GenerateRequest,
+      baseUrl: h.base_url!, filePrefix: h.file_prefix!, result: h.result ? (JSON.parse(h.result) as JobResult) : undefined,
+      error: h.error || undefined, errorStatus: num(h.error_status), step: Number(h.step ?? 0), totalSteps: Number(h.total_steps ?? 0),
+      attempts: Number(h.attempts ?? 0), worker: h.worker || undefined, pinnedTo: h.pinned_to || undefined, createdAt: Number(h.created_at),
+      startedAt: num(h.started_at), finishedAt: num(h.finished_at),
+    };
+  }
+
+  /** The queues this worker pulls from, in order: its own, models loaded here, then installed ones (a starved one first). */
+  private async claimOrder(o: ClaimOptions): Promise<string[]> {
+    const own = serverQueueName(o.server ?? o.worker);
+    if (!o.models) return [own, ...((await this.r.smembers(this.key('queues'))).filter((q) => q.startsWith('model.')))];
+    const loaded = o.models.loaded.filter((m) => o.models!.installed.includes(m));
+    const rest = o.models.installed.filter((m) => !loaded.includes(m));
+    const order = [...loaded, ...rest].map(modelQueueName);
+    const maxWait = this.o.affinityMaxWaitMs ?? 10_000;
+    const starved: { q: string; at: number }[] = [];
+    for (const q of order.slice(loaded.length ? 1 : 0)) {
+      const [head] = await this.queue(q).getWaiting(0, 0);
+      if (head && this.now() - head.timestamp > maxWait) starved.push({ q, at: head.timestamp });
+    }
+    starved.sort((a, b) => a.at - b.at);
+    const first = starved.map((s) => s.q);
+    return [own, ...first, ...order.filter((q) => !first.includes(q))];
+  }
+
+  async moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined> {
+    for (const qname of await this.claimOrder(o)) {
+      if (this.closed) return undefined;
+      const w = this.worker(qname);
+      const token = `${o.worker}:${Math.random().toString(36).slice(2)}`;
+      const bull = (await w.getNextJob(token, { block: false })) as BullJob | undefined;
+      if (!bull) continue;
+      const id = jobIdOf(bull.id!);
+      const c = await this.r.cnClaim(this.key(`job:${id}`), o.worker, token, this.now(), MAX_ATTEMPTS);
+      if (c === 0) {
+        await bull.moveToCompleted(null, token, false).catch(() => undefined); // finished by an earlier run
+        continue;
+      }
+      if (c === -1) {
+        await this.finish(id, 'failed', '', `the job stopped its worker ${MAX_ATTEMPTS} times and was given up`, 500, undefined);
+        await bull.moveToCompleted(null, token, false).catch(() => undefined);
+        continue;
+      }
+      this.active.set(id, { bull, token });
+      return { job: (await this.getJob(id))!, token };
+    }
+    return undefined;
+  }
+
+  async extendLock(id: number, token: string, lockMs: number): Promise<boolean> {
+    const a = this.active.get(id);
+    if (!a || a.token !== token) return false;
+    if ((await this.r.hget(this.key(`job:${id}`), 'token')) !== token) return false;
+    try {
+      return (await a.bull.extendLock(token, lockMs)) === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  async updateProgress(id: number, token: string, step: number, totalSteps: number): Promise<void> {
+    await this.r.cnProgress(this.key(`job:${id}`), token, step, totalSteps);
+  }
+
+  private async finish(id: number, status: 'success' | 'failed', result: string, error: string, httpStatus: number,
+    webhook: WebhookDelivery | undefined): Promise<boolean> {
+    const h = await this.r.hget(this.key(`job:${id}`), 'key_id');
+    const w = webhook ? JSON.stringify({ url: webhook.url, body: JSON.stringify(webhook.body) }) : '';
+    const n = await this.r.cnFinish(this.key(`job:${id}`), this.key(`pending:${h ?? 0}`), this.key('webhooks:due'), this.key('webhookid'),
+      this.key('durations'), status, result, error, httpStatus, this.now(), id, w, this.p);
+    return n === 1;
+  }
+
+  private async release(id: number, token: string): Promise<void> {
+    const a = this.active.get(id);
+    if (!a || a.token !== token) return;
+    this.active.delete(id);
+    await a.bull.moveToCompleted(null, token, false).catch(() => undefined); // lock lost: the stalled check already moved it
+  }
+
+  async moveToCompleted(id: number, token: string, result: JobResult, webhook?: WebhookDelivery): Promise<boolean> {
+    const won = await this.finish(id, 'success', JSON.stringify(result), '', 0, webhook);
+    await this.release(id, token);
+    return won;
+  }
+
+  async moveToFailed(id: number, token: string, f: Failure, webhook?: WebhookDelivery): Promise<boolean> {
+    const won = await this.finish(id, 'failed', '', f.message, f.httpStatus, webhook);
+    await this.release(id, token);
+    return won;
+  }
+
+  async moveToWait(id: number, token: string): Promise<void> {
+    const a = this.active.get(id);
+    this.active.delete(id);
+    if ((await this.r.cnHandBack(this.key(`job:${id}`), token)) === 1 && a) {
+      await a.bull.moveToWait(token).catch(() => undefined);
+      await this.r.publish(this.key('added'), String(id));
+    }
+  }
+
+  async moveStalledJobsToWait(): Promise<{ requeued: number[]; failed: number[] }> {
+    // BullMQ's checker runs on its own timer in every worker; running it now as well makes this call deterministic.
+    for (const w of this.workers.values()) {
+      await (w as unknown as { moveStalledJobsToWait(): Promise<void> }).moveStalledJobsToWait().catch(() => undefined);
+    }
+    // The job record is left as it is: it may already be running again elsewhere, or finished (the first completion
+    // wins). It stays "running" until the next claim (a fetch answers "processing" either way); the dead run's lock
+    // is gone, so its extendLock fails.
+    return { requeued: this.stalled.splice(0), failed: [] };
+  }
+
+  private async names(): Promise<string[]> {
+    return this.r.smembers(this.key('queues'));
+  }
+
+  async getJobCounts(): Promise<JobCounts> {
+    const all = await this.getJobCountsByModel();
+    const out = { queued: 0, running: 0 };
+    for (const c of Object.values(all)) {
+      out.queued += c.queued;
+      out.running += c.running;
+    }
+    return out;
+  }
+
+  async getJobCountsByModel(): Promise<Record<string, JobCounts>> {
+    const out: Record<string, JobCounts> = {};
+    for (const name of await this.names()) {
+      const c = await this.queue(name).getJobCounts('wait', 'active', 'prioritized', 'delayed');
+      const label = name.startsWith('model.') ? name.slice(6) : name;
+      const e = (out[label] ??= { queued: 0, running: 0 });
+      e.queued += (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
+      e.running += c.active ?? 0;
+    }
+    return out;
+  }
+
+  async ahead(id: number): Promise<number> {
+    let n = 0;
+    for (const name of await this.names()) {
+      const ids = await this.r.lrange(`${this.p}-bull:${name}:wait`, 0, -1);
+      n += ids.filter((x) => jobIdOf(x) < id).length;
+      n += (await this.queue(name).getJobCounts('active')).active ?? 0;
+    }
+    return n;
+  }
+
+  async pendingForKey(keyId: number): Promise<number> {
+    return this.r.scard(this.key(`pending:${keyId}`));
+  }
+
+  async meanJobSeconds(): Promise<number | undefined> {
+    const d = (await this.r.lrange(this.key('durations'), 0, -1)).map(Number);
+    return d.length ? d.reduce((a, b) => a + b, 0) / d.length / 1000 : undefined;
+  }
+
+  async drain(reason: string, webhookFor: (job: Job) => WebhookDelivery | undefined): Promise<number[]> {
+    const ids: number[] = [];
+    for (const name of await this.names()) {
+      for (const bull of await this.queue(name).getWaiting()) {
+        const id = jobIdOf(bull.id!);
+        const job = await this.getJob(id);
+        if (!job || job.status !== 'queued') continue;
+        // Failed first (with its webhook, atomically), then removed from dispatch: a worker that takes it meanwhile finds it finished.
+        if (await this.finish(id, 'failed', '', reason, 503, webhookFor({ ...job, error: reason }))) ids.push(id);
+        await bull.remove().catch(() => undefined);
+      }
+    }
+    return ids.sort((a, b) => a - b);
+  }
+
+  async waitUntilFinished(id: number, ms: number): Promise<Job | undefined> {
+    let job = await this.getJob(id);
+    if (isFinished(job) || ms <= 0) return job;
+    await new Promise<void>((resolve) => {
+      const onFinished = (fid: number) => { if (fid === id) finish(); };
+      const finish = () => { clearInterval(poll); clearTimeout(timer); this.events.off('finished', onFinished); resolve(); };
+      // The pub/sub message is the fast path; the poll covers a message lost to a reconnect.
+      const poll = setInterval(() => void this.getJob(id).then((j) => { if (isFinished(j)) finish(); }, () => undefined), this.o.pollMs ?? 1000);
+      const timer = setTimeout(finish, ms);
+      this.events.on('finished', onFinished);
+    });
+    job = await this.getJob(id);
+    return job;
+  }
+
+  onAdded(fn: () => void): () => void {
+    this.events.on('added', fn);
+    return () => this.events.off('added', fn);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.workers.values()) await w.close(true).catch(() => undefined);
+    for (const q of this.queues.values()) await q.close().catch(() => undefined);
+    this.sub.disconnect();
+    this.events.removeAllListeners();
+  }
+}

@@ -1,0 +1,66 @@
+// Pool-wide keys, rate limits and the server registry on a real redis-server: two "servers" with their own
+// DATA_DIR (their own SQLite keys) and one Redis.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDb } from '../../src/jobs/db.ts';
+import { KeyStore } from '../../src/api/keys.ts';
+import { PoolKeys } from '../../src/cluster/pool-keys.ts';
+import { PoolLimiter } from '../../src/cluster/pool-limiter.ts';
+import { ServerRegistry, type ServerRecord } from '../../src/cluster/registry.ts';
+import { startRedis, type TestRedis } from '../support/redis.ts';
+
+let redis: TestRedis;
+before(async () => { redis = await startRedis(); });
+after(async () => { await redis.stop(); });
+
+test('a key created on one server works on every server, with one pool-wide id; admin stays admin', async () => {
+  const dirs = [mkdtempSync(join(tmpdir(), 'cn-pk-')), mkdtempSync(join(tmpdir(), 'cn-pk-'))];
+  const dbs = dirs.map((d) => openDb(d));
+  try {
+    const a = new PoolKeys(redis.client(), 'pk', new KeyStore(dbs[0]!));
+    const b = new PoolKeys(redis.client(), 'pk', new KeyStore(dbs[1]!));
+    const local = new KeyStore(dbs[0]!).create({ admin: true }).key; // made before the server joined the pool
+    await a.publishLocal();
+    const k = a.create().key;
+    a.add('operator-key-0123456789abcdef', { admin: true });
+    const onA = (await a.verify(k))!;
+    const onB = (await b.verify(k))!;
+    assert.deepEqual(onA, onB, 'the same key id on both servers (a job\'s owner is the same everywhere)');
+    assert.equal(onB.admin, false);
+    assert.equal((await b.verify(local))!.admin, true);
+    assert.equal((await b.verify('operator-key-0123456789abcdef'))!.admin, true);
+    assert.equal(await b.verify('cn_not-a-key-at-all-000000000000000'), undefined);
+    assert.equal(await b.verify(undefined), undefined);
+  } finally {
+    for (const db of dbs) db.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the per-key rate limit holds across servers', async () => {
+  const a = new PoolLimiter(redis.client(), 'rl', 3);
+  const b = new PoolLimiter(redis.client(), 'rl', 3);
+  assert.equal(await a.take(1), 0);
+  assert.equal(await b.take(1), 0);
+  assert.equal(await a.take(1), 0);
+  const wait = await b.take(1);
+  assert.ok(wait >= 1 && wait <= 20, `the 4th request in a minute waits (${wait} s), on whichever server`);
+  assert.equal(await b.take(2), 0, 'another key is not affected');
+});
+
+test('registry: servers alive while they beat, lost when silent, gone when they leave, back when they rejoin', async () => {
+  const r = new ServerRegistry(redis.client(), 'reg', 200);
+  const rec = (id: string): ServerRecord => ({ id, alive: true, busy: false, job: null, loaded_models: [], installed_models: ['m'],
+    jobs_completed: 0, jobs_failed: 0, last_seen: 0, started_at: 0, worker: true, installed: { base: ['m'] } });
+  await r.beat(rec('a'));
+  await r.beat(rec('b'));
+  assert.deepEqual((await r.list()).map((s) => [s.id, s.alive]), [['a', true], ['b', true]]);
+  await r.leave(rec('b'));
+  await new Promise((res) => setTimeout(res, 700)); // 'a' silent for over 3 periods
+  assert.deepEqual((await r.list()).map((s) => [s.id, s.alive]), [['a', false], ['b', false]]);
+  await r.beat(rec('a'));
+  assert.equal((await r.list()).find((s) => s.id === 'a')!.alive, true, 'the same id rejoins');
+});
