@@ -180,7 +180,7 @@ models.command('list').addOption(dataDirOpt()).action(async (o) => {
   const all = await new ModelsFolder(cfg.modelsDir).listAll();
   for (const [kind, list] of Object.entries(all)) for (const m of list) say(`${kind}\t${m.id}\t${m.bytes}`);
 });
-models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a named extra (RealESRGAN_x4plus, RealESRGAN_x2plus), a hub repo id or a URL')
+models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a named extra (RealESRGAN_x4plus, RealESRGAN_x2plus, stable-diffusion-safety-checker), a hub repo id or a URL')
   .argument('<source>').addOption(dataDirOpt())
   .addOption(new Option('--kind <kind>', 'model kind').choices([...MODEL_KINDS]))
   .option('--id <id>', 'model id in the folder (default: the type, or the repo / file name)').option('--sha256 <hex>')
@@ -190,7 +190,7 @@ models.command('pull').description('download a model: a ControlNet type (canny, 
     const named = Object.hasOwn(NAMED_MODELS, source) ? NAMED_MODELS[source]! : undefined;
     const src = type ? DEFAULT_CONTROLNET_REPOS[type] : named ? named.source : source;
     const kind = (o.kind as ModelKind | undefined) ?? (type ? 'controlnet' : named ? named.kind : 'base');
-    const id = (o.id as string | undefined) ?? type ?? (named ? source : undefined) ?? src.split('/').pop()!.replace(/\.(safetensors|ckpt|bin|pt|pth)$/i, '');
+    const id = (o.id as string | undefined) ?? type ?? (named ? named.id ?? source : undefined) ?? src.split('/').pop()!.replace(/\.(safetensors|ckpt|bin|pt|pth)$/i, '');
     const dl = new ModelDownloader(new ModelsFolder(cfg.modelsDir), { hfEndpoint: cfg.hfEndpoint, fetch: fetchOptions(cfg) });
     const p = dl.start({ kind, id, source: src, sha256: o.sha256 as string | undefined });
     const tick = setInterval(() => {
