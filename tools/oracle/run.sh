@@ -15,8 +15,9 @@ cd "$here/../.."
 scripts=("$@")
 # Every fixture writer, in dependency order (pipeline.py reads tiny_models.py's models and tokenizer.py's vocabulary).
 # annotator_export.py is not one: it exports real annotator networks to ONNX and takes arguments (see its header).
+# rrdbnet.py needs basicsr, installed apart (see its header): run it by name.
 all=(graph_ops.py random_noise.py schedulers.py tokenizer.py tiny_models.py checkpoints.py networks_demo.py
-     networks_tome.py lora.py tome.py annotators.py annotator_face.py pipeline.py)
+     networks_tome.py lora.py tome.py annotators.py annotator_face.py pipeline.py safety_checker.py)
 [ ${#scripts[@]} -gt 0 ] || scripts=("${all[@]}")
 for s in "${scripts[@]}"; do
   echo "oracle: $s"
