@@ -18,10 +18,11 @@ scripts=("$@")
 # Every fixture writer, in dependency order (pipeline.py reads tiny_models.py's models and tokenizer.py's vocabulary).
 # annotator_export.py is not one: it exports real annotator networks to ONNX and takes arguments (see its header).
 # prompt_weighting.py is not in the list either: it needs LPW_SOURCE, diffusers' community lpw_stable_diffusion.py
-# from a diffusers source checkout (see its header), which no wheel ships.
+# from a diffusers source checkout (see its header), which no wheel ships. rrdbnet.py needs basicsr, installed apart
+# (see its header): run it by name.
 all=(graph_ops.py random_noise.py schedulers.py tokenizer.py tiny_models.py checkpoints.py tokenizer_json.py single_file.py
      alpha_inputs.py networks_demo.py networks_tome.py lora.py tome.py annotators.py annotator_face.py tflite_models.py
-     annotator_checkpoints.py rrdbnet.py pipeline.py pipeline_inpaint9.py)
+     annotator_checkpoints.py safety_checker.py pipeline.py pipeline_inpaint9.py)
 [ ${#scripts[@]} -gt 0 ] || scripts=("${all[@]}")
 for s in "${scripts[@]}"; do
   echo "oracle: $s"

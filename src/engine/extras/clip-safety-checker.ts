@@ -17,24 +17,38 @@ interface Preprocessor {
   std: number[];
 }
 
-/** True when `baseDir` (a diffusers folder) carries a safety checker and its feature extractor. */
-export function hasDiffusersSafetyChecker(baseDir: string): boolean {
-  return existsSync(join(baseDir, 'safety_checker', 'config.json')) && existsSync(join(baseDir, 'feature_extractor', 'preprocessor_config.json'));
+/** Where a checker's files are: its folder (config.json + weights) and its preprocessor_config.json. */
+export interface CheckerFiles {
+  dir: string;
+  preprocessor: string;
+}
+
+/**
+ * The checker files of a folder: a diffusers base model (safety_checker/ and feature_extractor/), or a standalone
+ * checker as the hub's CompVis/stable-diffusion-safety-checker (config.json, weights and preprocessor_config.json
+ * side by side). Undefined when the folder has neither.
+ */
+export function checkerFiles(dir: string): CheckerFiles | undefined {
+  if (existsSync(join(dir, 'safety_checker', 'config.json')) && existsSync(join(dir, 'feature_extractor', 'preprocessor_config.json'))) {
+    return { dir: join(dir, 'safety_checker'), preprocessor: join(dir, 'feature_extractor', 'preprocessor_config.json') };
+  }
+  if (existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'preprocessor_config.json'))) return { dir, preprocessor: join(dir, 'preprocessor_config.json') };
+  return undefined;
 }
 
 export class ClipSafetyChecker {
   private constructor(readonly model: string, private readonly session: ort.InferenceSession, private readonly pre: Preprocessor,
     private readonly specialThr: Float32Array, private readonly conceptThr: Float32Array) {}
 
-  /** Builds (once, into the cache) the checker of a base model folder; throws for files it cannot use. */
-  static async load(baseDir: string, model: string, rt: RuntimeOptions): Promise<ClipSafetyChecker> {
-    const config = JSON.parse(readFileSync(join(baseDir, 'safety_checker', 'config.json'), 'utf8')) as SafetyCheckerConfigJson;
-    const p = JSON.parse(readFileSync(join(baseDir, 'feature_extractor', 'preprocessor_config.json'), 'utf8')) as Record<string, any>;
+  /** Builds (once, into the cache) the checker in `files` (checkerFiles); throws for files it cannot use. */
+  static async load(files: CheckerFiles, model: string, rt: RuntimeOptions): Promise<ClipSafetyChecker> {
+    const config = JSON.parse(readFileSync(join(files.dir, 'config.json'), 'utf8')) as SafetyCheckerConfigJson;
+    const p = JSON.parse(readFileSync(files.preprocessor, 'utf8')) as Record<string, any>;
     const S = safetyCheckerImageSize(config);
     const size = typeof p.size === 'number' ? p.size : p.size?.shortest_edge ?? S;
     const crop = typeof p.crop_size === 'number' ? p.crop_size : p.crop_size?.height ?? S;
     if (crop !== S) throw new Error(`feature_extractor crop_size ${crop} does not match the checker's image_size ${S}`);
-    const src = await openComponentFolder(join(baseDir, 'safety_checker'));
+    const src = await openComponentFolder(files.dir);
     const compiled = await compiledModel(rt.cacheDir, { kind: 'safety_checker-clip', config, weights: src.fingerprint() }, () => buildSafetyChecker(config, src));
     return new ClipSafetyChecker(model, await createSession(compiled.path, rt), {
       size, crop, mean: p.image_mean ?? [0.48145466, 0.4578275, 0.40821073], std: p.image_std ?? [0.26862954, 0.26130258, 0.27577711],

@@ -4,12 +4,11 @@
 // LoRAs, a custom VAE, clip skip and ToMe. Every random draw comes from one seeded TorchGenerator in diffusers'
 // order, so a seed gives diffusers' picture. What ran is returned as a typed Applied (worker/meta.ts maps it).
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { annotate, annotatorNote, AnnotatorMissingError } from '../annotators/index.ts';
 import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError, modelMissing } from '../errors.ts';
-import { ClipSafetyChecker, hasDiffusersSafetyChecker } from '../extras/clip-safety-checker.ts';
+import { checkerFiles, ClipSafetyChecker } from '../extras/clip-safety-checker.ts';
 import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
@@ -473,16 +472,21 @@ export class Pipeline {
     return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
   }
 
-  /** The checker for a base model (loaded once per model folder, or once for the embedded one). */
+  /**
+   * The checker for a base model, loaded once per folder: the model's own (safety_checker/ + feature_extractor/),
+   * else an installed standalone one (models/safety_checker/default), else the embedded nsfwjs classifier.
+   */
   private safetyChecker(modelId: string): Promise<NsfwClassifier | ClipSafetyChecker> {
     const base = this.files.path('base', modelId);
-    const own = base && statSync(base).isDirectory() && hasDiffusersSafetyChecker(base) ? base : undefined;
-    const key = own ?? 'embedded:nsfwjs';
+    const standalone = this.files.path('safety_checker', 'default');
+    const own = base && statSync(base).isDirectory() ? checkerFiles(base) : undefined;
+    const installed = !own && standalone && statSync(standalone).isDirectory() ? checkerFiles(standalone) : undefined;
+    const files = own ?? installed;
+    const key = files?.dir ?? 'embedded:nsfwjs';
     let c = this.checkers.get(key);
     if (!c) {
-      c = own
-        ? asUserFile(this.modelsDir, 'safety_checker', join(own, 'safety_checker'), () => ClipSafetyChecker.load(own, `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)`, this.rt))
-        : NsfwClassifier.load(this.rt);
+      const model = own ? `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)` : 'safety_checker/default (diffusers StableDiffusionSafetyChecker)';
+      c = files ? asUserFile(this.modelsDir, 'safety_checker', files.dir, () => ClipSafetyChecker.load(files, model, this.rt)) : NsfwClassifier.load(this.rt);
       this.checkers.set(key, c);
       c.catch(() => this.checkers.delete(key));
     }

@@ -1,5 +1,5 @@
-// A base model folder with diffusers' safety_checker/ and feature_extractor/ is checked by that checker (not the
-// embedded one); a flagged image is replaced as safety_checker_type says and reported.
+// A base model folder with diffusers' safety_checker/ and feature_extractor/ is checked by that checker, else an
+// installed standalone one, else the embedded one; a flagged image is replaced as safety_checker_type says.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -51,4 +51,12 @@ test('the model\'s own checker runs; everything flagged (threshold -2) is replac
   // the tiny model itself has no checker: the embedded one runs
   const plain = await pipeline.generate({ ...o, modelId: 'tiny' });
   assert.match(plain.applied.safetyChecker.status === 'ran' ? plain.applied.safetyChecker.model : '', /^nsfwjs-mobilenet_v2/);
+  // a standalone checker (CompVis/stable-diffusion-safety-checker's layout) in models/safety_checker/default then takes over
+  const standalone = join(dataDir, 'models', 'safety_checker', 'default');
+  mkdirSync(standalone, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(base, 'flag-all', 'safety_checker', f), join(standalone, f));
+  copyFileSync(join(base, 'flag-all', 'feature_extractor', 'preprocessor_config.json'), join(standalone, 'preprocessor_config.json'));
+  const installed = await pipeline.generate({ ...o, modelId: 'tiny' });
+  assert.deepEqual(installed.nsfw, [true, true]);
+  assert.equal(installed.applied.safetyChecker.status === 'ran' && installed.applied.safetyChecker.model, 'safety_checker/default (diffusers StableDiffusionSafetyChecker)');
 });
