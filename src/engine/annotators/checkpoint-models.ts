@@ -1,6 +1,7 @@
 // Annotator networks built by our graph builder from the original PyTorch checkpoints users of A1111 / ComfyUI
 // already hold (lllyasviel/Annotators), placed in <modelsDir>/annotator/<name>/ beside where the ONNX export
 // would go. The graph is built in memory on first use and the session kept per file (path, size, mtime).
+import { annotatorProvider } from './neural/session.ts';
 import { statSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { EngineError } from '../errors.ts';
@@ -11,7 +12,7 @@ import { buildPidinet } from '../models/annotators/pidinet.ts';
 import { buildNormalBae } from '../models/annotators/normalbae.ts';
 import { encodeModel } from '../onnx/serialize.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
-import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
+import { ort, sessionOptions } from '../onnx/session.ts';
 import { openWeightsFile } from '../weights/open.ts';
 import type { WeightSource } from '../weights/types.ts';
 import type { ControlNetType } from '../pipeline/types.ts';
@@ -49,7 +50,7 @@ export function checkpointSession(type: ControlNetType, path: string, modelsDir:
     s = (async () => {
       try {
         const graph = build(await openWeightsFile(path), rel);
-        return await ort.InferenceSession.create(await encodeModel(graph), sessionOptions({ provider: parseProvider(process.env.EXECUTION_PROVIDER), cacheDir: '' }));
+        return await ort.InferenceSession.create(await encodeModel(graph), sessionOptions({ provider: annotatorProvider(), cacheDir: '' }));
       } catch (e) {
         const msg = ((e as Error).message ?? String(e)).split(path).join(rel).split(modelsDir).join('<models>');
         throw new EngineError('model_missing', `the ${type} annotator checkpoint ${rel} cannot be used: ${msg}`, `the ${type} annotator (auto_hint)`);

@@ -3,12 +3,13 @@
 // turned into ONNX Runtime sessions by our TFLite importer (weights/tflite.ts + models/tflite-graph.ts).
 // Some models are plain .tflite files in the package; others are packed into one `*_packed_assets.data` file
 // whose byte ranges the package's `*_packed_assets_loader.js` lists by file name.
+import { annotatorProvider } from './neural/session.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { tfliteToGraph } from '../models/tflite-graph.ts';
 import { encodeModel } from '../onnx/serialize.ts';
-import { ort, parseProvider, sessionOptions } from '../onnx/session.ts';
+import { ort, sessionOptions } from '../onnx/session.ts';
 import { readTflite } from '../weights/tflite.ts';
 
 export type MediapipeModelName = 'face_detection_short_range' | 'face_detection_full_range_sparse' | 'face_landmark' | 'pose_detection' | 'pose_landmark_full' | 'pose_landmark_lite';
@@ -74,7 +75,7 @@ export function mediapipeSession(name: MediapipeModelName): Promise<ort.Inferenc
     s = (async () => {
       const graph = tfliteToGraph(readTflite(mediapipeModelBytes(name)), name);
       const bytes = await encodeModel(graph);
-      return ort.InferenceSession.create(bytes, sessionOptions({ provider: parseProvider(process.env.EXECUTION_PROVIDER), cacheDir: '' }));
+      return ort.InferenceSession.create(bytes, sessionOptions({ provider: annotatorProvider(), cacheDir: '' }));
     })();
     s.catch(() => sessions.delete(name));
     sessions.set(name, s);

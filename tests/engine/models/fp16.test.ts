@@ -243,10 +243,12 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { compileNetwork, openBaseModel } = await import('../../../src/engine/models/load.ts');
-  const { TINY } = await import('./support.ts');
   const cache = mkdtempSync(join(tmpdir(), 'fp16-cache-'));
+  const { tinyDataDir } = await import('../../support/tiny-models.ts');
+  const data = tinyDataDir();
   try {
-    const base = await openBaseModel(join(TINY, 'sd15'));
+    // the tiny SD folder carries no tokenizer: laid out with the tiny vocabulary, as the models folder has it
+    const base = await openBaseModel(join(data, 'models', 'base', 'tiny'));
     const c32 = await compileNetwork(cache, 'clip-text', base.textEncoder);
     const c16 = await compileNetwork(cache, 'clip-text', base.textEncoder, { precision: 'fp16' });
     assert.notEqual(c16.path, c32.path);
@@ -258,5 +260,6 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
     assert.equal(v16.built, false);
   } finally {
     rmSync(cache, { recursive: true, force: true });
+    rmSync(data, { recursive: true, force: true });
   }
 });

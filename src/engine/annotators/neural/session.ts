@@ -9,6 +9,11 @@ export function configureAnnotatorSessions(o: { provider: Provider }): void {
   provider = o.provider;
 }
 
+/** The provider every annotator session runs on (configureAnnotatorSessions; cpu until the engine sets it). */
+export function annotatorProvider(): Provider {
+  return provider;
+}
+
 export function annotatorSession(path: string): Promise<ort.InferenceSession> {
   let s = sessions.get(path);
   if (!s) {
