@@ -33,6 +33,9 @@ export interface Config {
   engineProvider?: string;
   /** ONNX Runtime intra-op threads (0: one per core). */
   engineThreads?: number;
+  /** The most resident memory (MB) the process should hold; idle networks are evicted to stay under it.
+   *  Unset: 75% of the machine's (or container's) memory. */
+  engineMemoryBudgetMB?: number;
   logLevel: string;
 }
 
@@ -71,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     // One core fewer than the machine: ONNX Runtime's spinning intra-op threads on every core starve the HTTP thread
     // (measured: 12-30 ms added before a job starts instead of ~3.5 ms on 2 cores).
     engineThreads: env.ENGINE_THREADS ? num(env.ENGINE_THREADS, 0) : 0, // 0: one per core (ONNX Runtime's choice)
+    engineMemoryBudgetMB: env.ENGINE_MEMORY_BUDGET_MB ? num(env.ENGINE_MEMORY_BUDGET_MB, 0) : undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
   return { ...cfg, ...overrides, dataDir };

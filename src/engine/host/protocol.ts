@@ -8,7 +8,8 @@ export interface EngineConfig {
   provider?: string;
   /** ONNX Runtime intra-op threads; 0 = one per core. */
   threads?: number;
-  /** Upper bound for networks kept loaded (MB); least recently used sessions are released beyond it. */
+  /** The most resident memory (RSS, MB) the process should hold: least recently used idle networks are released
+   *  to stay under it. Default: 75% of the machine's (or container's) memory. */
   memoryBudgetMB?: number;
   /** Idle ONNX Runtime threads spin (faster on a dedicated machine, starves other threads on a small one). */
   allowSpinning?: boolean;
@@ -33,6 +34,11 @@ export type FromWorker =
 
 export interface EngineStats {
   provider: string;
-  loaded: { key: string; mb: number }[];
+  /** Loaded sessions and the resident MB each was measured to add (load, first run). */
+  loaded: { key: string; mb: number; loadMB: number; runMB: number | null }[];
   memoryBudgetMB: number;
+  /** The process's resident memory now (MB). */
+  rssMB: number;
+  /** Sessions released to stay under the budget since start. */
+  evictions: number;
 }

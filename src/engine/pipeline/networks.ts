@@ -7,7 +7,11 @@ import { tomeMergeFnsFedRand } from '../models/tome.ts';
 import type { TomeOptions } from '../models/unet.ts';
 import { createSession, type ort, type RuntimeOptions } from '../onnx/session.ts';
 import type { WeightSource } from '../weights/types.ts';
-import { SessionCache } from './sessions.ts';
+import { SessionCache, type SessionCacheOptions } from './sessions.ts';
+
+/** A network's resident size over its compiled files' size before one was measured (ONNX Runtime's copies of
+ *  the weights, prepacked kernels and the first run's arena; about 2× measured at SD 1.5 size). */
+export const FIRST_LOAD_ESTIMATE_FACTOR = 2;
 
 export interface LoadedNet {
   key: string;
@@ -25,8 +29,8 @@ export class Networks {
   /** LoRA slots of each loaded graph, from its build info (kept beside the compiled model). */
   private readonly slots = new Map<string, LoraSlot[]>();
 
-  constructor(private readonly rt: RuntimeOptions, budgetMB: number) {
-    this.cache = new SessionCache(budgetMB);
+  constructor(private readonly rt: RuntimeOptions, cache: SessionCacheOptions) {
+    this.cache = new SessionCache(cache);
   }
 
   /** Loads (building on a cache miss) and holds a network until release(). */
@@ -36,7 +40,7 @@ export class Networks {
     const session = await this.cache.acquire(key, async () => {
       const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, opts);
       this.slots.set(key, (compiled.info as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? []);
-      return { session: await createSession(compiled.path, this.rt), mb: SessionCache.modelMB(compiled.path) };
+      return { estimateMB: SessionCache.modelMB(compiled.path) * FIRST_LOAD_ESTIMATE_FACTOR, create: () => createSession(compiled.path, this.rt) };
     });
     return { key, session, loraSlots: this.slots.get(key) ?? [] };
   }

@@ -20,6 +20,7 @@ import { Networks, type LoadedNet } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { controlResiduals, type ControlRun } from './controls.ts';
 import { decodeLatents } from './decode.ts';
+import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { ControlNetType, GenerateOptions, GenerateResult, HintRequest, ProgressEvent, RgbImage } from './types.ts';
 
@@ -47,11 +48,11 @@ export class Pipeline {
     const provider = parseProvider(config.provider);
     const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1' };
     await assertProviderAvailable(provider, rt.cacheDir);
-    return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+    return new Pipeline(rt, new Networks(rt, { budgetMB: config.memoryBudgetMB ?? defaultMemoryBudgetMB() }), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
   }
 
   stats(): EngineStats {
-    return { provider: this.rt.provider, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
+    return { provider: this.rt.provider, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB, rssMB: Math.round(processRssMB()), evictions: this.nets.cache.evictionCount() };
   }
 
   /** The hint map of each type, as auto_hint computes it (inpaint: the masked init image, masked pixels black). */
