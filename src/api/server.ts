@@ -13,7 +13,8 @@ import { registerSystem } from './routes/system.ts';
 export const BODY_LIMIT = 96 * 1024 * 1024;
 
 export function buildServer(ctx: AppContext): FastifyInstance {
-  const app = Fastify({ loggerInstance: ctx.log, bodyLimit: BODY_LIMIT, trustProxy: false });
+  // One log line per request (written on response), not Fastify's two ("incoming request", "request completed").
+  const app = Fastify({ loggerInstance: ctx.log, bodyLimit: BODY_LIMIT, trustProxy: false, disableRequestLogging: true });
   // Clients of the hosted API send JSON with assorted content types (or none).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
@@ -27,6 +28,7 @@ export function buildServer(ctx: AppContext): FastifyInstance {
   });
   app.addHook('onResponse', async (req, reply) => {
     ctx.metrics.httpSeconds.observe({ route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {

@@ -1,5 +1,6 @@
 // Messages between the engine host (the API process's main thread) and the engine worker thread.
-import type { GenerateOptions, GenerateResult, HintRequest, ProgressEvent } from '../pipeline/types.ts';
+import type { GenerateOptions, GenerateResult, HintRequest, PhaseEvent, ProgressEvent, WorkPlan } from '../pipeline/types.ts';
+import type { TestDelays } from '../pipeline/phases.ts';
 import type { EngineErrorCode } from '../errors.ts';
 
 export interface EngineConfig {
@@ -13,6 +14,10 @@ export interface EngineConfig {
   memoryBudgetMB?: number;
   /** Idle ONNX Runtime threads spin (faster on a dedicated machine, starves other threads on a small one). */
   allowSpinning?: boolean;
+  /** ONNX Runtime's CPU memory arena (default on; ENGINE_CPU_MEM_ARENA=0 turns it off). */
+  cpuMemArena?: boolean;
+  /** Tests only: milliseconds slept per unit of each phase (a slowed engine for eta tests). */
+  testDelays?: TestDelays;
   /** tomesd's use_rand (its default, true): random destination tokens, seeded from the request's seed. */
   tomeUseRand?: boolean;
 }
@@ -27,6 +32,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
   | { type: 'progress'; id: number; progress: ProgressEvent }
+  | { type: 'plan'; id: number; plan: WorkPlan }
+  | { type: 'phase'; id: number; phase: PhaseEvent }
   | { type: 'result'; id: number; result: GenerateResult }
   | { type: 'hints'; id: number; images: Uint8Array[] }
   | { type: 'stats'; id: number; stats: EngineStats }

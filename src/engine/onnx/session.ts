@@ -24,6 +24,12 @@ export interface RuntimeOptions {
    * small machines. A dedicated worker machine may turn it on (ENGINE_ALLOW_SPINNING=1); bench/unet-step.ts measures both.
    */
   allowSpinning?: boolean;
+  /**
+   * ONNX Runtime's CPU memory arena (default on). Off, activations are allocated per run and freed after it, so
+   * (with MALLOC_MMAP_THRESHOLD_ set, see README) a loaded session holds only its weights between jobs;
+   * bench/memory-arena.ts measures the speed and memory of both.
+   */
+  cpuMemArena?: boolean;
 }
 
 export function parseProvider(s: string | undefined): Provider {
@@ -62,7 +68,7 @@ export function sessionOptions(rt: RuntimeOptions): ort.InferenceSession.Session
     intraOpNumThreads: rt.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: true,
+    enableCpuMemArena: rt.cpuMemArena ?? true,
     enableMemPattern: true,
     logSeverityLevel: 3,
     extra: { session: { intra_op: { allow_spinning: rt.allowSpinning ? '1' : '0' }, inter_op: { allow_spinning: rt.allowSpinning ? '1' : '0' } } },
@@ -107,6 +113,11 @@ export async function compiledModel(
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Whether compiledModel(cacheDir, key, …) would be a cache hit. */
+export function isCompiled(cacheDir: string, key: unknown): boolean {
+  return existsSync(join(cacheDir, 'onnx', keyHash({ v: BUILDER_VERSION, key }), 'complete.json'));
 }
 
 export async function createSession(path: string, rt: RuntimeOptions): Promise<ort.InferenceSession> {

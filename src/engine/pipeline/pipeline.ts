@@ -22,16 +22,15 @@ import { controlResiduals, type ControlRun } from './controls.ts';
 import { decodeLatents } from './decode.ts';
 import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
-import type { ControlNetType, GenerateOptions, GenerateResult, HintRequest, ProgressEvent, RgbImage } from './types.ts';
+import type { ControlNetType, GenerateHooks, GenerateOptions, GenerateResult, HintRequest, RgbImage } from './types.ts';
+import { PhaseClock, testDelaysFromEnv, type TestDelays } from './phases.ts';
+import { planOf } from './plan.ts';
 
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
 const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };  // seed: fed per request (tome_rand)
 
-export interface Hooks {
-  onProgress?: (p: ProgressEvent) => void;
-  signal?: AbortSignal;
-}
+export type Hooks = GenerateHooks;
 
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
@@ -40,15 +39,21 @@ export class Pipeline {
   private readonly loraCache = new LoraCache();
   private readonly files: ModelFiles;
 
+  /** Tests only: a slowed engine (see phases.ts TestDelays). */
+  private testDelays?: TestDelays;
+
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly dataDir: string, private readonly tome: typeof TOME) {
     this.files = new ModelFiles(dataDir, rt.cacheDir);
   }
 
   static async create(config: EngineConfig): Promise<Pipeline> {
     const provider = parseProvider(config.provider);
-    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1' };
+    const rt: RuntimeOptions = { provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? process.env.ENGINE_ALLOW_SPINNING === '1',
+      cpuMemArena: config.cpuMemArena ?? process.env.ENGINE_CPU_MEM_ARENA !== '0' };
     await assertProviderAvailable(provider, rt.cacheDir);
-    return new Pipeline(rt, new Networks(rt, { budgetMB: config.memoryBudgetMB ?? defaultMemoryBudgetMB() }), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+    const p = new Pipeline(rt, new Networks(rt, { budgetMB: config.memoryBudgetMB ?? defaultMemoryBudgetMB() }), config.dataDir, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+    p.testDelays = config.testDelays ?? testDelaysFromEnv();
+    return p;
   }
 
   stats(): EngineStats {
@@ -97,17 +102,20 @@ export class Pipeline {
       held.push(n);
       return n;
     };
+    const clock = new PhaseClock({ model: o.modelId, width: o.width, height: o.height }, hooks.onPhase, this.testDelays);
+    this.nets.clock = clock;
     try {
-      return await this.run(o, hooks, hold);
+      return await this.run(o, hooks, hold, clock);
     } finally {
+      this.nets.clock = undefined;
       for (const n of held) this.nets.release(n);
     }
   }
 
-  private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
+  private async run(o: GenerateOptions, hooks: Hooks, hold: (p: Promise<LoadedNet>) => Promise<LoadedNet>, clock: PhaseClock): Promise<{ pixels: Float32Array; applied: Record<string, unknown> }> {
     const applied: Record<string, unknown> = {};
     if (o.upscale) throw modelMissing('upscaler', modelPath('upscaler', 'default', this.dataDir));
-    const model = await this.files.base(o.modelId);
+    const model = await clock.time({ phase: 'hash', units: 1 }, () => this.files.base(o.modelId));
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     const vaeId = o.vae ? `vae:${o.vae}` : o.modelId;
     const W = o.width, H = o.height;
@@ -117,6 +125,7 @@ export class Pipeline {
     const lw = W / vf, lh = H / vf;
     const cfg = o.guidanceScale > 1;
     const gen = new TorchGenerator(o.seed);
+    if (hooks.onPlan) hooks.onPlan(await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }));
 
     // LoRAs: one combined branch set, fed to the text encoder and UNet graphs as inputs (no rebuild).
     const layersPerBlock = model.configs.unet.layers_per_block ?? 2;
@@ -132,7 +141,7 @@ export class Pipeline {
     if (o.clipSkip - 1 > maxSkip) throw new EngineError('bad_input', `clip_skip must be at most ${maxSkip + 1} for model ${o.modelId}`, 'clip_skip');
     const text = await hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
     const textLora = loraFeeds(text.loraSlots, combined);
-    const embeds = await encodePrompts(model.tokenizer, async (ids, rows, skip) => {
+    const embeds = await clock.time({ phase: 'encode', units: 1 }, () => encodePrompts(model.tokenizer, async (ids, rows, skip) => {
       const out = await text.session.run({
         input_ids: new ort.Tensor('int64', ids, [rows, ids.length / rows]),
         skip: new ort.Tensor('int64', BigInt64Array.of(BigInt(skip)), []),
@@ -140,7 +149,7 @@ export class Pipeline {
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1);
+    }, o.prompt, o.negativePrompt, o.samples, cfg, o.clipSkip - 1));
     const ehs = tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]);
     const ehsCond = cfg ? tensor(embeds.data.subarray(embeds.data.length / 2), [o.samples, embeds.seq, embeds.dim]) : ehs;
 
@@ -232,7 +241,11 @@ export class Pipeline {
     const unmatched = unetLoraFeeds.unused.filter((k) => !textLora.feeds.has(`${k}.lora_down`));
     if (unmatched.length) applied.lora_unmatched = unmatched.slice(0, 20);
     const t0 = performance.now();
+    const stepWork = { phase: 'step' as const, key: `c${controls.length}` };
+    let stepStart = t0;
     const progress = (step: number, total: number): void => {
+      clock.report({ ...stepWork, units: (lh * lw * 64 * o.samples * (cfg ? 2 : 1)) / 1e6 }, stepStart);
+      stepStart = performance.now();
       if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
       hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
     };
@@ -240,6 +253,7 @@ export class Pipeline {
     /** The guided noise prediction for latents at t: CFG over [negative, prompt], ControlNets summed. */
     const predict = async (x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> => {
       const B = withCfg ? 2 * o.samples : o.samples;
+      await clock.delay('step', (lh * lw * 64 * B) / 1e6);
       const promptEmbeds = withCfg ? ehs : ehsCond;
       const latIn = scaleInput(withCfg ? cat(x, x) : x);
       const ctrlIn = guessMode && withCfg ? scaleInput(x) : latIn;
@@ -275,7 +289,8 @@ export class Pipeline {
 
     // Decode
     const dec = await hold(this.nets.vaeDecoder(vaeId, vaeFiles));
-    const pixels = await decodeLatents(dec, divide(latents, vaeScale), [o.samples, 4, lh, lw], vf, vaeFiles.config);
+    const pixels = await clock.time({ phase: 'decode', units: (W * H * o.samples) / 1e6 },
+      () => decodeLatents(dec, divide(latents, vaeScale), [o.samples, 4, lh, lw], vf, vaeFiles.config));
     applied.safety_checker = o.safetyChecker ? 'unavailable' : 'no';
     applied.enhance_prompt = o.enhancePrompt ? 'unavailable' : 'no';
     applied.multi_lingual = o.multiLingual ? 'unavailable' : 'no';

@@ -71,6 +71,11 @@ export class SessionCache {
     return bytes / 2 ** 20;
   }
 
+  /** Whether key is loaded (or loading). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   /** Runs fn with the session for key (created by plan on a miss), holding it against eviction meanwhile. */
   async use<T>(key: string, plan: () => Promise<SessionPlan>, fn: (s: ort.InferenceSession) => Promise<T>): Promise<T> {
     const s = await this.acquire(key, plan);
