@@ -13,6 +13,9 @@ export const PRIOR_SECONDS_PER_UNIT: Record<Phase, number> = {
   hash: 0.0025, build: 0.0055, load: 0.0052, encode: 0.5, step: 29, decode: 53, safety_check: 10, upscale: 60,
 };
 
+/** A job's id in whatever form its queue uses. */
+export type JobKey = string | number;
+
 /** Weight of the newest measurement in the running mean of a rate. */
 const SMOOTHING = 0.5;
 
@@ -24,7 +27,7 @@ interface Running {
 
 export class EtaModel {
   private readonly rates = new Map<string, number>();
-  private readonly jobs = new Map<string, Running>();
+  private readonly jobs = new Map<JobKey, Running>();
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -53,12 +56,12 @@ export class EtaModel {
   }
 
   /** A job announced its plan: it is running from now. */
-  start(jobId: string, plan: WorkPlan): void {
+  start(jobId: JobKey, plan: WorkPlan): void {
     this.jobs.set(jobId, { remaining: [...plan.work], since: this.now() });
   }
 
   /** A phase of a job ended: learn from it and strike it from the job's plan. */
-  phase(jobId: string, e: PhaseEvent): void {
+  phase(jobId: JobKey, e: PhaseEvent): void {
     this.observe(e);
     const j = this.jobs.get(jobId);
     if (!j) return;
@@ -67,12 +70,12 @@ export class EtaModel {
     j.since = this.now();
   }
 
-  finish(jobId: string): void {
+  finish(jobId: JobKey): void {
     this.jobs.delete(jobId);
   }
 
   /** Seconds until the job is done, or undefined when it announced no plan (not started here). */
-  remaining(jobId: string): number | undefined {
+  remaining(jobId: JobKey): number | undefined {
     const j = this.jobs.get(jobId);
     if (!j) return undefined;
     const [current, ...rest] = j.remaining;

@@ -2,7 +2,8 @@
 // result and fire the webhook. One job at a time (the engine runs one generation at a time anyway).
 import { randomBytes } from 'node:crypto';
 import { EngineError } from '../engine/errors.ts';
-import type { Engine } from '../engine/pipeline/types.ts';
+import type { Engine, PhaseEvent, WorkPlan } from '../engine/pipeline/types.ts';
+import type { JobKey } from './eta.ts';
 import type { Job, JobResult } from '../jobs/job.ts';
 import type { SqliteQueue } from '../jobs/sqlite-queue.ts';
 import type { LocalStore } from '../storage/local.ts';
@@ -15,6 +16,12 @@ import type { WebhookSender } from './webhooks.ts';
 export interface WorkerMetrics {
   jobFinished(status: 'success' | 'failed', seconds: number): void;
   step(secondsPerStep: number): void;
+  /** The engine's work plan for a job, before it runs (for the eta). */
+  plan?(jobId: JobKey, plan: WorkPlan): void;
+  /** One finished phase of a job (histograms, eta). */
+  phase?(jobId: JobKey, e: PhaseEvent): void;
+  /** The job left the engine (done, failed or cancelled). */
+  jobEnded?(jobId: JobKey): void;
 }
 
 export interface WorkerDeps {
@@ -91,8 +98,16 @@ export class JobWorker {
     try {
       const opts = await engineOptions(r, this.d.limits);
       let lastProgressWrite = 0;
+      const steps = { count: 0, seconds: 0 };
       const res = await this.d.engine.generate(opts, {
         signal: ac.signal,
+        onPlan: (plan) => this.d.metrics?.plan?.(job.id, plan),
+        onPhase: (e) => {
+          this.d.metrics?.phase?.(job.id, e);
+          // one line per phase; the denoising steps as one line when the job ends
+          if (e.phase === 'step') { steps.count++; steps.seconds += e.seconds; return; }
+          this.d.log?.info({ job: job.id, phase: e.phase, seconds: round3(e.seconds), model: e.model, size: `${e.width}x${e.height}`, network: e.network }, 'phase');
+        },
         onProgress: (p) => {
           if (p.step > 0) this.d.metrics?.step(p.elapsed / p.step);
           const now = Date.now();
@@ -102,6 +117,7 @@ export class JobWorker {
           }
         },
       });
+      if (steps.count) this.d.log?.info({ job: job.id, phase: 'step', steps: steps.count, seconds: round3(steps.seconds), perStep: round3(steps.seconds / steps.count), model: opts.modelId, size: `${opts.width}x${opts.height}` }, 'phase');
       if (ac.signal.aborted) return; // stopping: leave it running so the next start re-queues it
       const temp = r.temp === 'yes';
       for (let i = 0; i < res.images.length; i++) await this.d.store.put(outputName(job.filePrefix, i), res.images[i]!, temp);
@@ -127,7 +143,10 @@ export class JobWorker {
       this.d.log?.error({ job: job.id, status: f.status, err: f.message }, 'job failed');
       if (r.webhook) this.d.webhooks.enqueue(job.id, r.webhook, { status: 'failed', id: job.id, message: f.message, track_id: r.track_id ?? null });
     } finally {
+      this.d.metrics?.jobEnded?.(job.id);
       this.current = undefined;
     }
   }
 }
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
