@@ -1,10 +1,13 @@
 // One CFG step of SD 1.5 + one ControlNet at 512×512 (batch 2), ours (ONNX Runtime) against diffusers on the
 // torch CPU in the same run, on the same full-size random weights. Also: this machine's Conv / MatMul peak in
 // ONNX Runtime, and graph build + load times on a first and a second start (the compiled cache).
-// Run: node --import tsx bench/unet-step.ts [--keep DIR] [--no-lora] [--repeats N]
+// Each side runs in its own process, interleaved (torch, ours, torch, ours … --rounds times, --repeats timed steps
+// each after a warm-up), and reports its peak resident memory (getrusage): min and median step times and both
+// peaks are printed side by side, with the weights' size.
+// Run: node --import tsx bench/unet-step.ts [--keep DIR] [--no-lora] [--repeats N] [--rounds N] [--threads N]
 // Heavy: ≈ 5 GB of weights written twice, several minutes on 2 cores.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphBuilder } from '../src/engine/onnx/graph.ts';
@@ -21,7 +24,9 @@ const opt = (name: string) => { const i = args.indexOf(name); return i >= 0 ? ar
 const repeats = Number(opt('--repeats') ?? 1);
 const lora = !args.includes('--no-lora');
 const keep = opt('--keep');
-const work = keep ?? mkdtempSync(join(tmpdir(), 'bench-unet-step-'));
+const childOurs = opt('--child-ours');
+const rounds = Number(opt('--rounds') ?? 2);
+const work = childOurs ?? keep ?? mkdtempSync(join(tmpdir(), 'bench-unet-step-'));
 const VENV = process.env.ORACLE_VENV ?? join(process.env.HOME ?? '/root', '.cache', 'controlnet-oracle-venv');
 const THREADS = Number(opt('--threads') ?? 2); // the same for both sides (torch.set_num_threads)
 const rt: RuntimeOptions = { provider: 'cpu', threads: THREADS, cacheDir: join(work, 'cache'), allowSpinning: process.env.ENGINE_ALLOW_SPINNING === '1' };
@@ -84,7 +89,7 @@ function runTorch(): TorchResult {
   const file = join(work, 'torch_result.json');
   if (!(keep && existsSync(file))) {
     const py = join(VENV, 'bin', 'python');
-    const r = spawnSync(py, [join(import.meta.dirname, 'unet_step_torch.py'), '--out', work, '--repeats', String(repeats), '--threads', String(THREADS)], {
+    const r = spawnSync(py, [join(import.meta.dirname, 'unet_step_torch.py'), '--out', work, '--repeats', '0', '--threads', String(THREADS)], {
       stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PYTHONWARNINGS: 'ignore' },
     });
     if (r.status !== 0) throw new Error(`torch reference failed (${py}): exit ${r.status}`);
@@ -92,9 +97,9 @@ function runTorch(): TorchResult {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
-async function main(): Promise<void> {
-  console.error(`work dir ${work}`);
-  const torch = runTorch();
+/** Our step process: loads the compiled graphs, one warm-up step, `repeats` timed steps; its peak RSS. */
+async function oursChild(): Promise<void> {
+  const torch = JSON.parse(readFileSync(join(work, 'torch_result.json'), 'utf8')) as TorchResult;
   const io = readFileSync(join(work, 'io.bin'));
   const tensor = (k: string) => {
     const h = torch.io[k]!;
@@ -102,31 +107,16 @@ async function main(): Promise<void> {
     new Uint8Array(copy.buffer).set(io.subarray(h.offset, h.offset + h.length));
     return new ort.Tensor('float32', copy, h.shape);
   };
-
-  // first start: build + write both graphs, then load; second start: cache hit + load
   const unetSrc = await openComponent(join(work, 'unet'));
   const cnSrc = await openControlNetModel(join(work, 'controlnet'));
-  let t0 = now();
   const unetC = await compileNetwork(rt.cacheDir, 'unet', unetSrc, { lora, unet: { controlnetInputs: true } });
   const cnC = await compileNetwork(rt.cacheDir, 'controlnet', cnSrc);
-  const buildS = now() - t0;
-  t0 = now();
-  let unet = await createSession(unetC.path, rt);
-  let cn = await createSession(cnC.path, rt);
+  if (unetC.built || cnC.built) throw new Error('the step process rebuilt a graph: the cache key is unstable');
+  let t0 = now();
+  const unet = await createSession(unetC.path, rt);
+  const cn = await createSession(cnC.path, rt);
   const loadS = now() - t0;
-  await unet.release();
-  await cn.release();
-  t0 = now();
-  const unetC2 = await compileNetwork(rt.cacheDir, 'unet', unetSrc, { lora, unet: { controlnetInputs: true } });
-  const cnC2 = await compileNetwork(rt.cacheDir, 'controlnet', cnSrc);
-  const hitS = now() - t0;
-  if (unetC2.built || cnC2.built) throw new Error('second start rebuilt a graph: the cache key is unstable');
-  t0 = now();
-  unet = await createSession(unetC2.path, rt);
-  cn = await createSession(cnC2.path, rt);
-  const load2S = now() - t0;
-
-  const slots = ((unetC2.info ?? unetC.info) as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? [];
+  const slots = (unetC.info as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? [];
   const scales = controlnetScales(cnSrc.config, 1, false);
   const base = { sample: tensor('sample'), timestep: tensor('timestep'), encoder_hidden_states: tensor('encoder_hidden_states') };
   let out: Float32Array | undefined;
@@ -152,25 +142,67 @@ async function main(): Promise<void> {
     maxErr = Math.max(maxErr, Math.abs(out![i]! - ref[i]!));
     maxRef = Math.max(maxRef, Math.abs(ref[i]!));
   }
-  await unet.release();
-  await cn.release();
-  const p = await peak();
+  // maxRSS: kilobytes (libuv's getrusage)
+  console.log(JSON.stringify({ loadS, firstStepS, stepS, peakRssMB: process.resourceUsage().maxRSS / 1024, maxErr, maxRef }));
+}
 
-  const ours = median(stepS);
-  const theirs = median(torch.step_s);
+function child(cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.env): any {
+  const r = spawnSync(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env });
+  if (r.status !== 0) throw new Error(`${cmd} ${cmdArgs.join(' ')}: exit ${r.status}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+}
+
+const stats = (xs: number[]) => ({ min: Math.min(...xs), median: median(xs), all: xs });
+
+async function main(): Promise<void> {
+  console.error(`work dir ${work}`);
+  runTorch(); // the full-size random weights (diffusers folders) and the step's inputs and output
+
+  // first start: build + write both graphs; a second start finds them in the cache
+  const unetSrc = await openComponent(join(work, 'unet'));
+  const cnSrc = await openControlNetModel(join(work, 'controlnet'));
+  let t0 = now();
+  await compileNetwork(rt.cacheDir, 'unet', unetSrc, { lora, unet: { controlnetInputs: true } });
+  await compileNetwork(rt.cacheDir, 'controlnet', cnSrc);
+  const buildS = now() - t0;
+  t0 = now();
+  const unetC2 = await compileNetwork(rt.cacheDir, 'unet', unetSrc, { lora, unet: { controlnetInputs: true } });
+  const cnC2 = await compileNetwork(rt.cacheDir, 'controlnet', cnSrc);
+  const hitS = now() - t0;
+  if (unetC2.built || cnC2.built) throw new Error('second start rebuilt a graph: the cache key is unstable');
+  const weightsMB = (['unet', 'controlnet'] as const).reduce((a, d) => a + readdirSync(join(work, d)).filter((f) => f.endsWith('.safetensors'))
+    .reduce((b, f) => b + statSync(join(work, d, f)).size, 0), 0) / 2 ** 20;
+
+  // A B A B …: each side in its own process (one at a time in memory), so load on a shared machine hits both alike
+  const py = join(VENV, 'bin', 'python');
+  const ours: any[] = [];
+  const theirs: any[] = [];
+  for (let r = 0; r < rounds; r++) {
+    theirs.push(child(py, [join(import.meta.dirname, 'unet_step_torch.py'), '--out', work, '--repeats', String(repeats), '--threads', String(THREADS), '--step-only'],
+      { ...process.env, PYTHONWARNINGS: 'ignore' }));
+    ours.push(child(process.execPath, ['--import', 'tsx', import.meta.filename, '--child-ours', work, '--repeats', String(repeats), '--threads', String(THREADS), ...(lora ? [] : ['--no-lora'])]));
+  }
+  const p = await peak();
+  const o = stats(ours.flatMap((x) => x.stepS)), t = stats(theirs.flatMap((x) => x.step_s));
+  const oursPeak = Math.max(...ours.map((x) => x.peakRssMB)), torchPeak = Math.max(...theirs.map((x) => x.peak_rss_mb));
   console.log(JSON.stringify({
-    config: { batch: 2, size: 512, controlnets: 1, unetGraph: lora ? 'lora slots (rank 0) + controlnet inputs' : 'controlnet inputs', repeats },
-    ours: { stepSeconds: ours, allStepSeconds: stepS, firstStepSeconds: firstStepS, gflops: (STEP_TFLOP * 1000) / ours },
-    torch: { version: torch.torch, threads: torch.threads, stepSeconds: theirs, allStepSeconds: torch.step_s, warmupStepSeconds: torch.warmup_step_s },
-    ratioOursOverTorch: ours / theirs,
-    outputMaxAbsDiff: maxErr, outputMaxAbs: maxRef,
+    config: { batch: 2, size: 512, controlnets: 1, unetGraph: lora ? 'lora slots (rank 0) + controlnet inputs' : 'controlnet inputs', repeats, rounds, threads: THREADS },
+    ours: { stepSeconds: o, gflopsAtMedian: (STEP_TFLOP * 1000) / o.median, loadSeconds: ours.map((x) => x.loadS), firstStepSeconds: ours.map((x) => x.firstStepS) },
+    torch: { stepSeconds: t },
+    ratioOursOverTorch: { min: o.min / t.min, median: o.median / t.median },
+    peakRssMB: { ours: oursPeak, torch: torchPeak, weightsMB, oursOverTorch: oursPeak / torchPeak, oursOverWeights: oursPeak / weightsMB },
+    outputMaxAbsDiff: ours[0].maxErr, outputMaxAbs: ours[0].maxRef,
     peakGflops: p,
-    start: { firstBuildAndWriteSeconds: buildS, firstLoadSeconds: loadS, secondCacheLookupSeconds: hitS, secondLoadSeconds: load2S },
+    start: { firstBuildAndWriteSeconds: buildS, secondCacheLookupSeconds: hitS },
   }, null, 1));
 }
 
-try {
-  await main();
-} finally {
-  if (!keep) rmSync(work, { recursive: true, force: true });
+if (childOurs) {
+  await oursChild();
+} else {
+  try {
+    await main();
+  } finally {
+    if (!keep) rmSync(work, { recursive: true, force: true });
+  }
 }

@@ -5,9 +5,13 @@ output convs get small random values so its residuals matter), saves both as dif
 fp32) under --out, then times one classifier-free-guidance step (batch 2, 512x512: ControlNet then UNet) on the
 torch CPU, and writes the inputs and the output so the TypeScript side can run the same step and compare.
 
-Usage: python bench/unet_step_torch.py --out DIR [--threads N] [--repeats N]
+With --step-only, loads the saved folders instead (from_pretrained) and times --repeats steps after a warm-up
+on the saved inputs, printing the times and the process's peak resident memory (ru_maxrss): bench/unet-step.ts
+runs this interleaved with its own step process (A B A B …).
+
+Usage: python bench/unet_step_torch.py --out DIR [--threads N] [--repeats N] [--step-only]
 """
-import argparse, json, os, time
+import argparse, json, os, resource, time
 import numpy as np
 import torch
 from diffusers import UNet2DConditionModel, ControlNetModel
@@ -40,9 +44,12 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--repeats', type=int, default=1)
+    ap.add_argument('--step-only', action='store_true')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_grad_enabled(False)
+    if a.step_only:
+        return step_only(a)
     torch.manual_seed(0)
     t0 = time.time()
     unet = UNet2DConditionModel(**UNET).eval()
@@ -78,6 +85,28 @@ def main():
     with open(os.path.join(a.out, 'torch_result.json'), 'w') as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: v for k, v in result.items() if k != 'io'}))
+
+
+def step_only(a):
+    unet = UNet2DConditionModel.from_pretrained(os.path.join(a.out, 'unet')).eval()
+    cn = ControlNetModel.from_pretrained(os.path.join(a.out, 'controlnet')).eval()
+    header = json.load(open(os.path.join(a.out, 'torch_result.json')))['io']
+    raw = open(os.path.join(a.out, 'io.bin'), 'rb').read()
+    io = {k: torch.from_numpy(np.frombuffer(raw[h['offset']:h['offset'] + h['length']], dtype=np.float32).reshape(h['shape']).copy())
+          for k, h in header.items()}
+
+    def step():
+        down, mid = cn(io['sample'], io['timestep'], io['encoder_hidden_states'], io['controlnet_cond'], conditioning_scale=1.0, return_dict=False)
+        return unet(io['sample'], io['timestep'], io['encoder_hidden_states'], down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+
+    step()
+    times = []
+    for _ in range(a.repeats):
+        t0 = time.time()
+        step()
+        times.append(time.time() - t0)
+    # ru_maxrss is in KiB on Linux
+    print(json.dumps({'step_s': times, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == '__main__':

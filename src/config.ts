@@ -42,6 +42,13 @@ export interface Config {
   enginePrecision?: 'fp16' | 'fp32';
   /** Images above this many pixels decode their latents in tiles (VAE_TILE_ABOVE_PIXELS). */
   vaeTileAbovePixels: number;
+  /** The most resident memory (MB) the process should hold; idle networks are evicted to stay under it.
+   *  Unset: 75% of the machine's (or container's) memory. */
+  engineMemoryBudgetMB?: number;
+  /** ONNX Runtime's CPU memory arena (ENGINE_CPU_MEM_ARENA=0 turns it off; default on). */
+  engineCpuMemArena: boolean;
+  /** Tests only (ENGINE_TEST_DELAYS, JSON: ms per unit by phase): a slowed engine for the eta tests. */
+  engineTestDelays?: Record<string, number>;
   logLevel: string;
   /** Job lease (ms): a job whose worker stopped renewing it for this long runs again elsewhere. */
   leaseMs: number;
@@ -119,6 +126,26 @@ const envSchema = z.object({
   ENGINE_ALLOW_SPINNING: flag,
   // unset: fp16 on GPU providers, fp32 on cpu (engine/onnx/precision.ts)
   ENGINE_PRECISION: z.enum(['', 'fp16', 'fp32']).optional().transform((v) => v || undefined),
+  // unset: 75% of the machine's (or container's) memory (engine/pipeline/memory.ts)
+  ENGINE_MEMORY_BUDGET_MB: z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) {
+      ctx.addIssue({ code: 'custom', message: `must be a positive number of MB, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  }),
+  ENGINE_CPU_MEM_ARENA: z.enum(['', '0', '1']).optional(),
+  ENGINE_TEST_DELAYS: z.string().optional().transform((v, ctx) => {
+    if (v === undefined || v === '') return undefined;
+    try {
+      return JSON.parse(v) as Record<string, number>;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON (ms per unit by phase)' });
+      return z.NEVER;
+    }
+  }),
   VAE_TILE_ABOVE_PIXELS: number(768 * 768, z.number().int().min(0)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // the pool (README "Several servers")
@@ -165,6 +192,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     engineThreads: e.ENGINE_THREADS,
     engineAllowSpinning: e.ENGINE_ALLOW_SPINNING,
     enginePrecision: e.ENGINE_PRECISION,
+    engineMemoryBudgetMB: e.ENGINE_MEMORY_BUDGET_MB,
+    engineCpuMemArena: e.ENGINE_CPU_MEM_ARENA !== '0',
+    engineTestDelays: e.ENGINE_TEST_DELAYS,
     vaeTileAbovePixels: e.VAE_TILE_ABOVE_PIXELS,
     logLevel: e.LOG_LEVEL,
     leaseMs: e.LEASE_MS,

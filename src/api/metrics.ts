@@ -1,5 +1,9 @@
-// Prometheus metrics (/metrics): queue depth, job durations, denoising step times, HTTP request durations.
+// Prometheus metrics (/metrics): queue depth, job durations, denoising step times, each engine phase's seconds
+// (hash, build, load, encode, step, decode, safety_check, upscale) by model and size, HTTP request durations.
+// It also keeps the eta model the fetch answers read (worker/eta.ts), fed by the same phase events.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PhaseEvent, WorkPlan } from '../engine/pipeline/types.ts';
+import { EtaModel, type JobKey } from '../worker/eta.ts';
 import type { WorkerMetrics } from '../worker/worker.ts';
 
 export class Metrics implements WorkerMetrics {
@@ -9,6 +13,9 @@ export class Metrics implements WorkerMetrics {
   readonly httpSeconds: Histogram<'route' | 'status'>;
   readonly rejected: Counter<'reason'>;
   private lastStep?: number;
+  private readonly phaseSeconds: Histogram<'phase' | 'model' | 'size'>;
+  /** Per-phase throughput measured on this server, and the plans of running jobs. */
+  readonly eta = new EtaModel();
 
   constructor(depth: () => { queued: number; running: number }) {
     collectDefaultMetrics({ register: this.registry });
@@ -26,11 +33,28 @@ export class Metrics implements WorkerMetrics {
       buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40], registers: [this.registry] });
     this.httpSeconds = new Histogram({ name: 'controlnet_http_seconds', help: 'HTTP request durations', labelNames: ['route', 'status'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+    this.phaseSeconds = new Histogram({ name: 'controlnet_phase_seconds', help: 'Seconds of each engine phase (hash, build, load, encode, step: one denoising step, decode, safety_check, upscale)',
+      labelNames: ['phase', 'model', 'size'], buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160], registers: [this.registry] });
     this.rejected = new Counter({ name: 'controlnet_rejected_total', help: 'Requests refused, by reason', labelNames: ['reason'], registers: [this.registry] });
   }
 
   jobFinished(status: 'success' | 'failed', seconds: number): void {
     this.jobSeconds.observe({ status }, seconds);
+  }
+
+  plan(jobId: JobKey, plan: WorkPlan): void {
+    this.eta.start(jobId, plan);
+  }
+
+  phase(jobId: JobKey, e: PhaseEvent): void {
+    // build and load are labelled with the network's model id, the rest with the base model
+    const model = e.network ?? e.model;
+    this.phaseSeconds.observe({ phase: e.phase, model, size: `${e.width}x${e.height}` }, e.seconds);
+    this.eta.phase(jobId, e);
+  }
+
+  jobEnded(jobId: JobKey): void {
+    this.eta.finish(jobId);
   }
 
   step(secondsPerStep: number): void {

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { EngineError, HTTP_STATUS } from '../engine/errors.ts';
 import { clientMessage } from '../client-message.ts';
-import type { Engine } from '../engine/pipeline/types.ts';
+import type { Engine, PhaseEvent, WorkPlan } from '../engine/pipeline/types.ts';
+import type { JobKey } from './eta.ts';
 import type { Job, JobResult } from '../jobs/job.ts';
 import { isFinished, type ClaimOptions, type JobQueue } from '../jobs/queue.ts';
 import type { OutputStore } from '../storage/store.ts';
@@ -17,6 +18,12 @@ import type { WebhookSender } from './webhooks.ts';
 export interface WorkerMetrics {
   jobFinished(status: 'success' | 'failed', seconds: number): void;
   step(secondsPerStep: number): void;
+  /** The engine's work plan for a job, before it runs (for the eta). */
+  plan?(jobId: JobKey, plan: WorkPlan): void;
+  /** One finished phase of a job (histograms, eta). */
+  phase?(jobId: JobKey, e: PhaseEvent): void;
+  /** The job left the engine (done, failed or cancelled). */
+  jobEnded?(jobId: JobKey): void;
 }
 
 export interface WorkerDeps {
@@ -148,8 +155,16 @@ export class JobWorker {
     try {
       const opts = await engineOptions(r, this.d.limits);
       let lastProgressWrite = 0;
+      const steps = { count: 0, seconds: 0 };
       const res = await this.d.engine.generate(opts, {
         signal: ac.signal,
+        onPlan: (plan) => this.d.metrics?.plan?.(job.id, plan),
+        onPhase: (e) => {
+          this.d.metrics?.phase?.(job.id, e);
+          // one line per phase; the denoising steps as one line when the job ends
+          if (e.phase === 'step') { steps.count++; steps.seconds += e.seconds; return; }
+          this.d.log?.info({ job: job.id, phase: e.phase, seconds: round3(e.seconds), model: e.model, size: `${e.width}x${e.height}`, network: e.network }, 'phase');
+        },
         onProgress: (p) => {
           if (p.step > 0) this.d.metrics?.step(p.elapsed / p.step);
           const now = Date.now();
@@ -159,6 +174,7 @@ export class JobWorker {
           }
         },
       });
+      if (steps.count) this.d.log?.info({ job: job.id, phase: 'step', steps: steps.count, seconds: round3(steps.seconds), perStep: round3(steps.seconds / steps.count), model: opts.modelId, size: `${opts.width}x${opts.height}` }, 'phase');
       if (ac.signal.aborted) return;
       // Another run finished it first: discard these outputs (D2's duplicates end here).
       if (isFinished(await this.d.queue.getJob(job.id))) return;
@@ -192,8 +208,11 @@ export class JobWorker {
     } finally {
       clearInterval(renew);
       if (cur.handBack) await this.d.queue.moveToWait(job.id, token).catch(() => undefined);
+      this.d.metrics?.jobEnded?.(job.id);
       this.current = undefined;
       this.d.onBusy?.(undefined, outcome);
     }
   }
 }
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;

@@ -2,7 +2,7 @@
 // requests fail with an internal error and the next request starts a fresh worker.
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.ts';
-import type { Engine, GenerateOptions, GenerateResult, HintRequest, ProgressEvent } from '../pipeline/types.ts';
+import type { Engine, GenerateHooks, GenerateOptions, GenerateResult, HintRequest } from '../pipeline/types.ts';
 import type { EngineConfig, EngineStats, FromWorker, ToWorker } from './protocol.ts';
 
 export type { EngineConfig, EngineStats } from './protocol.ts';
@@ -10,7 +10,7 @@ export type { EngineConfig, EngineStats } from './protocol.ts';
 interface Pending {
   resolve: (r: any) => void;
   reject: (e: Error) => void;
-  onProgress?: (p: ProgressEvent) => void;
+  hooks?: GenerateHooks;
 }
 
 const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
@@ -34,7 +34,9 @@ export class WorkerEngine implements Engine {
         if (m.type === 'fatal') return reject(new Error(m.message));
         const p = this.pending.get(m.id);
         if (!p) return;
-        if (m.type === 'progress') return p.onProgress?.(m.progress);
+        if (m.type === 'progress') return p.hooks?.onProgress?.(m.progress);
+        if (m.type === 'plan') return p.hooks?.onPlan?.(m.plan);
+        if (m.type === 'phase') return p.hooks?.onPhase?.(m.phase);
         this.pending.delete(m.id);
         if (m.type === 'result') p.resolve({ ...m.result, images: m.result.images.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
         else if (m.type === 'stats') p.resolve(m.stats);
@@ -54,11 +56,11 @@ export class WorkerEngine implements Engine {
     return this.ready;
   }
 
-  private async call<T>(make: (id: number) => ToWorker, onProgress?: (p: ProgressEvent) => void): Promise<T> {
+  private async call<T>(make: (id: number) => ToWorker, hooks?: GenerateHooks): Promise<T> {
     await this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+      this.pending.set(id, { resolve, reject, hooks });
       this.worker!.postMessage(make(id));
     });
   }
@@ -67,7 +69,7 @@ export class WorkerEngine implements Engine {
     this.worker?.postMessage({ type: 'cancel', id } satisfies ToWorker);
   }
 
-  async generate(opts: GenerateOptions, hooks: { onProgress?: (p: ProgressEvent) => void; signal?: AbortSignal } = {}): Promise<GenerateResult> {
+  async generate(opts: GenerateOptions, hooks: GenerateHooks = {}): Promise<GenerateResult> {
     let sent = -1;
     const onAbort = (): void => { if (sent > 0) this.cancel(sent); };
     hooks.signal?.addEventListener('abort', onAbort, { once: true });
@@ -78,7 +80,7 @@ export class WorkerEngine implements Engine {
         // in that order, and drops it before it starts
         if (hooks.signal?.aborted) queueMicrotask(() => this.cancel(id));
         return { type: 'generate', id, opts };
-      }, hooks.onProgress);
+      }, hooks);
     } finally {
       hooks.signal?.removeEventListener('abort', onAbort);
     }

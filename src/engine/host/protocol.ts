@@ -1,5 +1,6 @@
 // Messages between the engine host (the API process's main thread) and the engine worker thread.
-import type { GenerateOptions, GenerateResult, HintRequest, ProgressEvent } from '../pipeline/types.ts';
+import type { GenerateOptions, GenerateResult, HintRequest, PhaseEvent, ProgressEvent, WorkPlan } from '../pipeline/types.ts';
+import type { TestDelays } from '../pipeline/phases.ts';
 import type { EngineErrorCode } from '../errors.ts';
 
 /** The engine's settings, built once from config.ts (validated there) and passed down; the engine reads no environment. */
@@ -13,12 +14,17 @@ export interface EngineConfig {
   provider?: string;
   /** ONNX Runtime intra-op threads; 0 = one per core. */
   threads?: number;
-  /** Upper bound for networks kept loaded (MB); least recently used sessions are released beyond it. */
+  /** The most resident memory (RSS, MB) the process should hold: least recently used idle networks are released
+   *  to stay under it. Default: 75% of the machine's (or container's) memory. */
   memoryBudgetMB?: number;
   /** Idle ONNX Runtime threads spin (faster on a dedicated machine, starves other threads on a small one). */
   allowSpinning?: boolean;
   /** ENGINE_PRECISION: fp16 or fp32; unset: fp16 on GPU providers, fp32 on cpu (onnx/precision.ts). */
   precision?: string;
+  /** ONNX Runtime's CPU memory arena (default on; ENGINE_CPU_MEM_ARENA=0 turns it off). */
+  cpuMemArena?: boolean;
+  /** Tests only: milliseconds slept per unit of each phase (a slowed engine for eta tests). */
+  testDelays?: TestDelays;
   /** tomesd's use_rand (its default, true): random destination tokens, seeded from the request's seed. */
   tomeUseRand?: boolean;
 }
@@ -33,6 +39,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
   | { type: 'progress'; id: number; progress: ProgressEvent }
+  | { type: 'plan'; id: number; plan: WorkPlan }
+  | { type: 'phase'; id: number; phase: PhaseEvent }
   | { type: 'result'; id: number; result: GenerateResult }
   | { type: 'hints'; id: number; images: Uint8Array[] }
   | { type: 'stats'; id: number; stats: EngineStats }
@@ -41,6 +49,11 @@ export type FromWorker =
 export interface EngineStats {
   provider: string;
   precision?: string;
-  loaded: { key: string; mb: number }[];
+  /** Loaded sessions and the resident MB each was measured to add (load, first run). */
+  loaded: { key: string; mb: number; loadMB: number; runMB: number | null }[];
   memoryBudgetMB: number;
+  /** The process's resident memory now (MB). */
+  rssMB: number;
+  /** Sessions released to stay under the budget since start. */
+  evictions: number;
 }

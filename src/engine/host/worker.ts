@@ -34,6 +34,8 @@ async function main(): Promise<void> {
         const result = await pipeline.generate(m.opts, {
           signal: ac.signal,
           onProgress: (progress) => send({ type: 'progress', id: m.id, progress }),
+          onPlan: (plan) => send({ type: 'plan', id: m.id, plan }),
+          onPhase: (phase) => send({ type: 'phase', id: m.id, phase }),
         });
         // PNGs are small next to the run: a structured-clone copy is simpler than managing transfer lists.
         send({ type: 'result', id: m.id, result });

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Built } from '../onnx/session.ts';
-import { compiledModel } from '../onnx/session.ts';
+import { compiledModel, isCompiled } from '../onnx/session.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import type { ClipTokenizer } from '../text/clip-tokenizer.ts';
 import type { ControlNetConfig, SdConfigs, VaeConfig } from '../weights/configs.ts';
@@ -101,15 +101,23 @@ function builder(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOption
  * is keyed by its options only.
  */
 export async function compileNetwork(cacheDir: string, kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions = {}): Promise<{ path: string; built: boolean; info: unknown }> {
+  return compiledModel(cacheDir, compileKey(kind, src, opts), builder(kind, src, opts));
+}
+
+/** Whether compileNetwork would find the graph in the cache (no build). */
+export function isNetworkCompiled(cacheDir: string, kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions = {}): boolean {
+  return isCompiled(cacheDir, compileKey(kind, src, opts));
+}
+
+function compileKey(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions): unknown {
   const t = opts.unet?.tome;
   // a switchable graph reads the ratio (and, with a fed table, the random choice) at run time
   const tome = t ? (t.switchable ? { switchable: true, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand }
     : { ratio: t.ratio, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand, seed: t.seed }) : null;
   const floatType = kind === 'vae-encoder' || kind === 'vae-decoder' ? vaeFloatType(src.config, opts.precision) : floatTypeOf(opts.precision);
-  const key = {
+  return {
     kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome,
     // absent for float32, so the float32 entries built before precisions existed stay valid
     ...(floatType === 'float32' ? {} : { floatType }),
   };
-  return compiledModel(cacheDir, key, builder(kind, src, opts));
 }

@@ -27,6 +27,12 @@ export interface RuntimeOptions {
   allowSpinning?: boolean;
   /** The networks' weights and activations (ENGINE_PRECISION); default fp32. Part of each compiled graph's key. */
   precision?: Precision;
+  /**
+   * ONNX Runtime's CPU memory arena (default on). Off, activations are allocated per run and freed after it, so
+   * (with MALLOC_MMAP_THRESHOLD_ set, see README) a loaded session holds only its weights between jobs;
+   * bench/memory-arena.ts measures the speed and memory of both.
+   */
+  cpuMemArena?: boolean;
 }
 
 export function parseProvider(s: string | undefined): Provider {
@@ -65,7 +71,7 @@ export function sessionOptions(rt: RuntimeOptions): ort.InferenceSession.Session
     intraOpNumThreads: rt.threads ?? 0,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    enableCpuMemArena: true,
+    enableCpuMemArena: rt.cpuMemArena ?? true,
     enableMemPattern: true,
     logSeverityLevel: 3,
     extra: { session: { intra_op: { allow_spinning: rt.allowSpinning ? '1' : '0' }, inter_op: { allow_spinning: rt.allowSpinning ? '1' : '0' } } },
@@ -120,6 +126,11 @@ export function keepsOutputsOnDevice(provider: Provider): boolean {
 export interface SessionCreateOptions {
   /** Outputs stay on the device (preferredOutputLocation 'gpu-buffer') where the provider allows (onnx/device.ts). */
   outputsOnDevice?: boolean;
+}
+
+/** Whether compiledModel(cacheDir, key, …) would be a cache hit. */
+export function isCompiled(cacheDir: string, key: unknown): boolean {
+  return existsSync(join(cacheDir, 'onnx', keyHash({ v: BUILDER_VERSION, key }), 'complete.json'));
 }
 
 export async function createSession(path: string, rt: RuntimeOptions, opts: SessionCreateOptions = {}): Promise<ort.InferenceSession> {

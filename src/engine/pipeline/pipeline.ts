@@ -35,16 +35,16 @@ import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
+import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
+import { PhaseClock, type TestDelays } from './phases.ts';
+import { planOf } from './plan.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
-import type { Applied, ControlNetType, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
+import type { Applied, ControlNetType, GenerateHooks, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
 
 /** tomesd.apply_patch defaults (ratio 0.5, max_downsample 1, sx = sy = 2), with its random dst choice seeded. */
 const TOME = { ratio: 0.5, maxDownsample: 1, sx: 2, sy: 2, useRand: true, seed: 0 };  // seed: fed per request (tome_rand)
 
-export interface Hooks {
-  onProgress?: (p: ProgressEvent) => void;
-  signal?: AbortSignal;
-}
+export type Hooks = GenerateHooks;
 
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
@@ -62,6 +62,8 @@ export class Pipeline {
   private readonly loraCache = new LoraCache();
   private readonly files: ModelFiles;
   private readonly deviceOps: DeviceOps;
+  /** Tests only: a slowed engine (see phases.ts TestDelays). */
+  private testDelays?: TestDelays;
   /** The transfer count of the last generation's denoising loop (bench/ and tests read it). */
   lastTransfers: StepTransfers | undefined;
 
@@ -81,15 +83,18 @@ export class Pipeline {
     const provider = parseProvider(config.provider);
     const rt: RuntimeOptions = {
       provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? false,
-      precision: parsePrecision(config.precision, provider),
+      precision: parsePrecision(config.precision, provider), cpuMemArena: config.cpuMemArena ?? true,
     };
     await assertProviderAvailable(provider, rt.cacheDir);
     configureAnnotatorSessions({ provider });
-    return new Pipeline(rt, new Networks(rt, config.memoryBudgetMB ?? 16384), config, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+    const p = new Pipeline(rt, new Networks(rt, { budgetMB: config.memoryBudgetMB ?? defaultMemoryBudgetMB() }), config, { ...TOME, useRand: config.tomeUseRand ?? TOME.useRand });
+    p.testDelays = config.testDelays;
+    return p;
   }
 
   stats(): EngineStats {
-    return { provider: this.rt.provider, precision: this.rt.precision, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB };
+    return { provider: this.rt.provider, precision: this.rt.precision, loaded: this.nets.cache.loaded(), memoryBudgetMB: this.nets.cache.budgetMB,
+      rssMB: Math.round(processRssMB()), evictions: this.nets.cache.evictionCount() };
   }
 
   /** The hint map of each type, as auto_hint computes it (inpaint: the masked init image, masked pixels black). */
@@ -136,9 +141,12 @@ export class Pipeline {
       return n;
     };
     const io = new DeviceIO(this.deviceOps);
+    const clock = new PhaseClock({ model: o.modelId, width: o.width, height: o.height }, hooks.onPhase, this.testDelays);
+    this.nets.clock = clock;
     try {
-      return await this.run(o, hooks, hold, io);
+      return await this.run(o, hooks, hold, io, clock);
     } finally {
+      this.nets.clock = undefined;
       io.dispose();
       for (const n of held) this.nets.release(n);
     }
@@ -148,8 +156,8 @@ export class Pipeline {
    * diffusers' __call__, as numbered stages: check inputs, encode the prompt, prepare the images and ControlNet
    * hints, the timesteps, then the mode's own latents-and-loop composition, then decode.
    */
-  private async run(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO): Promise<{ pixels: Float32Array; applied: DenoiseApplied }> {
-    const r = await this.checkInputs(o, hooks, hold, io);
+  private async run(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO, clock: PhaseClock): Promise<{ pixels: Float32Array; applied: DenoiseApplied }> {
+    const r = await this.checkInputs(o, hooks, hold, io, clock);
     const prompt = await this.preparePrompt(r);
     const embeds = await this.encodePrompt(r, prompt);
     const images = await this.prepareImage(r);
@@ -224,8 +232,8 @@ export class Pipeline {
   // ---- stages ----
 
   /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
-  private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO): Promise<RequestRun> {
-    const model = await this.files.base(o.modelId);
+  private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO, clock: PhaseClock): Promise<RequestRun> {
+    const model = await clock.time({ phase: 'hash', units: 1 }, () => this.files.base(o.modelId));
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
     const vf = 2 ** (((vaeFiles.config.block_out_channels as number[] | undefined)?.length ?? 4) - 1);
@@ -242,11 +250,16 @@ export class Pipeline {
       throw new EngineError('bad_input', `model_id ${o.modelId} is an inpainting model (9-channel UNet): it needs init_image and mask_image`, 'mask_image');
     }
     const lw = o.width / vf, lh = o.height / vf;
+    const vaeId = o.vae ? `vae:${o.vae}` : o.modelId;
+    if (hooks.onPlan) hooks.onPlan(await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }));
     const t0 = performance.now();
+    // each step's work in the eta's units (latent pixels × 64 per UNet batch row, in millions), by ControlNet count
+    const stepWork = { phase: 'step' as const, key: `c${o.controls.length}`, units: (lh * lw * 64 * o.samples * (o.guidanceScale > 1 ? 2 : 1)) / 1e6 };
+    let stepStart = t0;
     return {
-      o, hold, io, model, mode, inpaintUnet, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
+      o, hold, io, clock, model, mode, inpaintUnet, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
       gen: new TorchGenerator(o.seed),
-      vae: { files: vaeFiles, id: o.vae ? `vae:${o.vae}` : o.modelId, factor: vf, scaling: vaeFiles.config.scaling_factor ?? 0.18215 },
+      vae: { files: vaeFiles, id: vaeId, factor: vf, scaling: vaeFiles.config.scaling_factor ?? 0.18215 },
       loras: await this.loadLoras(o, model),
       applied: {
         tome: o.tomesd, loraIgnored: [], loraUnmatched: [], annotatorNotes: {},
@@ -254,6 +267,8 @@ export class Pipeline {
         algorithmType: o.algorithmType === 'none' ? 'none' : supportsAlgorithmType(o.scheduler) ? o.algorithmType : 'ignored',
       },
       progress: (step, total) => {
+        clock.report(stepWork, stepStart);
+        stepStart = performance.now();
         if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
         hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
       },
@@ -299,7 +314,7 @@ export class Pipeline {
     const { o, model } = r;
     const text = await r.hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
     const lora = loraFeeds(text.loraSlots, r.loras.combined);
-    const embeds = await encodePrompts(model.tokenizer, async (ids, rows, skip) => {
+    const embeds = await r.clock.time({ phase: 'encode', units: 1 }, () => encodePrompts(model.tokenizer, async (ids, rows, skip) => {
       const out = await text.session.run({
         input_ids: new ort.Tensor('int64', ids, [rows, ids.length / rows]),
         skip: new ort.Tensor('int64', BigInt64Array.of(BigInt(skip)), []),
@@ -307,7 +322,7 @@ export class Pipeline {
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true);
+    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true));
     if (model.tokenizer.source === 'bundled') r.applied.tokenizerNote = 'bundled clip-vit-large-patch14 (the model carries no tokenizer vocabulary)';
     // uploaded once; every ControlNet and UNet run of the loop reads them on the device
     const both = await r.io.toDevice(tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]));
@@ -412,6 +427,7 @@ export class Pipeline {
   private async predictNoise(r: RequestRun, u: UnetRun, x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> {
     const { io } = r;
     const B = withCfg ? 2 * r.o.samples : r.o.samples;
+    await r.clock.delay('step', (r.lh * r.lw * 64 * B) / 1e6);
     const promptEmbeds = withCfg ? u.embeds.both : u.embeds.cond;
     const latIn = scaleInput(withCfg ? cat(x, x) : x);
     const zeroUncond = u.guessMode && withCfg;
@@ -455,7 +471,8 @@ export class Pipeline {
   /** The VAE decoder on the final latents (tiled for large images): [samples, 3, H, W] in about [-1, 1]. */
   private async decode(r: RequestRun, latents: Float32Array): Promise<Float32Array> {
     const dec = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
-    return decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config, this.config.vaeTileAbovePixels);
+    return r.clock.time({ phase: 'decode', units: (r.W * r.H * r.o.samples) / 1e6 },
+      () => decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config, this.config.vaeTileAbovePixels));
   }
 
   /**
@@ -533,6 +550,8 @@ interface RequestRun {
   hold: Hold;
   /** Host↔device copies of this generation (onnx/device.ts). */
   io: DeviceIO;
+  /** Times each phase for the eta, logs and metrics (phases.ts). */
+  clock: PhaseClock;
   /** The model's UNet takes 9 channels (an SD inpainting model): only inpaint mode can run it. */
   inpaintUnet: boolean;
   model: SdModel;

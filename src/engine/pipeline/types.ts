@@ -1,5 +1,7 @@
 // The engine's one public call: plain, already-validated options in, images out.
 // api/ and worker/ depend on these types only; nothing here knows HTTP, queues or storage.
+import type { PhaseEvent, WorkPlan } from './phases.ts';
+export type { Phase, PhaseEvent, PlannedWork, WorkPlan } from './phases.ts';
 
 export const CONTROLNET_TYPES = [
   'canny', 'depth', 'hed', 'mlsd', 'normal', 'openpose', 'scribble', 'segmentation',
@@ -150,9 +152,19 @@ export interface HintRequest {
   seed: number;
 }
 
+/** What a caller may watch while a generation runs (see phases.ts for the plan and phase events). */
+export interface GenerateHooks {
+  onProgress?: (p: ProgressEvent) => void;
+  /** The work the request will do, announced once before it starts. */
+  onPlan?: (plan: WorkPlan) => void;
+  /** Each phase as it ends, with its seconds. */
+  onPhase?: (e: PhaseEvent) => void;
+  signal?: AbortSignal;
+}
+
 export interface Engine {
   /** One PNG per requested type, at width x height. */
   hint(req: HintRequest): Promise<Buffer[]>;
-  generate(opts: GenerateOptions, hooks?: { onProgress?: (p: ProgressEvent) => void; signal?: AbortSignal }): Promise<GenerateResult>;
+  generate(opts: GenerateOptions, hooks?: GenerateHooks): Promise<GenerateResult>;
   close(): Promise<void>;
 }

@@ -62,19 +62,40 @@ test('switching ToMe on and off compiles and loads no new graph, and changes the
   assert.deepEqual(offAgain.pixels, off.pixels, 'off again gives the first image exactly');
 });
 
-test('SessionCache evicts the least recently used idle session beyond its budget, never a held one', async () => {
+test('SessionCache charges each session its measured RSS growth (load and first run) and evicts the least recently used idle one to keep RSS under the budget', async () => {
+  // A model of the process: 50 MB base plus what live sessions hold (40 MB loaded, +20 MB after their first run).
+  let rss = 50;
   const released: string[] = [];
-  const fake = (name: string) => async () => ({ session: { release: async () => { released.push(name); } } as unknown as ort.InferenceSession, mb: 40 });
-  const cache = new SessionCache(100);
-  await cache.acquire('a', fake('a'));
-  await cache.acquire('b', fake('b'));
-  cache.release('a');
+  const evicted: string[] = [];
+  const plan = (name: string) => async () => ({
+    estimateMB: 10, // deliberately wrong: the measurement must win
+    create: async () => {
+      rss += 40;
+      let ran = false;
+      return {
+        run: async () => { if (!ran) { ran = true; rss += 20; } return {}; },
+        release: async () => { released.push(name); rss -= ran ? 60 : 40; },
+      } as unknown as ort.InferenceSession;
+    },
+  });
+  const cache = new SessionCache({ budgetMB: 200, rssMB: () => rss, onEvict: (k) => evicted.push(k) });
+  const use = (k: string) => cache.use(k, plan(k), (s) => s.run({}));
+  await use('a');
+  await use('b'); // 50 + 60 + 60 = 170
+  assert.deepEqual(cache.loaded().map((l) => [l.key, l.loadMB, l.runMB]), [['a', 40, 20], ['b', 40, 20]]);
   await new Promise((r) => setImmediate(r));
-  await cache.acquire('c', fake('c')); // 120 MB: 'a' is idle and oldest
+  assert.deepEqual(released, []);
+  await use('c'); // would be 230: 'a' (idle, oldest) goes before c's first run fits
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(released, ['a']);
-  await cache.acquire('d', fake('d')); // 120 MB again, but b, c, d are all held
+  assert.deepEqual(evicted, ['a']);
+  assert.ok(rss <= 200, `rss ${rss}`);
+  // held sessions are never released, even over the budget
+  const held = await Promise.all(['d', 'e'].map((k) => cache.acquire(k, plan(k))));
+  await Promise.all(held.map((s) => s.run({})));
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(released, ['a']);
-  assert.deepEqual(cache.loaded().map((l) => l.key).sort(), ['b', 'c', 'd']);
+  assert.ok(!evicted.includes('d') && !evicted.includes('e'));
+  assert.deepEqual(evicted, ['a', 'b', 'c']);
+  cache.release('d');
+  cache.release('e');
+  assert.equal(cache.evictionCount(), 3);
 });

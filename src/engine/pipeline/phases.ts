@@ -1,0 +1,84 @@
+// The phases of a generation, timed: what the engine reports for logs, /metrics and the eta. A request first
+// announces its plan (each phase it will run with its amount of work in that phase's unit), then reports each
+// phase as it ends with its seconds. Units: build and load, MB of weights; encode, prompt batches; step, one
+// denoising step's megapixels (latent pixels × 64 × batch, so CFG counts twice); decode, output megapixels.
+import type { WeightSource } from '../weights/types.ts';
+
+export const PHASES = ['hash', 'build', 'load', 'encode', 'step', 'decode', 'safety_check', 'upscale'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** One planned piece of work. `key` tells apart rates that differ (the step of a UNet with n ControlNets). */
+export interface PlannedWork {
+  phase: Phase;
+  units: number;
+  key?: string;
+  /** The network it concerns (build, load), for logs. */
+  network?: string;
+}
+
+export interface WorkPlan {
+  model: string;
+  width: number;
+  height: number;
+  work: PlannedWork[];
+}
+
+/** One finished phase: its seconds and work (same units as the plan). */
+export interface PhaseEvent extends PlannedWork {
+  seconds: number;
+  model: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * Test setting only: extra milliseconds the engine sleeps per unit of a phase, so that a test on the tiny
+ * models sees the time structure of a large model (ENGINE_TEST_DELAYS is never read in production code paths
+ * unless set; it is not documented as a user setting).
+ */
+export type TestDelays = Partial<Record<Phase, number>>;
+
+/** MB of a weight source's tensors as stored. */
+export function weightsMB(src: WeightSource): number {
+  const bytes: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2, float64: 8, int64: 8, int32: 4, int8: 1, uint8: 1, bool: 1 };
+  let total = 0;
+  for (const k of src.keys()) {
+    const i = src.info(k);
+    if (i) total += i.shape.reduce((a, b) => a * b, 1) * (bytes[i.dtype] ?? 4);
+  }
+  return total / 2 ** 20;
+}
+
+/** Times phases of one request and reports them; sleeps the test delays, if any, inside the timed span. */
+export class PhaseClock {
+  constructor(
+    private readonly labels: { model: string; width: number; height: number },
+    private readonly sink?: (e: PhaseEvent) => void,
+    private readonly delays?: TestDelays,
+  ) {}
+
+  /** Sleeps the test delay of `units` of phase (nothing unless a test set delays). */
+  async delay(phase: Phase, units: number): Promise<void> {
+    const ms = (this.delays?.[phase] ?? 0) * units;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  }
+
+  /** Reports a phase that started at t0 (performance.now() ms) and ends now. */
+  report(work: PlannedWork, t0: number): void {
+    this.sink?.({ ...work, ...this.labels, seconds: (performance.now() - t0) / 1000 });
+  }
+
+  /** Reports a phase that started at t0 and ends now, after the test delay if any. */
+  async ended(work: PlannedWork, t0: number): Promise<void> {
+    await this.delay(work.phase, work.units);
+    this.report(work, t0);
+  }
+
+  /** Runs fn as one phase of `units` work and reports its duration. */
+  async time<T>(work: PlannedWork, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const out = await fn();
+    await this.ended(work, t0);
+    return out;
+  }
+}
