@@ -61,6 +61,11 @@ export function mainForm(p: JsonSchema): JsonSchema {
     const main = branches.find((b) => b.type !== 'null' && b.const === undefined && !(b.type === 'string' && typeof b.pattern === 'string' && !b.enum)) ?? branches[0] ?? {};
     out = { ...main, ...rest };
   }
+  // zod writes an unbounded integer's limit as the largest safe integer: no limit to show
+  if (out.maximum === Number.MAX_SAFE_INTEGER) {
+    const { maximum: _m, ...rest } = out;
+    out = rest;
+  }
   return out.items && typeof out.items === 'object' ? { ...out, items: mainForm(out.items as JsonSchema) } : out;
 }
 
