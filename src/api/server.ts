@@ -2,7 +2,7 @@
 // schemas as fastify route schemas (validation, and the OpenAPI document at /openapi.json with its reference UI
 // at /docs, generated from them by @fastify/swagger + fastify-type-provider-zod), and one error shape for
 // everything that goes wrong, including fastify's own errors.
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createJsonSchemaTransform, createJsonSchemaTransformObject, hasZodFastifySchemaValidationErrors, validatorCompiler } from 'fastify-type-provider-zod';
@@ -38,7 +38,7 @@ const OPENAPI = {
 
 export function buildServer(ctx: AppContext): FastifyInstance {
   // One log line per request (written on response), not Fastify's two ("incoming request", "request completed").
-  const app = Fastify({ loggerInstance: ctx.log, bodyLimit: BODY_LIMIT, trustProxy: false, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: ctx.log, bodyLimit: BODY_LIMIT, trustProxy: false, logController: new LogController({ disableRequestLogging: true }) });
   app.decorateRequest('apiKey', undefined);
   // Bodies are checked by the routes' zod schemas; answers are plain JSON (their schemas document them and the tests
   // check real answers against them, but a mismatch must not turn a finished job into a 500).
