@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { annotate, annotatorNote, AnnotatorMissingError } from '../annotators/index.ts';
 import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
-import { EngineError, modelMissing } from '../errors.ts';
+import { EngineError } from '../errors.ts';
 import { checkerFiles, ClipSafetyChecker } from '../extras/clip-safety-checker.ts';
 import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
@@ -25,7 +25,7 @@ import { parsePrecision } from '../onnx/precision.ts';
 import { DeviceIO, DeviceOps, type TransferCount } from '../onnx/device.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
-import { cacheDir, defaultModelsDir, userPath } from '../store.ts';
+import { cacheDir, defaultModelsDir } from '../store.ts';
 import type { SdModel } from '../weights/open.ts';
 import { controlResiduals, zeroResiduals, type ControlRun } from './controls.ts';
 import { decodeLatents } from './decode.ts';
@@ -116,7 +116,8 @@ export class Pipeline {
     try {
       return await annotate(type, image, { ...o, modelsDir: this.modelsDir });
     } catch (e) {
-      if (e instanceof AnnotatorMissingError) throw modelMissing(`the ${type} annotator (auto_hint)`, userPath(e.file, this.modelsDir));
+      // its message names the file relative to the models folder and where to get it
+      if (e instanceof AnnotatorMissingError) throw new EngineError('model_missing', e.message, `auto_hint ${type}`);
       throw e;
     }
   }
