@@ -1,7 +1,7 @@
 // Annotator networks built by our graph builder from the original PyTorch checkpoints users of A1111 / ComfyUI
 // already hold (lllyasviel/Annotators), placed in <modelsDir>/annotator/<name>/ beside where the ONNX export
 // would go. The graph is built in memory on first use and the session kept per file (path, size, mtime).
-import { annotatorProvider } from './neural/session.ts';
+import { graphSession, SessionMemo } from './neural/session.ts';
 import { statSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { EngineError } from '../errors.ts';
@@ -10,9 +10,8 @@ import { buildLineart } from '../models/annotators/lineart.ts';
 import { buildMlsd } from '../models/annotators/mlsd.ts';
 import { buildPidinet } from '../models/annotators/pidinet.ts';
 import { buildNormalBae } from '../models/annotators/normalbae.ts';
-import { encodeModel } from '../onnx/serialize.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
-import { ort, sessionOptions } from '../onnx/session.ts';
+import type { ort } from '../onnx/session.ts';
 import { openWeightsFile } from '../weights/open.ts';
 import type { WeightSource } from '../weights/types.ts';
 import type { ControlNetType } from '../pipeline/types.ts';
@@ -27,7 +26,7 @@ const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string
   normal: buildNormalBae,
 };
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+const sessions = new SessionMemo<string>();
 
 /** True when the type has a checkpoint builder. */
 export function buildsFromCheckpoint(type: ControlNetType): boolean {
@@ -44,27 +43,18 @@ export function checkpointSession(type: ControlNetType, path: string, modelsDir:
   if (!build) throw new Error(`the ${type} annotator has no checkpoint builder`);
   const st = statSync(path);
   const key = `${type}|${path}|${st.size}|${st.mtimeMs}`;
-  let s = sessions.get(key);
-  if (!s) {
-    const rel = relative(modelsDir, path).split(sep).join('/');
-    s = (async () => {
-      try {
-        const graph = build(await openWeightsFile(path), rel);
-        return await ort.InferenceSession.create(await encodeModel(graph), sessionOptions({ provider: annotatorProvider(), cacheDir: '' }));
-      } catch (e) {
-        const msg = ((e as Error).message ?? String(e)).split(path).join(rel).split(modelsDir).join('<models>');
-        throw new EngineError('model_missing', `the ${type} annotator checkpoint ${rel} cannot be used: ${msg}`, `the ${type} annotator (auto_hint)`);
-      }
-    })();
-    s.catch(() => sessions.delete(key));
-    sessions.set(key, s);
-  }
-  return s;
+  const rel = relative(modelsDir, path).split(sep).join('/');
+  return sessions.get(key, async () => {
+    try {
+      return await graphSession(build(await openWeightsFile(path), rel));
+    } catch (e) {
+      const msg = ((e as Error).message ?? String(e)).split(path).join(rel).split(modelsDir).join('<models>');
+      throw new EngineError('model_missing', `the ${type} annotator checkpoint ${rel} cannot be used: ${msg}`, `the ${type} annotator (auto_hint)`);
+    }
+  });
 }
 
 /** Releases the checkpoint-built sessions (tests, shutdown). */
 export async function releaseCheckpointSessions(): Promise<void> {
-  const all = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+  await sessions.releaseAll();
 }

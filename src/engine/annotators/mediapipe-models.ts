@@ -3,13 +3,12 @@
 // turned into ONNX Runtime sessions by our TFLite importer (weights/tflite.ts + models/tflite-graph.ts).
 // Some models are plain .tflite files in the package; others are packed into one `*_packed_assets.data` file
 // whose byte ranges the package's `*_packed_assets_loader.js` lists by file name.
-import { annotatorProvider } from './neural/session.ts';
+import { graphSession, SessionMemo } from './neural/session.ts';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { tfliteToGraph } from '../models/tflite-graph.ts';
-import { encodeModel } from '../onnx/serialize.ts';
-import { ort, sessionOptions } from '../onnx/session.ts';
+import type { ort } from '../onnx/session.ts';
 import { readTflite } from '../weights/tflite.ts';
 
 export type MediapipeModelName = 'face_detection_short_range' | 'face_detection_full_range_sparse' | 'face_landmark' | 'pose_detection' | 'pose_landmark_full' | 'pose_landmark_lite';
@@ -63,29 +62,17 @@ export function mediapipeModelBytes(name: MediapipeModelName): Uint8Array {
   return bytes.subarray(Number(m[1]), Number(m[2]));
 }
 
-const sessions = new Map<MediapipeModelName, Promise<ort.InferenceSession>>();
+const sessions = new SessionMemo<MediapipeModelName>();
 
 /**
  * An ONNX Runtime session of the bundled model, built in memory from its TFLite file on first use (a few
  * hundred ms) and kept. Inputs and outputs keep the TFLite names and NHWC shapes.
  */
 export function mediapipeSession(name: MediapipeModelName): Promise<ort.InferenceSession> {
-  let s = sessions.get(name);
-  if (!s) {
-    s = (async () => {
-      const graph = tfliteToGraph(readTflite(mediapipeModelBytes(name)), name);
-      const bytes = await encodeModel(graph);
-      return ort.InferenceSession.create(bytes, sessionOptions({ provider: annotatorProvider(), cacheDir: '' }));
-    })();
-    s.catch(() => sessions.delete(name));
-    sessions.set(name, s);
-  }
-  return s;
+  return sessions.get(name, async () => graphSession(tfliteToGraph(readTflite(mediapipeModelBytes(name)), name)));
 }
 
 /** Releases the bundled models' sessions (tests, shutdown). */
 export async function releaseMediapipeSessions(): Promise<void> {
-  const all = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+  await sessions.releaseAll();
 }

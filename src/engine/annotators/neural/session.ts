@@ -1,7 +1,39 @@
 // Loads annotator ONNX models once per path and runs them with float32 tensors.
-import { createSession, ort, type Provider } from '../../onnx/session.ts';
+import type { GraphBuilder } from '../../onnx/graph.ts';
+import { encodeModel } from '../../onnx/serialize.ts';
+import { createSession, ort, sessionOptions, type Provider } from '../../onnx/session.ts';
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/**
+ * Sessions made once per key and kept; a failed one is forgotten, so the user may install or fix the file and
+ * retry. Shared by installed ONNX files, checkpoint-built networks and the bundled MediaPipe models.
+ */
+export class SessionMemo<K> {
+  private readonly sessions = new Map<K, Promise<ort.InferenceSession>>();
+
+  get(key: K, make: () => Promise<ort.InferenceSession>): Promise<ort.InferenceSession> {
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = make();
+      s.catch(() => this.sessions.delete(key));
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** Releases every session (tests, shutdown). */
+  async releaseAll(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+  }
+}
+
+/** A graph built in memory (a checkpoint or TFLite import) as a session on the annotators' provider. */
+export async function graphSession(graph: GraphBuilder): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(await encodeModel(graph), sessionOptions({ provider, cacheDir: '' }));
+}
+
+const sessions = new SessionMemo<string>();
 let provider: Provider = 'cpu';
 
 /** The engine's provider (ENGINE_PROVIDER) for annotator sessions; set once when the engine starts. */
@@ -9,20 +41,8 @@ export function configureAnnotatorSessions(o: { provider: Provider }): void {
   provider = o.provider;
 }
 
-/** The provider every annotator session runs on (configureAnnotatorSessions; cpu until the engine sets it). */
-export function annotatorProvider(): Provider {
-  return provider;
-}
-
 export function annotatorSession(path: string): Promise<ort.InferenceSession> {
-  let s = sessions.get(path);
-  if (!s) {
-    s = createSession(path, { provider, cacheDir: '' });
-    // A failed load must not stick: the user may install the file and retry.
-    s.catch(() => sessions.delete(path));
-    sessions.set(path, s);
-  }
-  return s;
+  return sessions.get(path, () => createSession(path, { provider, cacheDir: '' }));
 }
 
 /**
@@ -38,9 +58,7 @@ export function sessionOf(model: ModelRef): Promise<ort.InferenceSession> {
 
 /** Releases every cached annotator session (tests, shutdown). */
 export async function releaseAnnotatorSessions(): Promise<void> {
-  const all = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
+  await sessions.releaseAll();
 }
 
 export interface F32Output {
