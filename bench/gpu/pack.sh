@@ -45,9 +45,10 @@ fi
 tar -cf - node_modules/onnxruntime-node/package.json node_modules/onnxruntime-node/dist "$ortdir/onnxruntime_binding.node" \
   node_modules/onnxruntime-common/package.json node_modules/onnxruntime-common/dist/cjs | xz -6 > "$PACK/ort-js.tar.xz"
 
-# always rebuilt: it is the code under test
+# always rebuilt: it is the code under test (CommonJS dependencies such as yaml need a real require in the ESM bundle)
 node_modules/.bin/esbuild bench/gpu/engine-step.ts --bundle --platform=node --format=esm --target=node20 \
-  --external:onnxruntime-node --log-level=warning --outfile="$PACK/engine-step.mjs"
+  --external:onnxruntime-node --log-level=warning \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" --outfile="$PACK/engine-step.mjs"
 
 if ! ls "$PACK"/wheels/diffusers-*.whl >/dev/null 2>&1; then
   py=$(command -v python3)
