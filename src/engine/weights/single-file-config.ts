@@ -125,9 +125,10 @@ export function detectCheckpoint(file: WeightSource): { kind: SingleFileKind; in
  * file's name): in/out channels, block widths (each level's ResBlock output), res blocks per level, which levels
  * attend, transformer depth, linear or 1x1-conv projections, cross_attention_dim (attn2.to_k's input width), and
  * heads = width / 64 (SD 2.x's num_head_channels 64, which no tensor shows), over `base` (SD 2.1's other fields).
- * At full size this equals stabilityai/stable-diffusion-2-1's UNet config. Throws UnsupportedCheckpoint.
+ * At full size this equals stabilityai/stable-diffusion-2-1's UNet config. Throws UnsupportedCheckpoint, also for
+ * widths that are not multiples of 64 unless `headsGiven` (a sidecar's unet_config will set the heads).
  */
-export function sd2UnetConfigFromTensors(file: WeightSource, name: (ldm: string) => string, base: UNetConfig = SD21_UNET_CONFIG): UNetConfig {
+export function sd2UnetConfigFromTensors(file: WeightSource, name: (ldm: string) => string, base: UNetConfig = SD21_UNET_CONFIG, headsGiven = false): UNetConfig {
   const shape = (ldm: string) => file.info(name(ldm))?.shape;
   const convIn = shape('input_blocks.0.0.weight')!;
   const convOut = shape('out.2.weight');
@@ -163,7 +164,7 @@ export function sd2UnetConfigFromTensors(file: WeightSource, name: (ldm: string)
   if (cross === undefined) throw new UnsupportedCheckpoint('its UNet has no cross-attention (attn2.to_k) in any level');
   if (levels.some((l, i) => attends[i] && l.linear.includes(false))) throw new UnsupportedCheckpoint('its UNet projects into attention with 1x1 convolutions, which SD 2.x does not (linear proj_in)');
   const heads = blockOut.map((w) => w / OPEN_CLIP_HEAD_WIDTH);
-  if (heads.some((h) => !Number.isInteger(h))) {
+  if (heads.some((h) => !Number.isInteger(h)) && !headsGiven) {
     throw new UnsupportedCheckpoint(`its UNet blocks are ${blockOut.join(', ')} wide, not multiples of SD 2.x's 64-channel attention heads; put its LDM .yaml beside it (with unet_config num_head_channels)`);
   }
   const t = depths.length > 0 && depths.every((d) => d === depths[0]) ? depths[0]! : blockOut.map((_, i) => (attends[i] ? depths[attends.slice(0, i).filter(Boolean).length]! : 1));
@@ -172,7 +173,7 @@ export function sd2UnetConfigFromTensors(file: WeightSource, name: (ldm: string)
     in_channels: convIn[1]!, out_channels: convOut[0]!, block_out_channels: blockOut, layers_per_block: perLevel[0]!,
     down_block_types: attends.map((a) => (a ? 'CrossAttnDownBlock2D' : 'DownBlock2D')),
     up_block_types: [...attends].reverse().map((a) => (a ? 'CrossAttnUpBlock2D' : 'UpBlock2D')),
-    cross_attention_dim: cross, attention_head_dim: heads, use_linear_projection: true, transformer_layers_per_block: t,
+    cross_attention_dim: cross, attention_head_dim: headsGiven ? base.attention_head_dim : heads, use_linear_projection: true, transformer_layers_per_block: t,
   };
 }
 
@@ -243,7 +244,8 @@ export function inferSingleFileConfigs(file: WeightSource, base: SdConfigs = SD1
   if (sd2) {
     const inpainting = found.kind === 'sd2-inpainting';
     // stabilityai/stable-diffusion-2-inpainting's UNet does not upcast attention; 2-1's does
-    unet = sd2UnetConfigFromTensors(file, ldmName, { ...SD21_UNET_CONFIG, upcast_attention: !inpainting });
+    const headsGiven = sidecar?.config.model?.params?.unet_config?.params !== undefined;
+    unet = sd2UnetConfigFromTensors(file, ldmName, { ...SD21_UNET_CONFIG, upcast_attention: !inpainting }, headsGiven);
     try {
       textEncoder = openClipTextConfig(file);
     } catch (e) {
