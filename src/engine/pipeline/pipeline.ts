@@ -345,6 +345,7 @@ export class Pipeline {
     const controls: ControlRun[] = [];
     for (const [i, unit] of o.controls.entries()) {
       const files = await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
+      assertControlNetFits(files.config, r.model.configs.unet, unit.modelId ?? unit.type, o.modelId);
       const net = await r.hold(this.nets.controlnet(unit.modelId ?? unit.type, files));
       let image = await resizeRgb(unit.image, W, H);
       let hint: Float32Array;
@@ -622,3 +623,18 @@ function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {
   for (const [name, t] of l.feeds) out[name] = tensor(t.data, t.dims);
   return out;
 }
+
+/**
+ * A ControlNet runs beside the UNet on the same text embeddings: one trained for another text width (an SD 1.5
+ * ControlNet, 768, with an SD 2.x model, 1024) cannot. Throws EngineError bad_input naming controlnet_model.
+ */
+function assertControlNetFits(control: { cross_attention_dim: number | number[] }, unet: { cross_attention_dim: number | number[] }, controlId: string, modelId: string): void {
+  const width = (d: number | number[]) => (Array.isArray(d) ? d[0]! : d);
+  const c = width(control.cross_attention_dim);
+  const u = width(unet.cross_attention_dim);
+  if (c !== u) {
+    const family = (d: number) => (d === 768 ? ' (SD 1.x)' : d === 1024 ? ' (SD 2.x)' : '');
+    throw new EngineError('bad_input', `controlnet_model: ${controlId} takes ${c}-wide text embeddings${family(c)} but model_id ${modelId} gives ${u}-wide ones${family(u)}; use a ControlNet made for that base model`, 'controlnet_model');
+  }
+}
+

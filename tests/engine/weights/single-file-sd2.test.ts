@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { FIXTURES, loadFixture, maxAbsDiff } from '../../support/fixtures.ts';
+import { tinyDataDir } from '../../support/tiny-models.ts';
 import { sessionFor } from '../models/support.ts';
 import { buildClipText } from '../../../src/engine/models/clip-text.ts';
 import { openSingleFileCheckpoint } from '../../../src/engine/weights/open.ts';
@@ -25,6 +26,7 @@ import type { TensorInfo, WeightSource } from '../../../src/engine/weights/types
 import { ModelFiles } from '../../../src/engine/pipeline/model-files.ts';
 import { Pipeline } from '../../../src/engine/pipeline/pipeline.ts';
 import { EngineError } from '../../../src/engine/errors.ts';
+import type { GenerateOptions } from '../../../src/engine/pipeline/types.ts';
 
 const SF = join(FIXTURES, 'weights', 'single-file');
 const expected = JSON.parse(readFileSync(join(SF, 'sd2-vpred.expected.json'), 'utf8'));
@@ -64,10 +66,10 @@ async function assertMatches(source: WeightSource, want: Digest, what: string) {
   }
 }
 
-// models/base/tiny-sd2.safetensors + tiny-sd2.yaml, as an A1111 user keeps them
-const data = join(tmp, 'data');
+// models/base/tiny-sd2.safetensors + tiny-sd2.yaml, as an A1111 user keeps them (beside the tiny SD 1.x models)
+const data = tinyDataDir();
+after(() => rmSync(data, { recursive: true, force: true }));
 const baseDir = join(data, 'models', 'base');
-mkdirSync(baseDir, { recursive: true });
 const SD2 = await tileTokenEmbedding(join(baseDir, 'tiny-sd2.safetensors'), fx.meta.vocab_size);
 copyFileSync(join(SF, 'sd2-vpred.yaml'), join(baseDir, 'tiny-sd2.yaml'));
 
@@ -109,14 +111,16 @@ test('the converted OpenCLIP text encoder gives diffusers\' hidden states (penul
   assert.ok(d <= 1e-4, `max abs error ${d}`); // the CLIP text encoder's tolerance (tests/engine/models/clip-text.test.ts)
 });
 
+const pipeline = await Pipeline.create({ dataDir: data, threads: 1 });
+const { width, height, prompt, negative_prompt, steps, seed, guidance, scheduler } = fx.meta;
+const request: GenerateOptions = {
+  modelId: 'tiny-sd2', prompt, negativePrompt: negative_prompt, width, height, controls: [], autoHint: false, guessMode: false,
+  samples: 1, scheduler, steps, guidanceScale: guidance, strength: 1, seed, tomesd: false, useKarrasSigmas: false, algorithmType: 'none',
+  vae: null, loras: [], clipSkip: 1, safetyChecker: false, enhancePrompt: false, multiLingual: false, upscale: 1,
+};
+
 test('generation from the SD 2.x single file (through the models folder) equals diffusers\' from_single_file pipeline', async (t) => {
-  const pipeline = await Pipeline.create({ dataDir: data, threads: 1 });
-  const { width, height, prompt, negative_prompt, steps, seed, guidance, scheduler } = fx.meta;
-  const { pixels, applied } = await pipeline.generateRaw({
-    modelId: 'tiny-sd2', prompt, negativePrompt: negative_prompt, width, height, controls: [], autoHint: false, guessMode: false,
-    samples: 1, scheduler, steps, guidanceScale: guidance, strength: 1, seed, tomesd: false, useKarrasSigmas: false, algorithmType: 'none',
-    vae: null, loras: [], clipSkip: 1, safetyChecker: false, enhancePrompt: false, multiLingual: false, upscale: 1,
-  });
+  const { pixels, applied } = await pipeline.generateRaw(request);
   assert.equal(applied.mode, 'txt2img');
   const plane = width * height;
   const np = new Float32Array(plane * 3); // [1,3,H,W] in [-1,1] → [H,W,3] in [0,1], as diffusers' output_type="np"
@@ -124,6 +128,15 @@ test('generation from the SD 2.x single file (through the models folder) equals 
   const d = maxAbsDiff(np, fx.f32('image'));
   t.diagnostic(`image: max abs error ${d.toExponential(2)}`);
   assert.ok(d <= 2e-3, `max abs error ${d}`); // the pipeline cases' tolerance on [0,1] pixels
+});
+
+test('a ControlNet made for another text width (the tiny SD 1.x one) with the SD 2.x model is a 400 naming controlnet_model', async () => {
+  const hint = { width, height, data: new Uint8Array(width * height * 3).fill(128) };
+  await assert.rejects(pipeline.generateRaw({ ...request, controls: [{ type: 'canny', image: hint, scale: 1 }] }), (e: unknown) => {
+    assert.ok(e instanceof EngineError && e.code === 'bad_input' && e.field === 'controlnet_model', String(e));
+    assert.equal(e.message, 'controlnet_model: canny takes 32-wide text embeddings but model_id tiny-sd2 gives 128-wide ones; use a ControlNet made for that base model');
+    return true;
+  });
 });
 
 /** The names and shapes of a full-size SD 2.1 single file, without data (only configs and key conversion read them). */
