@@ -139,6 +139,14 @@ test('a ControlNet made for another text width (the tiny SD 1.x one) with the SD
   });
 });
 
+test('a LoRA made for another base model (the tiny SD 1.x one) with the SD 2.x model is a 400 naming lora_model', async () => {
+  await assert.rejects(pipeline.generateRaw({ ...request, loras: [{ id: 'lora-a', strength: 1 }] }), (e: unknown) => {
+    assert.ok(e instanceof EngineError && e.code === 'bad_input' && e.field === 'lora_model', String(e));
+    assert.match(e.message, /^lora_model: lora-a does not fit model_id tiny-sd2's text encoder \(a LoRA for another base model\?\): LoRA for text_model\.encoder\.layers\.0\.self_attn\.q_proj\.weight has down \[4,32\]/);
+    return true;
+  });
+});
+
 /** The names and shapes of a full-size SD 2.1 single file, without data (only configs and key conversion read them). */
 class ShapesOnly implements WeightSource {
   constructor(private readonly shapes: Record<string, number[]>) {}
