@@ -11,7 +11,9 @@ Run after checkpoints.py (it reuses its diffusers→LDM names). Writes, under te
   rows (row i = row i mod 1000), so that it runs with the real CLIP vocabulary (assets/tokenizer/clip-vit-large-patch14,
   padded with "!" as stabilityai/stable-diffusion-2's tokenizer) without a 12 MB fixture. The TypeScript tests tile it
   the same way (tileTokenEmbedding); diffusers read the tiled file here.
-- sd2-vpred.expected.json: what diffusers infers (infer_diffusers_model_type, create_unet_diffusers_config_from_ldm),
+- sd2-vpred.expected.json: what diffusers infers (infer_diffusers_model_type, create_unet_diffusers_config_from_ldm;
+  the model type is "v1" for this tiny file, as diffusers looks for a 1024-wide attn2.to_k at input_blocks.2, which
+  only full-size SD 2.x files have: sd21-keys.json checks "v2"; the OpenCLIP keys choose its text-encoder converter),
   the configs and state dicts (names, shapes, sha256 of the float32 values) from_single_file loads, with
   original_config=the .yaml and config=a local folder (offline: nothing is fetched);
 - sd2-vpred.bin/.json (save_fixture): token ids and the text encoder's last hidden state for a prompt and the empty
