@@ -37,6 +37,7 @@ export function buildControlNet(config: UNetConfigJson, src: WeightSource, opts:
   const a = parseUNetConfig(config, 'ControlNet');
   const g = new GraphBuilder('controlnet', { floatType: floatTypeOf(opts.precision) });
   const n = new Net(g, new WeightReader(src, 'ControlNet'), false);
+  n.upcastAttention = a.upcastAttention;
   const condChannels = config.conditioning_channels ?? 3;
   const sample = g.input('sample', 'float32', ['batch', a.inChannels, 'height', 'width']);
   const timestep = g.input('timestep', 'float32', ['batch']);

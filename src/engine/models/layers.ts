@@ -31,6 +31,8 @@ export class Net {
   readonly loraSlots: LoraSlot[] = [];
   /** True while building modules that take LoRA (set by the block builders). */
   loraHere = false;
+  /** diffusers' upcast_attention (SD 2.1's UNet): in a float16 graph, attention() runs in float32. */
+  upcastAttention = false;
 
   constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean) {}
 
@@ -154,13 +156,21 @@ export function mha(g: GraphBuilder, q: Value, k: Value, v: Value, heads: number
   return g.op('MultiHeadAttention', inputs, { num_heads: heads }, { domain: MS_DOMAIN });
 }
 
-/** diffusers Attention (to_q/to_k/to_v/to_out.0); context undefined = self-attention. Input [B, S, C]. */
+/**
+ * diffusers Attention (to_q/to_k/to_v/to_out.0); context undefined = self-attention. Input [B, S, C]. With
+ * n.upcastAttention in a float16 graph, q, k and v are cast to float32 and the attention (scores, softmax, the
+ * weighted sum) runs in float32, as diffusers' upcast_attention computes scores and softmax in float32 (SD 2.1's
+ * attention overflows float16 otherwise); its output is cast back before to_out.
+ */
 export function attention(n: Net, x: Value, context: Value | undefined, prefix: string, heads: number): Value {
   const kv = context ?? x;
   const q = linear(n, x, `${prefix}.to_q`);
   const k = linear(n, kv, `${prefix}.to_k`);
   const v = linear(n, kv, `${prefix}.to_v`);
-  return linear(n, mha(n.g, q, k, v, heads), `${prefix}.to_out.0`);
+  const g = n.g;
+  const upcast = n.upcastAttention && n.floatType === 'float16';
+  const attended = upcast ? g.toFloat(mha(g, g.fromFloat(q), g.fromFloat(k), g.fromFloat(v), heads)) : mha(g, q, k, v, heads);
+  return linear(n, attended, `${prefix}.to_out.0`);
 }
 
 /** diffusers FeedForward with GEGLU: net.0.proj → (h, gate) → h * gelu(gate) → net.2. */

@@ -115,9 +115,12 @@ function compileKey(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOpt
   const tome = t ? (t.switchable ? { switchable: true, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand }
     : { ratio: t.ratio, maxDownsample: t.maxDownsample, sx: t.sx, sy: t.sy, useRand: t.useRand, seed: t.seed }) : null;
   const floatType = kind === 'vae-encoder' || kind === 'vae-decoder' ? vaeFloatType(src.config, opts.precision) : floatTypeOf(opts.precision);
+  // float16 graphs of upcast_attention configs attend in float32 since this key was added (older entries did not)
+  const upcast = floatType === 'float16' && (kind === 'unet' || kind === 'controlnet') && src.config.upcast_attention === true;
   return {
     kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome,
     // absent for float32, so the float32 entries built before precisions existed stay valid
     ...(floatType === 'float32' ? {} : { floatType }),
+    ...(upcast ? { attention: 'float32' } : {}),
   };
 }

@@ -42,6 +42,8 @@ export interface UNetArch {
   groups: number;
   eps: number;
   linearProjection: boolean;
+  /** diffusers' upcast_attention: attention scores and softmax in float32 even in a float16 model. */
+  upcastAttention: boolean;
   flipSinToCos: boolean;
   freqShift: number;
 }
@@ -110,6 +112,7 @@ export function parseUNetConfig(c: UNetConfigJson, what = 'UNet'): UNetArch {
     groups: c.norm_num_groups ?? 32,
     eps: c.norm_eps ?? 1e-5,
     linearProjection: c.use_linear_projection ?? false,
+    upcastAttention: c.upcast_attention ?? false,
     flipSinToCos: c.flip_sin_to_cos ?? true,
     freqShift: c.freq_shift ?? 0,
   };

@@ -43,6 +43,7 @@ export function buildUNet(config: UNetConfigJson, src: WeightSource, opts: UNetB
   const a = parseUNetConfig(config, 'UNet');
   const g = new GraphBuilder('unet', { floatType: floatTypeOf(opts.precision) });
   const n = new Net(g, new WeightReader(src, 'UNet'), opts.lora ?? false);
+  n.upcastAttention = a.upcastAttention;
   const sample = g.input('sample', 'float32', ['batch', a.inChannels, 'height', 'width']);
   const timestep = g.input('timestep', 'float32', ['batch']);
   const ehs = g.toFloat(g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', a.crossAttentionDim]));

@@ -314,7 +314,7 @@ export class Pipeline {
   private async encodePrompt(r: RequestRun, prompt: { text: string }): Promise<PromptEmbeds> {
     const { o, model } = r;
     const text = await r.hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
-    const lora = loraFeeds(text.loraSlots, r.loras.combined);
+    const lora = loraFeedsFor(o, 'text encoder', () => loraFeeds(text.loraSlots, r.loras.combined));
     const embeds = await r.clock.time({ phase: 'encode', units: 1 }, () => encodePrompts(model.tokenizer, async (ids, rows, skip) => {
       const out = await text.session.run({
         input_ids: new ort.Tensor('int64', ids, [rows, ids.length / rows]),
@@ -345,6 +345,7 @@ export class Pipeline {
     const controls: ControlRun[] = [];
     for (const [i, unit] of o.controls.entries()) {
       const files = await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
+      assertControlNetFits(files.config, r.model.configs.unet, unit.modelId ?? unit.type, o.modelId);
       const net = await r.hold(this.nets.controlnet(unit.modelId ?? unit.type, files));
       let image = await resizeRgb(unit.image, W, H);
       let hint: Float32Array;
@@ -410,7 +411,7 @@ export class Pipeline {
     const { o, model } = r;
     // One UNet graph for ToMe on and off: the ratio is an input (0 = off), so tomesd never loads another graph.
     const unet = await r.hold(this.nets.unet(o.modelId, { config: model.configs.unet, weights: model.unet }, this.tome));
-    const lora = loraFeeds(unet.loraSlots, r.loras.combined);
+    const lora = loraFeedsFor(o, 'UNet', () => loraFeeds(unet.loraSlots, r.loras.combined));
     const extra = await r.io.allToDevice(feedsOf(lora));
     extra[TOME_RATIO_INPUT] = new ort.Tensor('float64', Float64Array.of(o.tomesd ? this.tome.ratio : 0), []);
     if (this.tome.useRand) {
@@ -622,3 +623,31 @@ function feedsOf(l: LoraFeeds): Record<string, ort.Tensor> {
   for (const [name, t] of l.feeds) out[name] = tensor(t.data, t.dims);
   return out;
 }
+
+/**
+ * A ControlNet runs beside the UNet on the same text embeddings: one trained for another text width (an SD 1.5
+ * ControlNet, 768, with an SD 2.x model, 1024) cannot. Throws EngineError bad_input naming controlnet_model.
+ */
+function assertControlNetFits(control: { cross_attention_dim: number | number[] }, unet: { cross_attention_dim: number | number[] }, controlId: string, modelId: string): void {
+  const width = (d: number | number[]) => (Array.isArray(d) ? d[0]! : d);
+  const c = width(control.cross_attention_dim);
+  const u = width(unet.cross_attention_dim);
+  if (c !== u) {
+    const family = (d: number) => (d === 768 ? ' (SD 1.x)' : d === 1024 ? ' (SD 2.x)' : '');
+    throw new EngineError('bad_input', `controlnet_model: ${controlId} takes ${c}-wide text embeddings${family(c)} but model_id ${modelId} gives ${u}-wide ones${family(u)}; use a ControlNet made for that base model`, 'controlnet_model');
+  }
+}
+
+/**
+ * The LoRA feeds of one network; a LoRA whose layer widths do not fit the base model (one made for SD 1.x used with
+ * an SD 2.x model) is the request's mistake: EngineError bad_input naming lora_model, not an internal error.
+ */
+function loraFeedsFor(o: GenerateOptions, network: string, feeds: () => LoraFeeds): LoraFeeds {
+  try {
+    return feeds();
+  } catch (e) {
+    const ids = o.loras.map((l) => l.id).join(', ');
+    throw new EngineError('bad_input', `lora_model: ${ids} does not fit model_id ${o.modelId}'s ${network} (a LoRA for another base model?): ${(e as Error).message}`, 'lora_model');
+  }
+}
+

@@ -150,7 +150,7 @@ export class ClipTokenizer {
 
   private id(token: string): number {
     const id = this.vocab.get(token);
-    if (id === undefined) throw new Error(`CLIP vocabulary has no token ${JSON.stringify(token)}`);
+    if (id === undefined) throw new TokenizerError(`the CLIP vocabulary has no token ${JSON.stringify(token)}`);
     return id;
   }
 
@@ -275,16 +275,18 @@ export function hasVocabulary(dir: string): boolean {
  * clip-vit-large-patch14 vocabulary, with the folder's tokenizer_config.json if any, and its `source` says
  * "bundled". `vocabSize` is the text encoder's vocab_size: a tokenizer whose ids would not fit its embedding
  * (the cause of a Gather index error at run time), or a missing vocabulary where the bundled one is not that
- * size, throws TokenizerError.
+ * size, throws TokenizerError. `padToken` overrides the folder's pad token (single-file SD 2.x models pad with "!");
+ * a vocabulary without it throws.
  */
-export async function loadClipTokenizer(dir?: string, opts: { vocabSize?: number } = {}): Promise<ClipTokenizer> {
+export async function loadClipTokenizer(dir?: string, opts: { vocabSize?: number; padToken?: string } = {}): Promise<ClipTokenizer> {
   let tok: ClipTokenizer;
-  if (dir && hasVocabulary(dir)) tok = await ClipTokenizer.fromDir(dir);
+  const pad = opts.padToken === undefined ? {} : { padToken: opts.padToken };
+  if (dir && hasVocabulary(dir)) tok = await ClipTokenizer.fromDir(dir, pad);
   else {
     if (opts.vocabSize !== undefined && opts.vocabSize !== BUNDLED_VOCAB_SIZE) {
       throw new TokenizerError(`no tokenizer vocabulary (tokenizer.json, or vocab.json and merges.txt) for a text encoder with vocab_size ${opts.vocabSize}; the bundled CLIP vocabulary has ${BUNDLED_VOCAB_SIZE} tokens`);
     }
-    tok = await ClipTokenizer.fromDir(DEFAULT_CLIP_TOKENIZER_DIR, dir ? await configOptions(dir) : {});
+    tok = await ClipTokenizer.fromDir(DEFAULT_CLIP_TOKENIZER_DIR, { ...(dir ? await configOptions(dir) : {}), ...pad });
     tok.source = 'bundled';
   }
   if (opts.vocabSize !== undefined && tok.vocabSize > opts.vocabSize) {

@@ -95,3 +95,24 @@ export const SD15_CONTROLNET_CONFIG: ControlNetConfig = {
   global_pool_conditions: false, in_channels: 4, layers_per_block: 2, mid_block_scale_factor: 1, norm_eps: 1e-5,
   norm_num_groups: 32,
 };
+
+/**
+ * stabilityai/stable-diffusion-2-1's UNet config, the one diffusers' from_single_file fetches for an SD 2.x file
+ * (fetch_diffusers_config: model type "v2"): linear projections, heads = width / 64 (the LDM config's
+ * num_head_channels 64: attention_head_dim [5, 10, 20, 20]), 1024-wide text, upcast_attention (the 768-v model
+ * overflows in float16 attention otherwise). Single files take their widths and layout from their tensors over it.
+ */
+export const SD21_UNET_CONFIG: UNetConfig = {
+  ...SD15_CONFIGS.unet, attention_head_dim: [5, 10, 20, 20], cross_attention_dim: 1024, use_linear_projection: true,
+  upcast_attention: true, sample_size: 96,
+};
+
+/** stabilityai/stable-diffusion-2-1's scheduler config: DDIM, v-prediction (the 768-v model). */
+export const SD21_SCHEDULER_CONFIG: Record<string, unknown> = {
+  ...SD15_CONFIGS.scheduler, _class_name: 'DDIMScheduler', prediction_type: 'v_prediction',
+};
+
+/** stabilityai/stable-diffusion-2-inpainting's scheduler (diffusers' model type "inpainting_v2"): epsilon. */
+export const SD2_INPAINTING_SCHEDULER_CONFIG: Record<string, unknown> = {
+  ...SD15_CONFIGS.scheduler, _class_name: 'PNDMScheduler', prediction_type: 'epsilon',
+};

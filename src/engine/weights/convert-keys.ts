@@ -8,6 +8,8 @@ export interface KeyPair {
   original: string;
   /** A 1x1 conv kernel [O, I, 1, 1] (or conv1d [O, I, 1]) read as a linear weight [O, I]. */
   squeeze?: boolean;
+  /** Only rows [start, end) of the original's first axis (a q/k/v third of a fused attention projection). */
+  rows?: [number, number];
 }
 
 /** Collects pairs; module-level helpers add ".weight"/".bias" together. */
@@ -16,6 +18,11 @@ export class KeyPairs {
 
   param(diffusers: string, original: string, squeeze = false): void {
     this.pairs.push({ diffusers, original, squeeze });
+  }
+
+  /** Rows [start, end) of the original tensor's first axis under the diffusers name. */
+  rows(diffusers: string, original: string, rows: [number, number]): void {
+    this.pairs.push({ diffusers, original, rows });
   }
 
   /** A module with weight and bias. */
@@ -55,7 +62,7 @@ export function convertKeys(source: WeightSource, pairs: KeyPair[], opts: Conver
       if (info.shape.slice(2).some((d) => d !== 1)) throw new Error(`${opts.file}: ${name} ${JSON.stringify(info.shape)} is not a 1x1 kernel`);
       shape = info.shape.slice(0, 2);
     }
-    entries.set(p.diffusers, { source, name, shape });
+    entries.set(p.diffusers, { source, name, shape, rows: p.rows });
   }
   const unknown = source.keys().filter((k) => k.startsWith(opts.prefix) && !used.has(k) && !opts.ignore?.(k.slice(opts.prefix.length)));
   const problems: string[] = [];

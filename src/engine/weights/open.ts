@@ -1,5 +1,5 @@
 // Opening models as diffusers-named WeightSources, whatever their format on disk: diffusers folders,
-// single-file SD 1.x checkpoints (.safetensors / .ckpt), ControlNets and VAEs in either layout.
+// single-file SD 1.x / 2.x checkpoints (.safetensors / .ckpt), ControlNets and VAEs in either layout.
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -7,6 +7,7 @@ import { loadClipTokenizer, type ClipTokenizer } from '../text/clip-tokenizer.ts
 import { SD15_CONFIGS, SD15_CONTROLNET_CONFIG, type ClipTextConfig, type ControlNetConfig, type SdConfigs, type UNetConfig, type VaeConfig } from './configs.ts';
 import { clipPrefix, clipTextKeyPairs, isClipBuffer } from './convert-ldm-clip.ts';
 import { ldmControlNetKeyPairs } from './convert-controlnet.ts';
+import { isUnusedOpenClipKey, OPEN_CLIP_PREFIX, openClipTextKeyPairs } from './convert-open-clip.ts';
 import { convertKeys, type KeyPair } from './convert-keys.ts';
 import { ldmUnetKeyPairs } from './convert-ldm-unet.ts';
 import { ldmVaeKeyPairs } from './convert-ldm-vae.ts';
@@ -108,12 +109,14 @@ export async function openDiffusersFolder(dir: string): Promise<SdModel> {
 }
 
 /**
- * A single-file SD 1.x checkpoint in the original LDM layout (model.diffusion_model.*, first_stage_model.*,
- * cond_stage_model.transformer.*). Its configs are `configs` (SD 1.5's by default) with what its tensors and a
- * sidecar config beside it say (single-file-config.ts: inpainting UNets, v-prediction, EMA-only files, ...).
- * Non-weight entries (alphas_cumprod, position_ids, the VAE's training loss) are ignored; when EMA copies sit
- * beside the weights they are not used (diffusers' default); a file with only EMA weights uses those.
- * Throws UnsupportedCheckpoint (what was found) for other model families.
+ * A single-file SD 1.x / 2.x checkpoint in the original LDM layout (model.diffusion_model.*, first_stage_model.*,
+ * and cond_stage_model.transformer.* (CLIP, SD 1.x) or cond_stage_model.model.* (OpenCLIP, SD 2.x)). Its configs
+ * are what its tensors and a sidecar config beside it say over `configs` (single-file-config.ts: SD 1.5's for SD 1.x
+ * unless told; inpainting UNets, v-prediction, SD 2.x widths, EMA-only files, ...). Non-weight entries
+ * (alphas_cumprod, position_ids, the VAE's training loss, OpenCLIP's unused last layer and projection) are ignored;
+ * when EMA copies sit beside the weights they are not used (diffusers' default); a file with only EMA weights uses
+ * those. The tokenizer is `opts.tokenizerDir`'s, else the bundled CLIP vocabulary, padding with "!" for SD 2.x as
+ * stabilityai/stable-diffusion-2's tokenizer does. Throws UnsupportedCheckpoint (what was found) for other models.
  */
 export async function openSingleFileCheckpoint(path: string, base: SdConfigs = SD15_CONFIGS, opts: { tokenizerDir?: string } = {}): Promise<SdModel> {
   const file = await openWeightsFile(path);
@@ -124,14 +127,21 @@ export async function openSingleFileCheckpoint(path: string, base: SdConfigs = S
     const full = new Map(unetPairs.map((p) => [emaName(`model.diffusion_model.${p.original}`), `model.diffusion_model.${p.original}`]));
     unetFile = renamedView(file, (k) => full.get(k) ?? (k.startsWith('model_ema.') ? undefined : k), 'ema-only');
   }
+  // converted in this order, so the first mismatch reported is the UNet's
+  const unet = convertKeys(unetFile, unetPairs, { component: 'UNet', file: path, prefix: 'model.diffusion_model.' });
+  const vae = convertKeys(file, ldmVaeKeyPairs(configs.vae).pairs, { component: 'VAE', file: path, prefix: 'first_stage_model.', ignore: (k) => k.startsWith('loss.') });
+  const openClip = findings.textEncoder === 'open-clip';
+  const textEncoder = openClip
+    ? convertKeys(file, openClipTextKeyPairs(configs.textEncoder).pairs, { component: 'OpenCLIP text encoder', file: path, prefix: OPEN_CLIP_PREFIX, ignore: isUnusedOpenClipKey(configs.textEncoder) })
+    : textEncoderView(file, configs.textEncoder, 'cond_stage_model.transformer.', path);
   return {
     format: 'single-file',
     findings,
-    unet: convertKeys(unetFile, unetPairs, { component: 'UNet', file: path, prefix: 'model.diffusion_model.' }),
-    vae: convertKeys(file, ldmVaeKeyPairs(configs.vae).pairs, { component: 'VAE', file: path, prefix: 'first_stage_model.', ignore: (k) => k.startsWith('loss.') }),
-    textEncoder: textEncoderView(file, configs.textEncoder, 'cond_stage_model.transformer.', path),
+    unet,
+    vae,
+    textEncoder,
     configs,
-    tokenizer: await loadClipTokenizer(opts.tokenizerDir, { vocabSize: configs.textEncoder.vocab_size }),
+    tokenizer: await loadClipTokenizer(opts.tokenizerDir, { vocabSize: configs.textEncoder.vocab_size, ...(openClip ? { padToken: findings.padToken } : {}) }),
   };
 }
 

@@ -10,6 +10,14 @@ export interface MappedTensor {
   name: string;
   /** A new shape with the same element count (e.g. a 1x1 conv kernel read as a linear weight). */
   shape?: number[];
+  /** Only rows [start, end) of the first axis (e.g. the q, k or v third of a fused in_proj weight). */
+  rows?: [number, number];
+}
+
+/** The shape a mapped tensor presents: its rows, then its reshape. */
+function mappedShape(e: MappedTensor, stored: number[]): number[] {
+  if (e.shape) return [...e.shape];
+  return e.rows ? [e.rows[1] - e.rows[0], ...stored.slice(1)] : stored;
 }
 
 /** The tensors of other sources under explicit new names. */
@@ -21,8 +29,12 @@ export class MappedSource implements WeightSource {
     for (const [to, e] of entries) {
       const info = e.source.info(e.name);
       if (!info) throw new Error(`weight ${e.name} (for ${to}) is not in its source`);
+      if (e.rows && (info.shape.length === 0 || e.rows[0] < 0 || e.rows[1] > info.shape[0]! || e.rows[0] >= e.rows[1])) {
+        throw new Error(`cannot take rows ${e.rows[0]}..${e.rows[1]} of ${e.name} ${JSON.stringify(info.shape)}`);
+      }
+      if (e.shape && e.rows) throw new Error(`${e.name}: a view takes rows or a new shape, not both`);
       if (e.shape && numel(e.shape) !== numel(info.shape)) throw new Error(`cannot view ${e.name} ${JSON.stringify(info.shape)} as ${JSON.stringify(e.shape)}`);
-      h.update(`${to}\0${e.source.fingerprint()}\0${e.name}\0${e.shape?.join(',') ?? ''}\n`);
+      h.update(`${to}\0${e.source.fingerprint()}\0${e.name}\0${e.shape?.join(',') ?? ''}\0${e.rows?.join(',') ?? ''}\n`);
     }
     this.print = h.digest('hex').slice(0, 32);
   }
@@ -35,7 +47,7 @@ export class MappedSource implements WeightSource {
     const e = this.entries.get(name);
     if (!e) return undefined;
     const info = e.source.info(e.name)!;
-    return { dtype: info.dtype, shape: e.shape ? [...e.shape] : info.shape };
+    return { dtype: info.dtype, shape: mappedShape(e, info.shape) };
   }
 
   private entry(name: string): MappedTensor {
@@ -46,12 +58,19 @@ export class MappedSource implements WeightSource {
 
   async readF32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
-    return e.source.readF32(e.name);
+    const data = await e.source.readF32(e.name);
+    if (!e.rows) return data;
+    const row = data.length / e.source.info(e.name)!.shape[0]!;
+    return data.slice(e.rows[0] * row, e.rows[1] * row);
   }
 
   async readRaw(name: string): Promise<RawTensor> {
     const e = this.entry(name);
     const raw = await readRawOf(e.source, e.name);
+    if (e.rows) {
+      const rowBytes = raw.bytes.byteLength / raw.shape[0]!;
+      return { ...raw, shape: mappedShape(e, raw.shape), bytes: raw.bytes.slice(e.rows[0] * rowBytes, e.rows[1] * rowBytes) };
+    }
     return e.shape ? { ...raw, shape: [...e.shape] } : raw;
   }
 

@@ -21,6 +21,7 @@ import { GraphBuilder, type FloatType } from '../../../src/engine/onnx/graph.ts'
 import { floatTypeOf, parsePrecision } from '../../../src/engine/onnx/precision.ts';
 import type { Precision } from '../../../src/engine/onnx/precision.ts';
 import type { WeightSource } from '../../../src/engine/weights/types.ts';
+import { DataType } from '../../../src/engine/onnx/proto.ts';
 import { loadFixture } from '../../support/fixtures.ts';
 import { f32, i64, scalarI64, sessionFor, tinyConfig, tinyWeights } from './support.ts';
 
@@ -263,3 +264,26 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('upcast_attention (SD 2.1\'s UNet): in fp16 every attention runs on float32 q, k, v, within the bound of fp32', async () => {
+  const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
+  const cfg = { ...tinyConfig('sd15/unet'), upcast_attention: true };
+  const build = (p: Precision) => buildUNet(cfg, src, { precision: p }).graph;
+  const g16 = build('fp16');
+  const producer = new Map(g16.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const attentions = g16.nodes.filter((n) => n.opType === 'MultiHeadAttention');
+  assert.ok(attentions.length > 0);
+  for (const a of attentions) {
+    for (const input of a.inputs.slice(0, 3)) {
+      const p = producer.get(input)!;
+      assert.deepEqual([p.opType, p.attrs.to], ['Cast', DataType.float32], `${a.name}: input ${input} is cast to float32`);
+    }
+  }
+  // without upcast_attention the fp16 graph attends in float16 (no casts around MultiHeadAttention)
+  const plain = buildUNet(tinyConfig('sd15/unet'), src, { precision: 'fp16' }).graph;
+  const plainProducer = new Map(plain.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  assert.ok(plain.nodes.filter((n) => n.opType === 'MultiHeadAttention').every((a) => plainProducer.get(a.inputs[0]!)!.opType !== 'Cast'));
+  const feeds = { sample: f32(fx, 'sample'), timestep: f32(fx, 'timestep'), encoder_hidden_states: f32(fx, 'encoder_hidden_states') };
+  assertBound('tiny UNet, upcast_attention', await compare(build, feeds));
+});
+

@@ -123,7 +123,10 @@ test('anything else is refused saying what was found; through the models folder 
     const t = (shape: number[]): TensorToWrite => ({ dtype: 'float16', shape, data: new Uint8Array(shape.reduce((a, b) => a * b, 1) * 2) });
     const files: [string, Record<string, TensorToWrite>, RegExp][] = [
       ['sdxl.safetensors', { 'conditioner.embedders.0.transformer.text_model.final_layer_norm.weight': t([4]), 'model.diffusion_model.input_blocks.0.0.weight': t([4, 4, 3, 3]) }, /an SDXL checkpoint/],
-      ['sd2.safetensors', { 'cond_stage_model.model.ln_final.weight': t([4]), 'model.diffusion_model.input_blocks.0.0.weight': t([4, 4, 3, 3]) }, /an SD 2\.x checkpoint \(OpenCLIP/],
+      // SD 2.x files load (single-file-sd2.test.ts); one whose OpenCLIP text encoder is not there says what is missing
+      ['sd2.safetensors', { 'cond_stage_model.model.ln_final.weight': t([4]), 'model.diffusion_model.input_blocks.0.0.weight': t([64, 4, 3, 3]), 'model.diffusion_model.out.2.weight': t([4, 64, 3, 3]),
+        'model.diffusion_model.input_blocks.1.0.out_layers.3.weight': t([64, 64, 3, 3]), 'model.diffusion_model.input_blocks.1.1.proj_in.weight': t([64, 64]),
+        'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight': t([64, 1024]) }, /its OpenCLIP text encoder has no cond_stage_model\.model\.token_embedding\.weight/],
       ['lora.safetensors', { 'lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight': t([4, 4]) }, /a LoRA, not a base model/],
       ['cn.safetensors', { 'control_model.input_hint_block.0.weight': t([4, 3, 3, 3]) }, /a ControlNet checkpoint/],
       ['odd.safetensors', { 'model.diffusion_model.input_blocks.0.0.weight': t([4, 6, 3, 3]) }, /takes 6 input channels/],
@@ -138,7 +141,7 @@ test('anything else is refused saying what was found; through the models folder 
     copyFileSync(join(dir, 'sdxl.safetensors'), join(models, 'my-xl.safetensors'));
     await assert.rejects(new ModelFiles(join(data, 'models'), join(data, 'cache')).base('my-xl'), (e: unknown) => {
       assert.ok(e instanceof EngineError && e.code === 'bad_model_file', String(e));
-      assert.equal(e.message, 'model_id: the model file base/my-xl.safetensors cannot be used: an SDXL checkpoint (conditioner.embedders.*); only SD 1.x is supported');
+      assert.equal(e.message, 'model_id: the model file base/my-xl.safetensors cannot be used: an SDXL checkpoint (conditioner.embedders.*); only SD 1.x and SD 2.x are supported');
       return true;
     });
   } finally {

@@ -29,6 +29,20 @@ test('mapped source reshapes and checks element counts', async () => {
   assert.throws(() => new MappedSource(new Map([['gone', { source: src, name: 'nope' }]])), /weight nope \(for gone\) is not in its source/);
 });
 
+test('mapped source takes row ranges (the q / k / v thirds of a fused in_proj), raw and float32, with their own fingerprints', async () => {
+  const bytes = new Uint8Array(new Uint16Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]).buffer);
+  const src = new MemorySource(new Map([['in_proj', { dtype: 'float16', shape: [6, 2], bytes }]]));
+  const third = (j: number) => new MappedSource(new Map([['p', { source: src, name: 'in_proj', rows: [2 * j, 2 * j + 2] as [number, number] }]]));
+  assert.deepEqual(third(1).info('p'), { dtype: 'float16', shape: [2, 2] });
+  const raw = await third(2).readRaw('p');
+  assert.deepEqual([raw.shape, Array.from(new Uint16Array(raw.bytes.buffer, raw.bytes.byteOffset, 4))], [[2, 2], [9, 10, 11, 12]]);
+  const f = await third(1).readF32('p');
+  assert.equal(f.length, 4);
+  assert.deepEqual(Array.from(f), Array.from(await src.readF32('in_proj')).slice(4, 8));
+  assert.notEqual(third(0).fingerprint(), third(1).fingerprint());
+  assert.throws(() => new MappedSource(new Map([['bad', { source: src, name: 'in_proj', rows: [4, 8] as [number, number] }]])), /cannot take rows 4\.\.8 of in_proj \[6,2\]/);
+});
+
 test('merged sources union shards and reject duplicates; fingerprints follow content and names', () => {
   const a = mem({ x: [1] });
   const b = mem({ y: [2] });
