@@ -37,6 +37,19 @@ export async function depth(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   return depthImage(planeOf(out!), img.width, img.height);
 }
 
+/**
+ * Depth from MiDaS DPT-Hybrid (the network built from dpt_hybrid-midas-501f0c75.pt), as controlnet_aux 0.0.10's
+ * MidasDetector: the image at sides rounded to multiples of 64 (what its resize_image gives at the detect
+ * resolution; the network needs multiples of 32), pixels / 127.5 - 1, the [1, H, W] relative inverse depth
+ * min-max normalised to uint8 and resized to the image's size (depthImage, shared with Depth Anything).
+ */
+export async function midasDepth(img: RgbImage, model: ModelRef): Promise<RgbImage> {
+  const w = multipleOf(img.width, 64), h = multipleOf(img.height, 64);
+  const x = await prepared(img, w, h, UNIT, UNIT, { scale: 1 / 127.5 });
+  const [out] = await runF32(await sessionOf(model), x.data, x.dims);
+  return depthImage(planeOf(out!), img.width, img.height);
+}
+
 export async function normal(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const w = multipleOf(img.width, 16), h = multipleOf(img.height, 16);
   const x = await prepared(img, w, h, IMAGENET_MEAN, IMAGENET_STD);
