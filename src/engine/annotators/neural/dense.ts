@@ -1,6 +1,7 @@
 // The dense-map annotators: one network pass over the resized image, then the post-processing in post.ts.
-// Input sizes follow each model: multiples of 14 for Depth Anything (ViT patches), 512x512 for SegFormer,
-// multiples of 16 for the convolutional edge/normal/lineart networks (their pooling strides).
+// Input sizes follow each model: multiples of 14 for Depth Anything (ViT patches), multiples of 64 for MiDaS
+// DPT-Hybrid (as its detector's resize_image), 512x512 for SegFormer, multiples of 16 for the convolutional
+// edge/normal/lineart networks (their pooling strides).
 import type { RgbImage } from '../../pipeline/types.ts';
 import { cvRound } from '../draw.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, grayToRgb, resizeRgb, toTensorData } from '../image.ts';
