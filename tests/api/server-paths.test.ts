@@ -18,7 +18,7 @@ after(async () => { await t.close(); });
 test('the reported case: auto_hint for a missing annotator names the file relative to the models folder', async () => {
   const res = await t.post('/api/v6/images/controlnet', { key: t.key, controlnet_model: 'depth', auto_hint: 'yes', control_image: 'aGVsbG8=' });
   assert.equal(res.status, 422);
-  assert.match(res.body.message, /annotator\/depth-anything-v2-small\/model\.onnx in the models folder/);
+  assert.match(res.body.message, /annotator\/midas\/dpt_hybrid-midas-501f0c75\.pt in the models folder/);
   assert.ok(!res.body.message.includes(t.dataDir), res.body.message);
   assert.ok(!/(^|\s)\//.test(res.body.message), `no absolute path: ${res.body.message}`);
 });

@@ -82,7 +82,7 @@ test('a model that is not installed → 422 naming it', async () => {
   isError(await gen({ key: t.key, controlnet_model: 'canny,openpose' }), 422, /controlnet_model "openpose" is not installed/);
   isError(await gen({ key: t.key, lora_model: 'style-x' }), 422, /lora_model "style-x" is not installed/);
   isError(await gen({ key: t.key, vae: 'vae-x' }), 422, /vae "vae-x" is not installed/);
-  isError(await gen({ key: t.key, controlnet_model: 'depth', auto_hint: 'yes' }), 422, /auto_hint for depth needs the annotator model file annotator\/depth-anything-v2-small\/model\.onnx in the models folder, which is not installed/);
+  isError(await gen({ key: t.key, controlnet_model: 'depth', auto_hint: 'yes' }), 422, /auto_hint for depth needs the annotator model file annotator\/midas\/dpt_hybrid-midas-501f0c75\.pt in the models folder, which is not installed; get it from hf:lllyasviel\/Annotators dpt_hybrid-midas-501f0c75\.pt/);
   assert.equal((await gen({ key: t.key, controlnet_model: 'canny', auto_hint: 'yes' })).status, 200, 'canny needs no model');
 });
 

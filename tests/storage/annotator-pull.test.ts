@@ -23,8 +23,7 @@ test('annotator pull sources: "annotators" is the default set without segmentati
 test('models pull annotators: every file from its hub repository into models/annotator/<name>/, then the types use them', async () => {
   const blob = (n: number) => randomBytes(n);
   const files = {
-    'lllyasviel/Annotators': ['ControlNetHED.pth', 'table5_pidinet.pth', 'sk_model.pth', 'mlsd_large_512_fp32.pth', 'scannet.pt'].map((name) => ({ name, data: blob(1000), lfs: true })),
-    'onnx-community/depth-anything-v2-small': [{ name: 'onnx/model.onnx', data: blob(500), lfs: true }],
+    'lllyasviel/Annotators': ['ControlNetHED.pth', 'table5_pidinet.pth', 'sk_model.pth', 'mlsd_large_512_fp32.pth', 'scannet.pt', 'dpt_hybrid-midas-501f0c75.pt'].map((name) => ({ name, data: blob(1000), lfs: true })),
     'yzd-v/DWPose': [{ name: 'yolox_l.onnx', data: blob(300) }, { name: 'dw-ll_ucoco_384.onnx', data: blob(300) }],
   };
   const hub = await startHub(files);
@@ -33,15 +32,17 @@ test('models pull annotators: every file from its hub repository into models/ann
     const dl = new ModelDownloader(new ModelsFolder(dir), { hfEndpoint: hub.url, fetch: { allow: ['127.0.0.1'] } });
     const got = await pullAnnotators(dl, dir, annotatorPullTypes('annotators')!);
     assert.deepEqual(got.map((f) => f.dest).sort(), [
-      'annotator/depth-anything-v2-small/model.onnx', 'annotator/dwpose/dw-ll_ucoco_384.onnx', 'annotator/dwpose/yolox_l.onnx',
-      'annotator/hed/ControlNetHED.pth', 'annotator/lineart/sk_model.pth', 'annotator/mlsd/mlsd_large_512_fp32.pth', 'annotator/normalbae/scannet.pt',
-      'annotator/pidinet/table5_pidinet.pth',
+      'annotator/dwpose/dw-ll_ucoco_384.onnx', 'annotator/dwpose/yolox_l.onnx',
+      'annotator/hed/ControlNetHED.pth', 'annotator/lineart/sk_model.pth', 'annotator/midas/dpt_hybrid-midas-501f0c75.pt', 'annotator/mlsd/mlsd_large_512_fp32.pth',
+      'annotator/normalbae/scannet.pt', 'annotator/pidinet/table5_pidinet.pth',
     ]);
+    // depth's checkpoint lands in its own folder under its own licence
+    assert.equal(got.find((f) => f.type === 'depth')!.licence, 'MIT (isl-org/MiDaS)');
     assert.deepEqual(readFileSync(join(dir, 'annotator/hed/ControlNetHED.pth')), files['lllyasviel/Annotators'][0]!.data);
-    assert.deepEqual(readFileSync(join(dir, 'annotator/depth-anything-v2-small/model.onnx')), files['onnx-community/depth-anything-v2-small'][0]!.data);
+    assert.deepEqual(readFileSync(join(dir, 'annotator/midas/dpt_hybrid-midas-501f0c75.pt')), files['lllyasviel/Annotators'][5]!.data);
     const st = Object.fromEntries(annotatorStatus(dir).map((s) => [s.type, s.state]));
     assert.deepEqual([st.hed, st.scribble, st.softedge, st.lineart, st.mlsd, st.normal, st.depth, st.openpose],
-      ['checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'installed', 'installed']);
+      ['checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'checkpoint', 'installed']);
     assert.equal(st.segmentation, 'missing', 'not pulled by default (non-commercial licence)');
     // a second pull downloads nothing
     const before = hub.requests.length;

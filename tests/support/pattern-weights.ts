@@ -13,7 +13,8 @@ export function patternTensor(key: string, shape: number[]): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
   const seed = fnv1a(key);
   const fanIn = shape.length >= 2 ? n / shape[0]! : 1;
-  const bound = shape.length >= 2 ? Math.sqrt(3 / fanIn) : 0.1;
+  // ViT token embeddings ([1, N, D]) get bound 1: the fan_in rule would make them ~1e-3
+  const bound = /\.(pos_embed|cls_token)$/.test(key) ? 1 : shape.length >= 2 ? Math.sqrt(3 / fanIn) : 0.1;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let u = (Math.imul(i, 2654435761 | 0) + seed) >>> 0;

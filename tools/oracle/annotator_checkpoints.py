@@ -8,7 +8,9 @@ post-processing.
 Pattern weights, per tensor named `key` with n values and fan_in = n / shape[0] (1 for 0-d/1-d tensors: bias):
   seed = FNV-1a 32-bit of the key's UTF-8 bytes
   u_i  = mix(i * 2654435761 + seed) over uint32, mix(u) = (u ^ (u >> 15)) * 0x2c1b3c6d, then u ^ (u >> 12)
-  w_i  = float32((u_i / 2^32 * 2 - 1) * bound), bound = sqrt(3 / fan_in) (variance-preserving), 0.1 for 0-d/1-d
+  w_i  = float32((u_i / 2^32 * 2 - 1) * bound), bound = sqrt(3 / fan_in) (variance-preserving), 0.1 for 0-d/1-d,
+         1 for ViT token embeddings (keys ending in .pos_embed or .cls_token: [1, N, D], whose fan_in rule would make
+         them ~1e-3 and a wrong position-embedding resize invisible)
   BatchNorm running_var and 1-d weights (norm scales): float32(1 + w_i); num_batches_tracked (int64) is left as is.
   (Scales near 1 keep deep networks such as NormalBae's EfficientNet-B5 from collapsing to a constant output, which
   would make the comparison blind to errors in early layers.)
@@ -36,6 +38,8 @@ def pattern(key, shape):
     u = u ^ (u >> np.uint32(12))
     fan_in = n // shape[0] if len(shape) >= 2 else 1
     bound = np.sqrt(3.0 / fan_in) if len(shape) >= 2 else 0.1
+    if key.endswith(('.pos_embed', '.cls_token')):
+        bound = 1.0
     return ((u.astype(np.float64) / 4294967296 * 2 - 1) * bound).astype(np.float32).reshape(shape)
 
 

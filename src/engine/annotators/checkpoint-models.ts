@@ -1,12 +1,13 @@
 // Annotator networks built by our graph builder from the original PyTorch checkpoints users of A1111 / ComfyUI
 // already hold (lllyasviel/Annotators), placed in <modelsDir>/annotator/<name>/ beside where the ONNX export
-// would go. The graph is built in memory on first use and the session kept per file (path, size, mtime).
+// would go (depth: annotator/midas/, MiDaS DPT-Hybrid, another network than the Depth Anything ONNX model). The graph is built in memory on first use and the session kept per file (path, size, mtime).
 import { graphSession, SessionMemo } from './neural/session.ts';
 import { statSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { EngineError } from '../errors.ts';
 import { buildHed } from '../models/annotators/hed.ts';
 import { buildLineart } from '../models/annotators/lineart.ts';
+import { buildMidasDpt } from '../models/annotators/midas.ts';
 import { buildMlsd } from '../models/annotators/mlsd.ts';
 import { buildPidinet } from '../models/annotators/pidinet.ts';
 import { buildNormalBae } from '../models/annotators/normalbae.ts';
@@ -24,6 +25,7 @@ const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string
   mlsd: buildMlsd,
   softedge: buildPidinet,
   normal: buildNormalBae,
+  depth: buildMidasDpt,
 };
 
 const sessions = new SessionMemo<string>();

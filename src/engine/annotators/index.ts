@@ -71,7 +71,8 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
       return scribbleFromSoftEdges(await dense.hedMap(img, hedModel!), width, height);
     }
     case 'depth':
-      return dense.depth(img, files[0]!);
+      // Depth Anything's ONNX file when installed, else MiDaS DPT-Hybrid built from its checkpoint
+      return hasAnnotatorFiles('depth', modelsDir) ? dense.depth(img, files[0]!) : dense.midasDepth(img, files[0]!);
     case 'normal':
       return dense.normal(img, files[0]!);
     case 'hed':

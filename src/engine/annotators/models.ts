@@ -15,10 +15,19 @@ export interface AnnotatorModel {
   source: string;
   licence: string;
   /**
-   * The original PyTorch checkpoint (same folder) our graph builder builds the network from when the ONNX
-   * files are not installed (the files A1111 / ComfyUI users already hold), and where it comes from.
+   * The original PyTorch checkpoint our graph builder builds the network from when the ONNX files are not
+   * installed (the files A1111 / ComfyUI users already hold), and where it comes from. It lies in the same
+   * folder unless `folder` names another (depth: MiDaS is another network than the Depth Anything ONNX model),
+   * under the entry's licence unless `licence` says otherwise.
    */
-  checkpoint?: { file: string; source: string };
+  checkpoint?: AnnotatorCheckpoint;
+}
+
+export interface AnnotatorCheckpoint {
+  file: string;
+  source: string;
+  folder?: string;
+  licence?: string;
 }
 
 // Models without a public ONNX export are exported from lllyasviel/Annotators' PyTorch checkpoints by
@@ -28,8 +37,15 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
   depth: {
     name: 'depth-anything-v2-small',
     files: ['model.onnx'],
-    source: 'hf:onnx-community/depth-anything-v2-small onnx/model.onnx (input pixel_values [1,3,H,W], H and W multiples of 14; output predicted_depth [1,H,W])',
+    source: 'hf:onnx-community/depth-anything-v2-small onnx/model.onnx, Depth Anything V2 small (input pixel_values [1,3,H,W], H and W multiples of 14; output predicted_depth [1,H,W])',
     licence: 'Apache-2.0',
+    // ControlNet 1.1's own depth annotator (controlnet_aux MidasDetector's default), built from the checkpoint
+    checkpoint: {
+      folder: 'midas',
+      file: 'dpt_hybrid-midas-501f0c75.pt',
+      source: 'hf:lllyasviel/Annotators dpt_hybrid-midas-501f0c75.pt (MiDaS DPT-Hybrid, the ControlNet 1.1 depth annotator)',
+      licence: 'MIT (isl-org/MiDaS)',
+    },
   },
   normal: {
     name: 'normalbae',
@@ -111,10 +127,11 @@ export const BUNDLED: Partial<Record<ControlNetType, { models: string[]; note: s
 };
 
 /** The model files a neural annotator needs, or null for the algorithmic types (canny, shuffle, tile, inpaint, qrcode). */
-export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string; checkpoint?: { file: string; source: string } } | null {
+export function annotatorModel(type: ControlNetType): { files: string[]; source: string; licence: string; name: string; checkpoint?: { file: string; source: string; licence: string } } | null {
   const m = MODELS[type];
   if (!m) return null;
-  const checkpoint = m.checkpoint ? { file: `${m.name}/${m.checkpoint.file}`, source: m.checkpoint.source } : undefined;
+  const c = m.checkpoint;
+  const checkpoint = c ? { file: `${c.folder ?? m.name}/${c.file}`, source: c.source, licence: c.licence ?? m.licence } : undefined;
   return { name: m.name, files: m.files.map((f) => `${m.name}/${f}`), source: m.source, licence: m.licence, checkpoint };
 }
 
@@ -179,10 +196,11 @@ export interface AnnotatorDownload {
 
 /**
  * What `models pull annotators` fetches, per type: the original checkpoints our graph builder builds from (hed,
- * softedge, lineart, mlsd, normal from lllyasviel/Annotators), and the public ONNX exports of depth (Depth Anything V2
- * small) and openpose (DWPose), and NormalBae's scannet.pt (normal). face_detector and openpose also work with
- * the bundled MediaPipe models. segmentation's default ONNX model is
- * under a non-commercial licence, so it is fetched only when named (`annotator:segmentation`).
+ * softedge, lineart, mlsd, normal and depth's MiDaS DPT-Hybrid from lllyasviel/Annotators), and the public ONNX
+ * export of openpose (DWPose). face_detector and openpose also work with the bundled MediaPipe models. Depth Anything
+ * V2 small (depth's ONNX alternative) is not fetched: installed by hand, it is used instead of MiDaS.
+ * segmentation's default ONNX model is under a non-commercial licence, so it is fetched only when named
+ * (`annotator:segmentation`).
  */
 const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]>> = {
   hed: [{ repo: 'lllyasviel/Annotators', path: 'ControlNetHED.pth' }],
@@ -191,7 +209,7 @@ const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]
   lineart: [{ repo: 'lllyasviel/Annotators', path: 'sk_model.pth' }],
   mlsd: [{ repo: 'lllyasviel/Annotators', path: 'mlsd_large_512_fp32.pth' }],
   normal: [{ repo: 'lllyasviel/Annotators', path: 'scannet.pt' }],
-  depth: [{ repo: 'onnx-community/depth-anything-v2-small', path: 'onnx/model.onnx' }],
+  depth: [{ repo: 'lllyasviel/Annotators', path: 'dpt_hybrid-midas-501f0c75.pt' }],
   openpose: [{ repo: 'yzd-v/DWPose', path: 'yolox_l.onnx' }, { repo: 'yzd-v/DWPose', path: 'dw-ll_ucoco_384.onnx' }],
   segmentation: [{ repo: 'Xenova/segformer-b0-finetuned-ade-512-512', path: 'onnx/model.onnx' }],
 };
@@ -203,11 +221,13 @@ export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart
 export function annotatorDownloads(types: ControlNetType[] = DEFAULT_PULL_TYPES): AnnotatorDownload[] {
   const out = new Map<string, AnnotatorDownload>();
   for (const type of types) {
-    const m = MODELS[type];
+    const m = MODELS[type]!;
     for (const d of DOWNLOADS[type] ?? []) {
       const file = posixBase(d.path);
-      const dest = `annotator/${m!.name}/${file}`;
-      if (!out.has(dest)) out.set(dest, { type, repo: d.repo, path: d.path, dest, licence: m!.licence });
+      // the checkpoint goes where installedCheckpoint looks for it, under its own licence
+      const ckpt = m.checkpoint?.file === file ? m.checkpoint : undefined;
+      const dest = `annotator/${ckpt?.folder ?? m.name}/${file}`;
+      if (!out.has(dest)) out.set(dest, { type, repo: d.repo, path: d.path, dest, licence: ckpt?.licence ?? m.licence });
     }
   }
   return [...out.values()];
@@ -245,7 +265,9 @@ export function annotatorStatus(modelsDir: string): AnnotatorStatus[] {
       // either file does: the checkpoint users already hold is the one named, the ONNX export is in howToGet
       missing = [relative(m.checkpoint.file)];
     }
-    const howToGet = `${m.checkpoint ? `${m.checkpoint.source} (or the ONNX export: ${m.source})` : m.source}; licence: ${m.licence}`;
+    const c = m.checkpoint;
+    const licence = c?.licence && c.licence !== m.licence ? `${c.licence} (the ONNX model: ${m.licence})` : m.licence;
+    const howToGet = `${c ? `${c.source} (or the ONNX export: ${m.source})` : m.source}; licence: ${licence}`;
     const bundled = BUNDLED[type];
     if (bundled) return { type, state: 'bundled', uses: bundled.models, missing, howToGet };
     if (type === 'scribble') return { type, state: 'fallback', uses: ['canny edges (no model)'], missing, howToGet };

@@ -113,7 +113,8 @@ test('annotator status per type with an empty models folder: algorithmic, bundle
   assert.deepEqual(st.openpose!.missing, ['annotator/dwpose/yolox_l.onnx', 'annotator/dwpose/dw-ll_ucoco_384.onnx']);
   assert.equal(st.scribble!.state, 'fallback');
   assert.equal(st.depth!.state, 'missing');
-  assert.deepEqual(st.depth!.missing, ['annotator/depth-anything-v2-small/model.onnx']);
-  assert.match(st.depth!.howToGet!, /onnx-community\/depth-anything-v2-small.*licence: Apache-2.0/);
+  // depth names the MiDaS checkpoint ControlNet 1.1 uses, with Depth Anything's ONNX model as the alternative
+  assert.deepEqual(st.depth!.missing, ['annotator/midas/dpt_hybrid-midas-501f0c75.pt']);
+  assert.match(st.depth!.howToGet!, /^hf:lllyasviel\/Annotators dpt_hybrid-midas-501f0c75\.pt .*onnx-community\/depth-anything-v2-small.*licence: MIT \(isl-org\/MiDaS\) \(the ONNX model: Apache-2\.0\)$/);
   for (const s of Object.values(st)) assert.ok(!JSON.stringify(s).includes(dir), 'no server path');
 });

@@ -1,6 +1,7 @@
 // The dense-map annotators: one network pass over the resized image, then the post-processing in post.ts.
-// Input sizes follow each model: multiples of 14 for Depth Anything (ViT patches), 512x512 for SegFormer,
-// multiples of 16 for the convolutional edge/normal/lineart networks (their pooling strides).
+// Input sizes follow each model: multiples of 14 for Depth Anything (ViT patches), multiples of 64 for MiDaS
+// DPT-Hybrid (as its detector's resize_image), 512x512 for SegFormer, multiples of 16 for the convolutional
+// edge/normal/lineart networks (their pooling strides).
 import type { RgbImage } from '../../pipeline/types.ts';
 import { cvRound } from '../draw.ts';
 import { IMAGENET_MEAN, IMAGENET_STD, grayToRgb, resizeRgb, toTensorData } from '../image.ts';
@@ -33,6 +34,19 @@ async function prepared(img: RgbImage, w: number, h: number, mean: readonly numb
 export async function depth(img: RgbImage, model: ModelRef): Promise<RgbImage> {
   const { w, h } = depthInputSize(img.width, img.height);
   const x = await prepared(img, w, h, IMAGENET_MEAN, IMAGENET_STD);
+  const [out] = await runF32(await sessionOf(model), x.data, x.dims);
+  return depthImage(planeOf(out!), img.width, img.height);
+}
+
+/**
+ * Depth from MiDaS DPT-Hybrid (the network built from dpt_hybrid-midas-501f0c75.pt), as controlnet_aux 0.0.10's
+ * MidasDetector: the image at sides rounded to multiples of 64 (what its resize_image gives at the detect
+ * resolution; the network needs multiples of 32), pixels / 127.5 - 1, the [1, H, W] relative inverse depth
+ * min-max normalised to uint8 and resized to the image's size (depthImage, shared with Depth Anything).
+ */
+export async function midasDepth(img: RgbImage, model: ModelRef): Promise<RgbImage> {
+  const w = multipleOf(img.width, 64), h = multipleOf(img.height, 64);
+  const x = await prepared(img, w, h, UNIT, UNIT, { scale: 1 / 127.5 });
   const [out] = await runF32(await sessionOf(model), x.data, x.dims);
   return depthImage(planeOf(out!), img.width, img.height);
 }
