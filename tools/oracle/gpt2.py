@@ -3,7 +3,8 @@
 Writes tests/fixtures/gpt2/tiny/: a byte-level BPE tokenizer trained here with the `tokenizers` library on a few
 prompt-like lines (tokenizer.json as transformers 5 saves it, plus vocab.json + merges.txt, the older GPT-2 files),
 config.json and model.safetensors of a GPT2LMHeadModel (n_embd 32, 2 layers, 4 heads, 64 positions, gelu_new;
-weights drawn with a fixed seed, layer norms and biases perturbed so that nothing is left at its default), and
+weights drawn with a fixed seed, layer norms and biases perturbed so that nothing is left at its default, the
+end-of-text and newline embeddings scaled up so that decoding meets them), and
 tests/fixtures/gpt2/tiny-bin/pytorch_model.bin: the same weights as a torch.save state dict in the older layout
 MagicPrompt-Stable-Diffusion ships (lm_head.weight sharing wte's storage, attn.bias / attn.masked_bias buffers).
 
@@ -72,6 +73,10 @@ def main():
         for name, p in model.named_parameters():
             if '.ln_' in name or name.startswith('transformer.ln_f') or name.endswith('bias'):
                 p.add_(torch.randn_like(p) * 0.1)
+        # end-of-text and newline made likelier (their embeddings, hence their logits, scaled), so that decoding
+        # meets both stopping rules within a few tokens
+        for t in (eos, tok.convert_tokens_to_ids('Ċ')):
+            model.transformer.wte.weight[t] *= 4
     model.save_pretrained(OUT)
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
 
