@@ -16,14 +16,18 @@ export const DEFAULT_PROMPT_ENHANCER_ID = 'default';
 export const NO_PROMPT_ENHANCER = 'no prompt enhancer installed (models/prompt_enhancer/<id>, a GPT-2 folder): the prompt is unchanged';
 
 /**
- * The installed prompt enhancer: models/prompt_enhancer/default when it is a folder with a config.json, else the
- * first such folder by name; undefined when there is none.
+ * The installed prompt enhancer: models/prompt_enhancer/default when it is a folder with a config.json (and not
+ * still downloading), else the first such folder by name; undefined when there is none.
  */
 export function installedPromptEnhancer(modelsDir: string): { id: string; dir: string } | undefined {
   const root = join(modelsDir, 'prompt_enhancer');
   if (!existsSync(root)) return undefined;
   const ids = readdirSync(root).filter((id) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)).sort();
-  const usable = (id: string): boolean => existsSync(join(modelPath('prompt_enhancer', id, modelsDir), 'config.json'));
+  // a folder `models pull` is still downloading carries .incomplete
+  const usable = (id: string): boolean => {
+    const dir = modelPath('prompt_enhancer', id, modelsDir);
+    return existsSync(join(dir, 'config.json')) && !existsSync(join(dir, '.incomplete'));
+  };
   const id = usable(DEFAULT_PROMPT_ENHANCER_ID) ? DEFAULT_PROMPT_ENHANCER_ID : ids.find(usable);
   return id === undefined ? undefined : { id, dir: modelPath('prompt_enhancer', id, modelsDir) };
 }
