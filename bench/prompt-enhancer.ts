@@ -53,7 +53,7 @@ try {
   const prompt = Array.from({ length: PROMPT }, (_, i) => 100 + i * 37);
 
   // with the cache: the prompt once, then one position per step
-  let feeds = { ...emptyPast(), input_ids: ids(prompt) };
+  let feeds: Record<string, ort.Tensor> = { ...emptyPast(), input_ids: ids(prompt) };
   let t = performance.now();
   let out = await session.run(feeds);
   const promptMs = performance.now() - t;
@@ -62,7 +62,7 @@ try {
   for (let s = 0; s < NEW; s++) {
     const next = argmax(out.logits!.data as Float32Array);
     seqCached.push(next);
-    feeds = { input_ids: ids([next]) } as typeof feeds;
+    feeds = { input_ids: ids([next]) };
     for (let i = 0; i < L; i++) for (const kv of ['key', 'value']) feeds[`past.${i}.${kv}`] = out[`present.${i}.${kv}`]!;
     out = await session.run(feeds);
   }
