@@ -221,7 +221,7 @@ models.command('pull').description(`download a model: a ControlNet type (canny, 
     const kind = (o.kind as ModelKind | undefined) ?? (type ? 'controlnet' : named ? named.kind : 'base');
     const id = (o.id as string | undefined) ?? type ?? (named ? named.id ?? source : undefined) ?? src.split('/').pop()!.replace(/\.(safetensors|ckpt|bin|pt|pth)$/i, '');
     const dl = new ModelDownloader(new ModelsFolder(cfg.modelsDir), { hfEndpoint: cfg.hfEndpoint, fetch: fetchOptions(cfg) });
-    const p = dl.start({ kind, id, source: src, sha256: o.sha256 as string | undefined });
+    const p = dl.start({ kind, id, source: src, sha256: o.sha256 as string | undefined, skip: named?.skip });
     const tick = setInterval(() => {
       const s = dl.get(kind, id);
       if (s) process.stderr.write(`\r${s.bytes} / ${s.totalBytes ?? '?'} bytes`);

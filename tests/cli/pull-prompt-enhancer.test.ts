@@ -1,5 +1,6 @@
 // `models pull MagicPrompt-Stable-Diffusion` fetches the hub repository (here a local hub serving the oracle's tiny
-// GPT-2 under that name) into models/prompt_enhancer/default, where the enhance step finds and runs it.
+// GPT-2 under that name, plus files the real repository holds that are not needed) into
+// models/prompt_enhancer/default, without the skipped ones, where the enhance step finds and runs it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -19,6 +20,9 @@ test('models pull MagicPrompt-Stable-Diffusion installs prompt_enhancer/default,
   assert.deepEqual({ kind: entry.kind, id: entry.id, source: entry.source }, { kind: 'prompt_enhancer', id: 'default', source: 'Gustavosta/MagicPrompt-Stable-Diffusion' });
   const tiny = join(FIXTURES, 'gpt2', 'tiny');
   const files = readdirSync(tiny).map((name) => ({ name, data: readFileSync(join(tiny, name)), lfs: name.endsWith('.safetensors') }));
+  // what the real repository also holds and the entry skips
+  const extra = ['coreml/text-generation/float32_model.mlpackage/Manifest.json', 'training_args.bin'];
+  files.push(...extra.map((name) => ({ name, data: Buffer.from('not needed'), lfs: false })));
   const hub = await startHub({ [entry.source]: files });
   const dir = mkdtempSync(join(tmpdir(), 'cn-cli-'));
   try {
@@ -28,6 +32,7 @@ test('models pull MagicPrompt-Stable-Diffusion installs prompt_enhancer/default,
     const pull = await run(process.execPath, ['bin/controlnet.js', 'models', 'pull', 'MagicPrompt-Stable-Diffusion', '--data-dir', dir], { env });
     assert.match(pull.stdout, /prompt_enhancer\/default installed/);
     const models = join(dir, 'models');
+    assert.deepEqual(readdirSync(join(models, 'prompt_enhancer', 'default')).sort(), readdirSync(tiny).sort(), 'the Core ML folder and training_args.bin are not fetched');
     assert.equal(installedPromptEnhancer(models)?.id, 'default');
     const out = await new PromptEnhancers(models, { provider: 'cpu', threads: 1, cacheDir: join(dir, 'cache') }).run('a photo of a cat', { enhancePrompt: true, seed: 3 });
     assert.equal(out.outcome.status, 'ran');
