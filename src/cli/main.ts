@@ -201,7 +201,7 @@ models.command('annotators').description('per control type: what auto_hint runs 
       say(`${s.type}\t${s.state}\t${s.uses.join(', ') || '-'}${s.missing.length ? `\tmissing: ${s.missing.join(', ')} (${s.howToGet})` : ''}`);
     }
   });
-models.command('pull').description('download a model: a ControlNet type (canny, depth, ...), a named extra (RealESRGAN_x4plus, RealESRGAN_x2plus, stable-diffusion-safety-checker), a hub repo id, a URL, or "annotators" / "annotator:<type>,..." (the auto_hint annotator files)')
+models.command('pull').description(`download a model: a ControlNet type (canny, depth, ...), a named extra (${Object.keys(NAMED_MODELS).join(', ')}), a hub repo id, a URL, or "annotators" / "annotator:<type>,..." (the auto_hint annotator files)`)
   .argument('<source>').addOption(dataDirOpt())
   .addOption(new Option('--kind <kind>', 'model kind').choices([...MODEL_KINDS]))
   .option('--id <id>', 'model id in the folder (default: the type, or the repo / file name)').option('--sha256 <hex>')
@@ -221,7 +221,7 @@ models.command('pull').description('download a model: a ControlNet type (canny, 
     const kind = (o.kind as ModelKind | undefined) ?? (type ? 'controlnet' : named ? named.kind : 'base');
     const id = (o.id as string | undefined) ?? type ?? (named ? named.id ?? source : undefined) ?? src.split('/').pop()!.replace(/\.(safetensors|ckpt|bin|pt|pth)$/i, '');
     const dl = new ModelDownloader(new ModelsFolder(cfg.modelsDir), { hfEndpoint: cfg.hfEndpoint, fetch: fetchOptions(cfg) });
-    const p = dl.start({ kind, id, source: src, sha256: o.sha256 as string | undefined });
+    const p = dl.start({ kind, id, source: src, sha256: o.sha256 as string | undefined, skip: named?.skip });
     const tick = setInterval(() => {
       const s = dl.get(kind, id);
       if (s) process.stderr.write(`\r${s.bytes} / ${s.totalBytes ?? '?'} bytes`);

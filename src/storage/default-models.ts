@@ -27,9 +27,13 @@ export const DEFAULT_BASE_REPO = 'runwayml/stable-diffusion-v1-5';
  * files or hub repositories. The upscale stage uses RealESRGAN_x2plus for ×2 and RealESRGAN_x4plus for ×3 (and for ×2 without x2plus);
  * without either it runs the embedded esrgan-slim (README "Extras").
  */
-export const NAMED_MODELS: Record<string, { kind: 'upscaler' | 'safety_checker'; id?: string; source: string; licence: string }> = {
+export const NAMED_MODELS: Record<string, { kind: 'upscaler' | 'safety_checker' | 'prompt_enhancer'; id?: string; source: string; licence: string; skip?: RegExp }> = {
   // a hub repository in the standalone checker's layout; the safety check uses models/safety_checker/default
   'stable-diffusion-safety-checker': { kind: 'safety_checker', id: 'default', source: 'CompVis/stable-diffusion-safety-checker', licence: 'see the repository model card (not checked here)' },
   RealESRGAN_x4plus: { kind: 'upscaler', source: 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth', licence: 'BSD-3-Clause' },
   RealESRGAN_x2plus: { kind: 'upscaler', source: 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth', licence: 'BSD-3-Clause' },
+  // enhance_prompt's GPT-2 (124M parameters, trained on ~80k Lexica.art prompts); its card: "license: mit", credit Gustavosta
+  // the repository also holds Core ML conversions (about 1 GB under coreml/) and the trainer's pickled arguments
+  'MagicPrompt-Stable-Diffusion': { kind: 'prompt_enhancer', id: 'default', source: 'Gustavosta/MagicPrompt-Stable-Diffusion', licence: 'MIT (model card; credit: Gustavosta)',
+    skip: /^coreml\/|^training_args\.bin$/ },
 };

@@ -17,6 +17,8 @@ export interface DownloadSpec {
   source: string;
   sha256?: string;
   revision?: string;
+  /** Hub repositories only: files (repository paths) not to fetch, e.g. another runtime's conversion. */
+  skip?: RegExp;
 }
 
 export interface DownloadState {
@@ -100,7 +102,7 @@ export class ModelDownloader {
       return;
     }
     if (!isRepoId(spec.source)) throw new Error(`"${spec.source}" is neither an http(s) URL nor a hub repository id (owner/name)`);
-    const files = await this.listRepo(spec.source, spec.revision ?? 'main');
+    const files = (await this.listRepo(spec.source, spec.revision ?? 'main')).filter((f) => !spec.skip?.test(f.name));
     st.files = files.length;
     st.totalBytes = files.every((f) => f.size !== undefined) ? files.reduce((s, f) => s + f.size!, 0) : undefined;
     const dir = this.folder.dir(spec.kind, spec.id);

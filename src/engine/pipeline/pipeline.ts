@@ -33,6 +33,7 @@ import { binaryMask, decodedToRgb, encodePng, maskToLatent, resizeRgb, toChw } f
 import { asUserFile, ModelFiles } from './model-files.ts';
 import { Networks, type LoadedNet, type NetworkFiles } from './networks.ts';
 import { encodePrompts } from './prompt.ts';
+import { PromptEnhancers } from './prompt-enhancement.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
 import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
@@ -71,11 +72,14 @@ export class Pipeline {
   /** The embedded safety checker and upscalers, loaded on first use. */
   private readonly checkers = new Map<string, Promise<NsfwClassifier | ClipSafetyChecker>>();
   private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
+  /** enhance_prompt's installed GPT-2, loaded on first use. */
+  private readonly enhancers: PromptEnhancers;
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
     this.files = new ModelFiles(this.modelsDir, rt.cacheDir);
     this.deviceOps = new DeviceOps(rt);
+    this.enhancers = new PromptEnhancers(this.modelsDir, rt);
   }
 
   /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
@@ -260,6 +264,7 @@ export class Pipeline {
     return {
       o, hold, io, clock, model, mode, inpaintUnet, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
       gen: new TorchGenerator(o.seed),
+      signal: hooks.signal,
       vae: { files: vaeFiles, id: vaeId, factor: vf, scaling: vaeFiles.config.scaling_factor ?? 0.18215 },
       loras: await this.loadLoras(o, model),
       applied: {
@@ -301,13 +306,8 @@ export class Pipeline {
         ? { status: 'ran', model: LANGUAGE_ID_MODEL, note: promptLanguage === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged' }
         : { status: 'unavailable', reason: `not translated: no translator installed (the prompt looks like ISO 639-3 "${promptLanguage}")` };
     }
-    return {
-      text,
-      applied: {
-        prompt: text, translation, promptLanguage,
-        promptEnhancement: r.o.enhancePrompt ? { status: 'unavailable', reason: 'no prompt enhancer installed: the prompt is unchanged' } : { status: 'off' },
-      },
-    };
+    const enhanced = await this.enhancers.run(text, r.o, r.signal);
+    return { text: enhanced.text, applied: { prompt: enhanced.text, translation, promptLanguage, promptEnhancement: enhanced.outcome } };
   }
 
   /** diffusers' encode_prompt: [negative; prompt] embeddings for CFG (clip skip, LoRA on the text encoder). */
@@ -566,6 +566,8 @@ interface RequestRun {
   latentShape: number[];
   cfg: boolean;
   gen: TorchGenerator;
+  /** The request's abort signal (the stages that loop check it). */
+  signal?: AbortSignal;
   vae: { files: NetworkFiles & { config: VaeConfigJson }; id: string; factor: number; scaling: number };
   loras: { combined: ReturnType<typeof combineLoras>; ignored: string[] };
   /** Filled in by the stages as they run. */

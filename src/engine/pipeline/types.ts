@@ -126,7 +126,8 @@ export interface Applied {
   translation: ExtraOutcome<{ model: string; note: string }>;
   /** The prompt's language as identified (ISO 639-3, "und" when undetermined); absent when multi_lingual is off. */
   promptLanguage?: string;
-  promptEnhancement: ExtraOutcome<{ model: string }>;
+  /** enhance_prompt: the GPT-2 that continued the prompt and how it decoded (see extras/prompt-enhancer.ts). */
+  promptEnhancement: ExtraOutcome<{ model: string; note: string }>;
   /** The prompts' weighting syntax ((word:1.3), [word], BREAK) was read (GenerateOptions.promptWeighting). */
   promptWeighting: boolean;
   /** Set when the model carries no tokenizer vocabulary and the bundled CLIP one was used. */

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { bpeMerge, byteEncoder } from './byte-bpe.ts';
 
 export const CLIP_MAX_LENGTH = 77;
 /** The tokenizer shipped with the product, used for single-file checkpoints (they carry none). */
@@ -46,18 +47,6 @@ export class TokenizerError extends Error {
  * entries (+82 MB). 8192 words covers the vocabulary of ordinary prompts many times over.
  */
 export const WORD_CACHE_LIMIT = 8192;
-
-/** GPT-2's reversible map from bytes to printable characters. */
-function byteEncoder(): string[] {
-  const printable: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) printable.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) printable.push(b);
-  for (let b = 0xae; b <= 0xff; b++) printable.push(b);
-  const table = new Array<string>(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) table[b] = String.fromCharCode(printable.includes(b) ? b : 256 + extra++);
-  return table;
-}
 
 export class ClipTokenizer {
   readonly bosId: number;
@@ -219,29 +208,8 @@ export class ClipTokenizer {
     // Every byte character is a single UTF-16 unit; the last symbol carries the end-of-word suffix.
     const symbols = word.split('');
     symbols[symbols.length - 1] += '</w>';
-    while (symbols.length > 1) {
-      let best = -1;
-      let bestRank = Infinity;
-      for (let i = 0; i < symbols.length - 1; i++) {
-        const r = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
-        if (r !== undefined && r < bestRank) {
-          bestRank = r;
-          best = i;
-        }
-      }
-      if (best < 0) break;
-      const a = symbols[best]!;
-      const b = symbols[best + 1]!;
-      // Merge every occurrence of the pair, left to right, as CLIP's reference bpe() does.
-      const merged: string[] = [];
-      for (let i = 0; i < symbols.length; i++) {
-        if (i < symbols.length - 1 && symbols[i] === a && symbols[i + 1] === b) {
-          merged.push(a + b);
-          i++;
-        } else merged.push(symbols[i]!);
-      }
-      symbols.splice(0, symbols.length, ...merged);
-    }
+    // every occurrence of the best pair merged left to right, as CLIP's reference bpe() does
+    bpeMerge(symbols, this.ranks);
     return symbols.map((s) => this.vocab.get(s) ?? this.unkId ?? this.id(s));
   }
 }
