@@ -1,6 +1,7 @@
 // Layer helpers shared by the network builders, each the ONNX form of one diffusers / transformers module.
 // Weight names are the module paths (prefix + ".weight"), so a helper reads exactly the tensors torch would.
 import { float, type Dim, type FloatType, type GraphBuilder, MS_DOMAIN, type Value } from '../onnx/graph.ts';
+import type { Fp32Island } from '../onnx/precision.ts';
 import type { WeightReader } from './weight-reader.ts';
 
 export type LoraKind = 'linear' | 'conv';
@@ -32,11 +33,25 @@ export class Net {
   /** True while building modules that take LoRA (set by the block builders). */
   loraHere = false;
 
-  constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean) {}
+  private readonly fp32Islands: ReadonlySet<Fp32Island>;
+
+  /** `fp32Islands`: experimental extra float32 islands of a float16 graph (precision.ts FP32_ISLANDS). */
+  constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean, fp32Islands: readonly Fp32Island[] = []) {
+    this.fp32Islands = new Set(fp32Islands);
+  }
 
   /** The type weights and activations are in (the graph's floatType). */
   get floatType(): FloatType {
     return this.g.floatType;
+  }
+
+  /**
+   * Runs `op` on its inputs cast to float32 and casts its result back to float16 when `island` is one of this float16
+   * network's extra float32 islands; otherwise runs it on the inputs as they are.
+   */
+  maybeFp32(island: Fp32Island, inputs: Value[], op: (inputs: Value[]) => Value): Value {
+    if (this.floatType !== 'float16' || !this.fp32Islands.has(island)) return op(inputs);
+    return this.g.cast(op(inputs.map((v) => (v === '' ? v : this.g.cast(v, 'float32')))), 'float16');
   }
 
   /** Runs fn with LoRA branches on (only if the build asked for LoRA). */
@@ -86,8 +101,12 @@ export function linear(n: Net, x: Value, prefix: string, lora = true): Value {
   const g = n.g;
   const name = `${prefix}.weight`;
   const [outF, inF] = n.w.shape(name) as [number, number];
-  let y = g.op('MatMul', [x, n.w.paramT(g, name)]);
-  if (n.w.has(`${prefix}.bias`)) y = g.op('Add', [y, n.w.param(g, `${prefix}.bias`, [outF])]);
+  const inputs = [x, n.w.paramT(g, name)];
+  if (n.w.has(`${prefix}.bias`)) inputs.push(n.w.param(g, `${prefix}.bias`, [outF]));
+  let y = n.maybeFp32('linear', inputs, ([a, w, b]) => {
+    const m = g.op('MatMul', [a!, w!]);
+    return b === undefined ? m : g.op('Add', [m, b]);
+  });
   if (lora && n.loraHere) y = g.op('Add', [y, n.loraLinear(name, x, inF, outF)]);
   return y;
 }
@@ -108,7 +127,7 @@ export function conv(n: Net, x: Value, prefix: string, opts: ConvOpts = {}): Val
   const strides = [opts.stride ?? 1, opts.stride ?? 1];
   const inputs = [x, n.w.param(g, name)];
   if (n.w.has(`${prefix}.bias`)) inputs.push(n.w.param(g, `${prefix}.bias`, [outF]));
-  let y = g.op('Conv', inputs, { strides, pads, kernel_shape: [kh, kw] });
+  let y = n.maybeFp32('conv', inputs, (v) => g.op('Conv', v, { strides, pads, kernel_shape: [kh, kw] }));
   if ((opts.lora ?? true) && n.loraHere) y = g.op('Add', [y, n.loraConv(name, x, inF, outF, [kh, kw], strides, pads)]);
   return y;
 }
@@ -120,17 +139,17 @@ export function conv(n: Net, x: Value, prefix: string, opts: ConvOpts = {}): Val
  */
 export function groupNorm(n: Net, x: Value, prefix: string, groups: number, eps: number): Value {
   const c = n.w.shape(`${prefix}.weight`)[0]!;
-  return n.g.op('GroupNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
+  return n.maybeFp32('norm', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], (v) => n.g.op('GroupNormalization', v, {
     num_groups: groups, epsilon: float(eps), ...(n.floatType === 'float16' ? { stash_type: 1 } : {}),
-  });
+  }));
 }
 
 /** torch LayerNorm over the last axis; statistics in float32 for any input type (stash_type's default, 1). */
 export function layerNorm(n: Net, x: Value, prefix: string, eps: number): Value {
   const c = n.w.shape(`${prefix}.weight`)[0]!;
-  return n.g.op('LayerNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
+  return n.maybeFp32('norm', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], (v) => n.g.op('LayerNormalization', v, {
     axis: -1, epsilon: float(eps),
-  });
+  }));
 }
 
 export function silu(g: GraphBuilder, x: Value): Value {
@@ -160,7 +179,7 @@ export function attention(n: Net, x: Value, context: Value | undefined, prefix: 
   const q = linear(n, x, `${prefix}.to_q`);
   const k = linear(n, kv, `${prefix}.to_k`);
   const v = linear(n, kv, `${prefix}.to_v`);
-  return linear(n, mha(n.g, q, k, v, heads), `${prefix}.to_out.0`);
+  return linear(n, n.maybeFp32('attention', [q, k, v], ([a, b, c]) => mha(n.g, a!, b!, c!, heads)), `${prefix}.to_out.0`);
 }
 
 /** diffusers FeedForward with GEGLU: net.0.proj → (h, gate) → h * gelu(gate) → net.2. */
