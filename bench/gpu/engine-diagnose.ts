@@ -5,13 +5,13 @@
 //      done on the device) and of the UNet alone (fed diffusers' fp32 residuals, uploaded once); the relative L2
 //      difference from diffusers fp32 of the whole step's output, of ControlNet's residuals (all together) and of the
 //      UNet alone's output;
-//   2. an ONNX Runtime profile of a few steps on fresh sessions (enableProfiling): nodes per execution provider (any
+//   2. UNet-alone variants: the fp16 graph with more float32 islands (precision.ts FP32_ISLANDS, one family each, then
+//      all together) and the fp32 graph, each built, loaded and timed (relative L2 from diffusers fp32 and s/step),
+//      in order, while --deadline-s leaves time for one more (the slowest so far, +10%) and for the profile;
+//   3. an ONNX Runtime profile of a few steps on fresh sessions (enableProfiling): nodes per execution provider (any
 //      node not on the requested provider is a fallback, with copies around it), op types by CPU-side kernel time
 //      (the "Node" events; on webgpu that is the time to record and dispatch, not to compute) and, where the WebGPU
-//      EP records timestamp queries ("Api" events named node&op&program), op types and shader programs by GPU time;
-//   3. UNet-alone variants: the fp16 graph with more float32 islands (precision.ts FP32_ISLANDS, one family each, then
-//      all together) and the fp32 graph, each built, loaded and timed (relative L2 from diffusers fp32 and s/step),
-//      in order, while --deadline-s leaves time for one more (the slowest so far, +10%).
+//      EP records timestamp queries ("Api" events named node&op&program), op types and shader programs by GPU time.
 // Run: node --import tsx bench/gpu/engine-diagnose.ts --work DIR [--provider webgpu|cpu] [--repeats N]
 //        [--deadline-s S] [--jsonl FILE] [--variants attention,linear,conv,norm,fp32,all] [--profile-steps N]
 // (bench/gpu.sh runs an esbuild bundle of this file, .gpu/engine-diagnose.mjs.)
@@ -176,39 +176,13 @@ emit({ diag: 'build', network: 'unet', precision: 'fp16', buildS: unetBuildS, lo
   emit({ diag: 'precision', part: 'unet', relL2VsDiffusersFp32: relL2(unetOut, ref32) });
   emit({ diag: 'variant', name: 'fp16', islands: [], precision: 'fp16', buildS: unetBuildS, loadS: unetLoadS, stepSMedian: median(unetAlone), relL2VsDiffusersFp32: relL2(unetOut, ref32) });
   io.dispose();
+  await ops.release();
   await cn.release();
   await unet.release();
-
-  // 2. the profile, on fresh sessions of the same graphs
-  const profDir = join(work, 'profile');
-  mkdirSync(profDir, { recursive: true });
-  const profiled = (path: string, name: string, onDevice: boolean): Promise<ort.InferenceSession> => ort.InferenceSession.create(path, {
-    ...sessionOptions(rt16), enableProfiling: true, profileFilePrefix: join(profDir, name),
-    ...(onDevice && provider === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
-  });
-  try {
-    const pc = await profiled(cnC.path, 'controlnet', true);
-    const pu = await profiled(unetC.path, 'unet', false);
-    for (let i = 0; i < profileSteps; i++) await fullStep(pc, pu);
-    pc.endProfiling();
-    pu.endProfiling();
-    await pc.release();
-    await pu.release();
-    for (const network of ['controlnet', 'unet']) {
-      const file = readdirSync(profDir).filter((f) => f.startsWith(`${network}_`) && f.endsWith('.json')).sort().pop();
-      if (!file) {
-        emit({ diag: 'profile', network, error: `no ${network}_*.json profile was written` });
-        continue;
-      }
-      emit({ diag: 'profile', network, file: join(profDir, file), ...summarizeProfile(JSON.parse(readFileSync(join(profDir, file), 'utf8')), provider) });
-    }
-  } catch (e) {
-    emit({ diag: 'profile', error: (e as Error).message });
-  }
-  await ops.release();
 }
 
-// 3. UNet-alone variants
+// 2. UNet-alone variants, leaving time for the profile (two session loads and a few steps)
+const profileReserveS = 2 * (cnLoadS + unetLoadS) + 5;
 const variants: { name: string; islands: Fp32Island[]; precision: 'fp16' | 'fp32' }[] = variantNames.map((name) => {
   if (name === 'fp32') return { name, islands: [], precision: 'fp32' };
   if (name === 'all') return { name, islands: [...FP32_ISLANDS], precision: 'fp16' };
@@ -217,9 +191,8 @@ const variants: { name: string; islands: Fp32Island[]; precision: 'fp16' | 'fp32
 });
 let slowest = 0;
 for (const v of variants) {
-  const need = slowest * 1.1;
-  if (elapsed() + need > deadlineS) {
-    emit({ diag: 'skipped', name: v.name, reason: `${(deadlineS - elapsed()).toFixed(0)} s left of --deadline-s, the slowest variant took ${slowest.toFixed(0)} s` });
+  if (elapsed() + slowest * 1.1 + profileReserveS > deadlineS) {
+    emit({ diag: 'skipped', name: v.name, reason: `${(deadlineS - elapsed()).toFixed(0)} s left of --deadline-s, the slowest variant took ${slowest.toFixed(0)} s, the profile needs ${profileReserveS.toFixed(0)} s` });
     continue;
   }
   const start = now();
@@ -244,6 +217,44 @@ for (const v of variants) {
   await ops.release();
   await s.release();
   slowest = Math.max(slowest, now() - start);
+}
+
+// 3. the profile, last (a failure here loses nothing else), on fresh sessions of the default fp16 graphs
+{
+  const profDir = join(work, 'profile');
+  mkdirSync(profDir, { recursive: true });
+  const profiled = (path: string, name: string, onDevice: boolean): Promise<ort.InferenceSession> => ort.InferenceSession.create(path, {
+    ...sessionOptions(rt16), enableProfiling: true, profileFilePrefix: join(profDir, name),
+    ...(onDevice && provider === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+  });
+  const ops = new DeviceOps(rt16);
+  const io = new DeviceIO(ops);
+  try {
+    const d = await deviceInputs(io);
+    const pc = await profiled(cnC.path, 'controlnet', true);
+    const pu = await profiled(unetC.path, 'unet', false);
+    for (let i = 0; i < profileSteps; i++) {
+      const r = await io.run(pc, cnFeeds(d), true);
+      await io.run(pu, unetFeeds(d, r));
+      io.disposeAll(Object.values(r));
+    }
+    pc.endProfiling();
+    pu.endProfiling();
+    await pc.release();
+    await pu.release();
+    for (const network of ['controlnet', 'unet']) {
+      const file = readdirSync(profDir).filter((f) => f.startsWith(`${network}_`) && f.endsWith('.json')).sort().pop();
+      if (!file) {
+        emit({ diag: 'profile', network, error: `no ${network}_*.json profile was written` });
+        continue;
+      }
+      emit({ diag: 'profile', network, file: join(profDir, file), ...summarizeProfile(JSON.parse(readFileSync(join(profDir, file), 'utf8')), provider) });
+    }
+  } catch (e) {
+    emit({ diag: 'profile', error: (e as Error).message });
+  }
+  io.dispose();
+  await ops.release();
 }
 for (const s of downloads.values()) await (await s).release();
 emit({ diag: 'done', totalS: elapsed() });
@@ -288,7 +299,7 @@ function summarizeProfile(events: { cat?: string; name?: string; dur?: number; a
   const gpuByProgram = new Map<string, { us: number; n: number }>();
   let gpuEvents = 0;
   for (const e of events) {
-    if (e.cat !== 'Api' || e.args?.cache_key === undefined || !e.name) continue;
+    if (e.args?.cache_key === undefined || !e.name) continue; // the WebGPU EP's timestamped kernels (cat "Api")
     gpuEvents++;
     const [node, op, program] = e.name.split('&');
     add(gpuByOp, op ?? nodeOp.get(node!) ?? '?', e.dur ?? 0);
