@@ -24,6 +24,7 @@ import { GraphBuilder } from '../../src/engine/onnx/graph.ts';
 import { FP32_ISLANDS, type Fp32Island } from '../../src/engine/onnx/precision.ts';
 import { writeModel } from '../../src/engine/onnx/serialize.ts';
 import { assertProviderAvailable, createSession, ort, parseProvider, sessionOptions, type RuntimeOptions } from '../../src/engine/onnx/session.ts';
+import { summarizeProfile } from './profile-summary.ts';
 import { DiffusersIO, median, relL2 } from './step-io.ts';
 
 const args = process.argv.slice(2);
@@ -258,60 +259,3 @@ for (const v of variants) {
 }
 for (const s of downloads.values()) await (await s).release();
 emit({ diag: 'done', totalS: elapsed() });
-
-/**
- * An ONNX Runtime profile (Chrome trace events) in numbers per run: nodes per provider from the "Node" kernel_time
- * events (args.provider, args.op_name), the op types placed off `requested`, op types by CPU-side kernel time, and,
- * when the WebGPU EP wrote GPU timestamps ("Api" events named node&opType&program, dur in µs), op types and programs
- * by GPU time.
- */
-function summarizeProfile(events: { cat?: string; name?: string; dur?: number; args?: Record<string, string> }[], requested: string): Record<string, unknown> {
-  const runs = Math.max(1, events.filter((e) => e.cat === 'Session' && e.name === 'model_run').length);
-  const epName = { cpu: 'CPUExecutionProvider', webgpu: 'WebGpuExecutionProvider', cuda: 'CUDAExecutionProvider', tensorrt: 'TensorrtExecutionProvider' }[requested] ?? requested;
-  const nodeProvider = new Map<string, string>();
-  const nodeOp = new Map<string, string>();
-  const cpuByOp = new Map<string, { us: number; n: number }>();
-  const usByNode = new Map<string, number>();
-  const add = (m: Map<string, { us: number; n: number }>, k: string, us: number): void => {
-    const e = m.get(k) ?? { us: 0, n: 0 };
-    e.us += us;
-    e.n++;
-    m.set(k, e);
-  };
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time')) continue;
-    const node = e.name.slice(0, -'_kernel_time'.length);
-    const op = e.args?.op_name ?? '?';
-    nodeProvider.set(node, e.args?.provider ?? '?');
-    nodeOp.set(node, op);
-    add(cpuByOp, op, e.dur ?? 0);
-    usByNode.set(node, (usByNode.get(node) ?? 0) + (e.dur ?? 0));
-  }
-  const nodesByProvider: Record<string, number> = {};
-  const offProviderOps: Record<string, number> = {};
-  for (const [node, p] of nodeProvider) {
-    nodesByProvider[p] = (nodesByProvider[p] ?? 0) + 1;
-    if (p !== epName) offProviderOps[nodeOp.get(node)!] = (offProviderOps[nodeOp.get(node)!] ?? 0) + 1;
-  }
-  // the kernel time of the nodes placed off the requested provider (their copies are MemcpyToHost/FromHost nodes)
-  const offProviderMsPerRun = [...nodeProvider].filter(([, p]) => p !== epName).reduce((s, [node]) => s + usByNode.get(node)!, 0) / 1000 / runs;
-  const gpuByOp = new Map<string, { us: number; n: number }>();
-  const gpuByProgram = new Map<string, { us: number; n: number }>();
-  let gpuEvents = 0;
-  for (const e of events) {
-    if (e.args?.cache_key === undefined || !e.name) continue; // the WebGPU EP's timestamped kernels (cat "Api")
-    gpuEvents++;
-    const [node, op, program] = e.name.split('&');
-    add(gpuByOp, op ?? nodeOp.get(node!) ?? '?', e.dur ?? 0);
-    add(gpuByProgram, program ?? '?', e.dur ?? 0);
-  }
-  const top = (m: Map<string, { us: number; n: number }>, k: number): { name: string; msPerRun: number; perRun: number }[] =>
-    [...m].sort((a, b) => b[1].us - a[1].us).slice(0, k).map(([name, v]) => ({ name, msPerRun: v.us / 1000 / runs, perRun: v.n / runs }));
-  const total = (m: Map<string, { us: number; n: number }>): number => [...m.values()].reduce((s, v) => s + v.us, 0) / 1000 / runs;
-  return {
-    runs, requestedProvider: epName, nodesByProvider, offProviderOps, offProviderMsPerRun,
-    memcpyNodes: [...nodeOp.values()].filter((op) => op.startsWith('Memcpy')).length,
-    cpuSideMsPerRun: total(cpuByOp), opsByCpuSideTime: top(cpuByOp, 15),
-    gpuEvents, gpuMsPerRun: gpuEvents ? total(gpuByOp) : null, opsByGpuTime: top(gpuByOp, 15), programsByGpuTime: top(gpuByProgram, 10),
-  };
-}
