@@ -15,13 +15,14 @@
 #   bench/gpu.sh --diagnose    where our step's time goes and which fp16 ops lose precision, in at most DIAG_BUDGET_S
 #                              (default 190 s, unpacking included): diffusers_step.py --diagnose (also ControlNet and
 #                              UNet alone, fp32 residuals saved), then bench/gpu/engine-diagnose.ts (ControlNet / UNet
-#                              alone, an ONNX Runtime profile with nodes per provider and op types by time, UNet-alone
-#                              variants with more fp32 islands); one table at the end; JSON lines in
+#                              alone, WebGPU EP settings, UNet-alone variants with more fp32 islands, an ONNX Runtime
+#                              profile with nodes per provider and op types by time); one table at the end; JSON lines in
 #                              $GPU_BENCH_OUT/diagnose.jsonl (+ diffusers.json, gzipped profiles). With --cpu-smoke: the
 #                              same flow at the tiny size on the CPU.
 # Environment: GPU_BENCH_WORK (scratch folder, default /tmp/cn-gpu-bench), REPEATS (timed steps, default 20; 5 with
 # --diagnose), GPU_PACK (the packed folder, default .gpu), GPU_BENCH_OUT (where --diagnose leaves its results, default
-# the scratch folder), DIAG_VARIANTS (default attention,linear,conv,norm,fp32,all).
+# the scratch folder), DIAG_VARIANTS (fp32-island variants, in order: default linear,conv,attention,all,norm,fp32),
+# DIAG_SESSION_VARIANTS (WebGPU EP settings tried on the default UNet: default nchw,no-validation).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${GPU_PACK:-$ROOT/.gpu}
@@ -99,7 +100,8 @@ if [ "$DIAGNOSE" = 1 ]; then
   echo "--- ours ($PROVIDER, --diagnose: $((left - 12)) s for it)"
   DIAG_RC=0
   timeout "$((left - 4))" "$WORK/bin/node" "$WORK/app/engine-diagnose.mjs" --work "$WORK/run" --provider "$PROVIDER" --repeats "$REPEATS" \
-    --deadline-s "$((left - 12))" --jsonl "$OUTDIR/diagnose.jsonl" --variants "${DIAG_VARIANTS:-attention,linear,conv,norm,fp32,all}" || DIAG_RC=$?
+    --deadline-s "$((left - 12))" --jsonl "$OUTDIR/diagnose.jsonl" --variants "${DIAG_VARIANTS:-linear,conv,attention,all,norm,fp32}" \
+    --session-variants "${DIAG_SESSION_VARIANTS:-nchw,no-validation}" || DIAG_RC=$?
   [ "$DIAG_RC" = 0 ] || echo "bench/gpu.sh: our diagnose half stopped (exit $DIAG_RC; 124: out of time); the lines it wrote stand" >&2
   if [ "$OUTDIR" != "$WORK" ] && [ -d "$WORK/run/profile" ]; then
     mkdir -p "$OUTDIR/profile"

@@ -72,6 +72,18 @@ def main():
             for r in rows[:n]:
                 print(f"    {r['name'][:38]:38}{r['msPerRun']:>9.2f}{100 * r['msPerRun'] / tot if tot else 0:>6.1f}{r['perRun']:>13.0f}")
 
+    sv = [r for r in recs if r.get('diag') == 'session-variant']
+    if sv:
+        base = pick('time', part='unet').get('stepSMedian')
+        print(f"\n{'UNet alone fp16, WebGPU EP setting':36}{'s/step':>9}{'vs default':>11}{'rel L2':>10}{'load s':>8}{'first s':>9}")
+        print(f"{'default settings':36}{fmt(base):>9}{'1.00':>11}{fmt(pick('precision', part='unet').get('relL2VsDiffusersFp32'), '{:.2e}'):>10}")
+        for v in sv:
+            if 'error' in v:
+                print(f"{v['name']:36} failed: {v['error'][:200]}")
+                continue
+            label = v['name'] + ('' if v.get('applied') else ' (not applied: cpu)')
+            print(f"{label:36}{v['stepSMedian']:>9.4f}{ratio(v['stepSMedian'], base):>11}{v['relL2VsDiffusersFp32']:>10.2e}{v['loadS']:>8.1f}{v['firstS']:>9.2f}")
+            print(f"  {v.get('about', '')}")
     print(f"\n{'UNet alone, fp16 + fp32 islands':36}{'rel L2 vs diff. fp32':>21}{'s/step':>9}{'build s':>9}{'load s':>8}")
     for v in [r for r in recs if r.get('diag') == 'variant']:
         label = {'fp16': 'fp16 (default graph)', 'fp32': 'fp32 graph', 'all': '+ all four families in fp32'}.get(v['name'], f"+ {v['name']} in fp32")

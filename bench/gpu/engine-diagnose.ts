@@ -5,16 +5,20 @@
 //      done on the device) and of the UNet alone (fed diffusers' fp32 residuals, uploaded once); the relative L2
 //      difference from diffusers fp32 of the whole step's output, of ControlNet's residuals (all together) and of the
 //      UNet alone's output;
-//   2. UNet-alone variants: the fp16 graph with more float32 islands (precision.ts FP32_ISLANDS, one family each, then
-//      all together) and the fp32 graph, each built, loaded and timed (relative L2 from diffusers fp32 and s/step),
-//      in order, while --deadline-s leaves time for one more (the slowest so far, +10%) and for the profile;
+//   2. WebGPU EP settings on the default fp16 UNet alone, each in a child process of this script (--session-variant:
+//      preferredLayout NCHW, validationMode disabled): s/step and relative L2; then
+//      UNet-alone variants: the fp16 graph with more float32 islands (precision.ts FP32_ISLANDS, one family each, all
+//      together) and the fp32 graph, each built, loaded and timed (relative L2 from diffusers fp32 and s/step), in
+//      order, while --deadline-s leaves time for one more (the slowest so far, +10%) and for the profile;
 //   3. an ONNX Runtime profile of a few steps on fresh sessions (enableProfiling): nodes per execution provider (any
 //      node not on the requested provider is a fallback, with copies around it), op types by CPU-side kernel time
 //      (the "Node" events; on webgpu that is the time to record and dispatch, not to compute) and, where the WebGPU
 //      EP records timestamp queries ("Api" events named node&op&program), op types and shader programs by GPU time.
 // Run: node --import tsx bench/gpu/engine-diagnose.ts --work DIR [--provider webgpu|cpu] [--repeats N]
-//        [--deadline-s S] [--jsonl FILE] [--variants attention,linear,conv,norm,fp32,all] [--profile-steps N]
+//        [--deadline-s S] [--jsonl FILE] [--variants linear,conv,attention,all,norm,fp32] [--profile-steps N]
+//        [--session-variants nchw,no-validation]
 // (bench/gpu.sh runs an esbuild bundle of this file, .gpu/engine-diagnose.mjs.)
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlnetScales } from '../../src/engine/models/controlnet.ts';
@@ -36,11 +40,12 @@ const repeats = Number(opt('--repeats') ?? 5);
 const deadlineS = Number(opt('--deadline-s') ?? 150);
 const profileSteps = Number(opt('--profile-steps') ?? 3);
 const jsonl = opt('--jsonl') ?? join(work, 'diagnose.jsonl');
-const variantNames = (opt('--variants') ?? 'attention,linear,conv,norm,fp32,all').split(',').filter(Boolean);
+const variantNames = (opt('--variants') ?? 'linear,conv,attention,all,norm,fp32').split(',').filter(Boolean);
 const now = (): number => performance.now() / 1000;
 const T0 = now();
 const elapsed = (): number => now() - T0;
-writeFileSync(jsonl, '');
+const childVariant = opt('--session-variant');
+if (!childVariant) writeFileSync(jsonl, '');
 
 /** Appends one finding to the JSON lines file and prints it, long lists left out, on stdout. */
 function emit(rec: Record<string, unknown>): void {
@@ -126,8 +131,51 @@ async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   return ts;
 }
 
+/**
+ * WebGPU EP settings tried on the default fp16 UNet (no rebuild). Each runs in a child process: validationMode belongs
+ * to the WebGPU context, which the first session of a process creates for all.
+ * On cpu the same flow runs with the plain options (nothing to vary there), so --cpu-smoke exercises it.
+ */
+const SESSION_VARIANTS: Record<string, { about: string; options: (base: ort.InferenceSession.SessionOptions) => ort.InferenceSession.SessionOptions }> = {
+  nchw: { about: 'preferredLayout NCHW (the native EP defaults to NHWC: Transposes around Conv)', options: (b) => ({ ...b, executionProviders: [{ name: 'webgpu', preferredLayout: 'NCHW' }] }) },
+  'no-validation': { about: 'validationMode disabled (Dawn skips per-call validation)', options: (b) => ({ ...b, executionProviders: [{ name: 'webgpu', validationMode: 'disabled' } as ort.InferenceSession.ExecutionProviderConfig] }) },
+  // (maxNumPendingDispatches cannot be set from Node: the binding passes only the options it knows to the EP, and
+  // the EP reads its settings when it is appended, before sessionOptions.extra is applied)
+};
+const sessionVariantNames = (opt('--session-variants') ?? Object.keys(SESSION_VARIANTS).join(',')).split(',').filter(Boolean);
+
+if (childVariant) {
+  // a child: one UNet-alone timing of --model under one session variant, one JSON line on stdout
+  const v = SESSION_VARIANTS[childVariant];
+  if (!v) throw new Error(`--session-variant: ${childVariant} is none of ${Object.keys(SESSION_VARIANTS).join(', ')}`);
+  const base = sessionOptions(rt16);
+  let t = now();
+  const s = await ort.InferenceSession.create(opt('--model')!, provider === 'webgpu' ? v.options(base) : base);
+  const loadS = now() - t;
+  const ops = new DeviceOps(rt16);
+  const io = new DeviceIO(ops);
+  const d = await deviceInputs(io);
+  let out: Float32Array = new Float32Array(0);
+  const run = async (): Promise<void> => { out = (await io.run(s, unetFeeds(d))).out_sample!.data as Float32Array; };
+  t = now();
+  await run();
+  const firstS = now() - t;
+  const ts = await timed(repeats, run);
+  console.log(JSON.stringify({ diag: 'session-variant', name: childVariant, about: v.about, applied: provider === 'webgpu', loadS, firstS, stepSMedian: median(ts), stepS: ts, relL2VsDiffusersFp32: relL2(out, ref32) }));
+  process.exit(0);
+}
+
+/** Runs this script as a child for one session variant; its JSON line, or an error record. */
+function runSessionVariant(name: string, model: string, timeoutS: number): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, '--work', work!, '--provider', provider, '--repeats', String(repeats),
+    '--session-variant', name, '--model', model], { encoding: 'utf8', timeout: timeoutS * 1000 });
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('{"diag":"session-variant"'));
+  if (r.status === 0 && line) return JSON.parse(line);
+  return { diag: 'session-variant', name, error: `exit ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` };
+}
+
 await assertProviderAvailable(provider, cacheDir);
-emit({ diag: 'env', provider, ortVersion: ort.env.versions.common, repeats, deadlineS, variants: variantNames.join(',') });
+emit({ diag: 'env', provider, ortVersion: ort.env.versions.common, repeats, deadlineS, variants: variantNames.join(','), sessionVariants: sessionVariantNames.join(',') });
 
 // 1. the default fp16 graphs
 let t0 = now();
@@ -182,8 +230,20 @@ emit({ diag: 'build', network: 'unet', precision: 'fp16', buildS: unetBuildS, lo
   await unet.release();
 }
 
-// 2. UNet-alone variants, leaving time for the profile (two session loads and a few steps)
+// 2. WebGPU EP settings on the default fp16 UNet (child processes), then UNet-alone variants with more fp32 islands,
+// leaving time for the profile (two session loads and a few steps)
 const profileReserveS = 2 * (cnLoadS + unetLoadS) + 5;
+let slowestChild = 0;
+for (const name of sessionVariantNames) {
+  const left = deadlineS - elapsed() - profileReserveS;
+  if (left < slowestChild * 1.2 + 3) {
+    emit({ diag: 'skipped', name, reason: `${left.toFixed(0)} s left before the profile's reserve` });
+    continue;
+  }
+  const start = now();
+  emit(runSessionVariant(name, unetC.path, Math.min(60, left)));
+  slowestChild = Math.max(slowestChild, now() - start);
+}
 const variants: { name: string; islands: Fp32Island[]; precision: 'fp16' | 'fp32' }[] = variantNames.map((name) => {
   if (name === 'fp32') return { name, islands: [], precision: 'fp32' };
   if (name === 'all') return { name, islands: [...FP32_ISLANDS], precision: 'fp16' };
