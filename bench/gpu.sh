@@ -12,21 +12,35 @@
 #   bench/gpu.sh --check       only checks that .gpu/ holds everything, and unpacks it (no GPU needed)
 #   bench/gpu.sh --cpu-smoke   the whole flow at a tiny size on the CPU (provider cpu, torch cpu), to test the script
 #                              here; PYTHON=<a python with torch> (default python3)
-# Environment: GPU_BENCH_WORK (scratch folder, default /tmp/cn-gpu-bench), REPEATS (timed steps, default 20),
-# GPU_PACK (the packed folder, default .gpu).
+#   bench/gpu.sh --diagnose    where our step's time goes and which fp16 ops lose precision, in at most DIAG_BUDGET_S
+#                              (default 190 s, unpacking included): diffusers_step.py --diagnose (also ControlNet and
+#                              UNet alone, fp32 residuals saved), then bench/gpu/engine-diagnose.ts (ControlNet / UNet
+#                              alone, WebGPU EP settings, UNet-alone variants with more fp32 islands, an ONNX Runtime
+#                              profile with nodes per provider and op types by time); one table at the end; JSON lines in
+#                              $GPU_BENCH_OUT/diagnose.jsonl (+ diffusers.json, gzipped profiles). With --cpu-smoke: the
+#                              same flow at the tiny size on the CPU.
+# Environment: GPU_BENCH_WORK (scratch folder, default /tmp/cn-gpu-bench), REPEATS (timed steps, default 20; 5 with
+# --diagnose), GPU_PACK (the packed folder, default .gpu), GPU_BENCH_OUT (where --diagnose leaves its results, default
+# the scratch folder), DIAG_VARIANTS (fp32-island variants, in order: default linear,conv,attention,all,norm,fp32),
+# DIAG_SESSION_VARIANTS (WebGPU EP settings tried on the default UNet: default nchw,no-validation).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${GPU_PACK:-$ROOT/.gpu}
 WORK=${GPU_BENCH_WORK:-/tmp/cn-gpu-bench}
-REPEATS=${REPEATS:-20}
 PYTHON=${PYTHON:-python3}
 MODE=gpu
-case "${1:-}" in
-  --check) MODE=check ;;
-  --cpu-smoke) MODE=smoke ;;
-  '') ;;
-  *) echo "usage: bench/gpu.sh [--check|--cpu-smoke]" >&2; exit 2 ;;
-esac
+DIAGNOSE=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) MODE=check ;;
+    --cpu-smoke) MODE=smoke ;;
+    --diagnose) DIAGNOSE=1 ;;
+    *) echo "usage: bench/gpu.sh [--check|--cpu-smoke] [--diagnose]" >&2; exit 2 ;;
+  esac
+done
+if [ "$DIAGNOSE" = 1 ]; then REPEATS=${REPEATS:-5}; else REPEATS=${REPEATS:-20}; fi
+OUTDIR=${GPU_BENCH_OUT:-$WORK}
+DIAG_BUDGET_S=${DIAG_BUDGET_S:-190}
 fail() { echo "bench/gpu.sh: $*" >&2; exit 1; }
 T0=$SECONDS
 
@@ -36,6 +50,7 @@ for f in node.xz libonnxruntime.xz ort-js.tar.xz engine-step.mjs; do [ -s "$PACK
 ls "$PACK"/wheels/diffusers-*.whl >/dev/null 2>&1 || missing+=(".gpu/wheels/diffusers-*.whl")
 ls "$PACK"/wheels/importlib_metadata-*.whl >/dev/null 2>&1 || missing+=(".gpu/wheels/importlib_metadata-*.whl")
 ls "$PACK"/vulkan/libvulkan1_*.deb >/dev/null 2>&1 || missing+=(".gpu/vulkan/libvulkan1_*.deb")
+[ "$DIAGNOSE" = 0 ] || [ -s "$PACK/engine-diagnose.mjs" ] || missing+=(".gpu/engine-diagnose.mjs")
 [ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]}. Run bench/gpu/pack.sh on a connected x86-64 machine, then carry .gpu with the repository."
 command -v "$PYTHON" >/dev/null || fail "no $PYTHON (set PYTHON to a Python 3.12 with torch)"
 "$PYTHON" -c 'import lzma, tarfile' || fail "$PYTHON lacks lzma / tarfile (used to unpack .gpu)"
@@ -52,6 +67,7 @@ unxz "$PACK/node.xz" "$WORK/bin/node" && chmod +x "$WORK/bin/node"
 "$PYTHON" -c 'import sys, tarfile; t = tarfile.open(sys.argv[1], "r:xz"); t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' "$PACK/ort-js.tar.xz" "$WORK/app"
 unxz "$PACK/libonnxruntime.xz" "$WORK/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"
 cp "$PACK/engine-step.mjs" "$WORK/app/"
+[ "$DIAGNOSE" = 0 ] || cp "$PACK/engine-diagnose.mjs" "$WORK/app/"
 for d in "$PACK"/vulkan/*.deb; do dpkg -x "$d" "$WORK/vk"; done
 export LD_LIBRARY_PATH="$WORK/vk/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # the NVIDIA driver's Vulkan ICD: where the container mounts it when no loader config names it
@@ -72,6 +88,30 @@ if [ "$MODE" = gpu ]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
 else
   DEVICE=cpu SIZE=tiny PROVIDER=cpu REPEATS=${REPEATS_SMOKE:-2}
+fi
+
+if [ "$DIAGNOSE" = 1 ]; then
+  mkdir -p "$OUTDIR"
+  echo "--- diffusers ($DEVICE, $SIZE, --diagnose)"
+  timeout 100 "$PYTHON" "$ROOT/bench/gpu/diffusers_step.py" --out "$WORK/run" --device "$DEVICE" --size "$SIZE" --repeats "$REPEATS" --diagnose \
+    | tee "$OUTDIR/diffusers.json" || fail "the diffusers half failed or ran past 100 s"
+  left=$(( DIAG_BUDGET_S - (SECONDS - T0) ))
+  [ "$left" -gt 40 ] || fail "only $left s of DIAG_BUDGET_S=$DIAG_BUDGET_S left for our half"
+  echo "--- ours ($PROVIDER, --diagnose: $((left - 12)) s for it)"
+  DIAG_RC=0
+  timeout "$((left - 4))" "$WORK/bin/node" "$WORK/app/engine-diagnose.mjs" --work "$WORK/run" --provider "$PROVIDER" --repeats "$REPEATS" \
+    --deadline-s "$((left - 12))" --jsonl "$OUTDIR/diagnose.jsonl" --variants "${DIAG_VARIANTS:-linear,conv,attention,all,norm,fp32}" \
+    --session-variants "${DIAG_SESSION_VARIANTS:-nchw,no-validation}" || DIAG_RC=$?
+  [ "$DIAG_RC" = 0 ] || echo "bench/gpu.sh: our diagnose half stopped (exit $DIAG_RC; 124: out of time); the lines it wrote stand" >&2
+  if [ "$OUTDIR" != "$WORK" ] && [ -d "$WORK/run/profile" ]; then
+    mkdir -p "$OUTDIR/profile"
+    "$PYTHON" -c 'import gzip, os, shutil, sys
+for f in os.listdir(sys.argv[1]):
+    shutil.copyfileobj(open(os.path.join(sys.argv[1], f), "rb"), gzip.open(os.path.join(sys.argv[2], f + ".gz"), "wb"))' "$WORK/run/profile" "$OUTDIR/profile" || true
+  fi
+  "$PYTHON" "$ROOT/bench/gpu/diagnose_table.py" "$OUTDIR/diffusers.json" "$OUTDIR/diagnose.jsonl"
+  echo "bench/gpu.sh --diagnose: done in $((SECONDS - T0)) s; JSON lines in $OUTDIR/diagnose.jsonl"
+  exit "$DIAG_RC"
 fi
 
 # Peak GPU memory of a command: nvidia-smi's used memory sampled every 50 ms, minus what was used before it.

@@ -7,8 +7,11 @@ attention (AttnProcessor2_0: torch scaled_dot_product_attention), records the pe
 the step once more in fp32 (the same fp16-rounded weights, upcast) for the fp16-vs-fp32 difference. Writes the inputs
 and both outputs to io.bin (+ a header in diffusers_result.json) for the engine's side to compare against.
 
-Usage: python bench/gpu/diffusers_step.py --out DIR [--device cuda|cpu] [--size full|tiny] [--repeats N]
+Usage: python bench/gpu/diffusers_step.py --out DIR [--device cuda|cpu] [--size full|tiny] [--repeats N] [--diagnose]
 --size tiny uses a 2-level, 32-channel UNet at 64x64 pixels (the --cpu-smoke mode of bench/gpu.sh).
+--diagnose (bench/gpu.sh --diagnose) also times ControlNet alone and the UNet alone (fp16), saves the fp32 ControlNet
+residuals to io.bin (res_down_<i>, res_mid: the engine feeds them to its UNet alone), and reports the fp16-vs-fp32
+difference of ControlNet alone (all residuals) and of the UNet alone fed the fp32 residuals (rounded to fp16).
 """
 import argparse, json, os, statistics, time
 import numpy as np
@@ -50,6 +53,7 @@ def main():
     ap.add_argument('--device', default='cuda')
     ap.add_argument('--size', default='full', choices=['full', 'tiny'])
     ap.add_argument('--repeats', type=int, default=20)
+    ap.add_argument('--diagnose', action='store_true')
     a = ap.parse_args()
     dev = torch.device(a.device)
     if dev.type == 'cuda' and not torch.cuda.is_available():
@@ -99,20 +103,51 @@ def main():
         times.append(time.perf_counter() - t0)
     peak_alloc = torch.cuda.max_memory_allocated() if dev.type == 'cuda' else None
     peak_reserved = torch.cuda.max_memory_reserved() if dev.type == 'cuda' else None
+    diag = {}
+    if a.diagnose:
+        x, e, c = (v.to(dev, torch.float16) for v in (sample, ehs, cond))
+        tt = t.to(dev)
+
+        def timed(fn):
+            fn()
+            sync()
+            ts = []
+            for _ in range(a.repeats):
+                t0 = time.perf_counter()
+                r = fn()
+                sync()
+                ts.append(time.perf_counter() - t0)
+            return statistics.median(ts), r
+        diag['cn_step_s_median'], (down16, mid16) = timed(lambda: cn(x, tt, e, c, conditioning_scale=1.0, return_dict=False))
+        diag['unet_step_s_median'], _ = timed(lambda: unet(x, tt, e, down_block_additional_residuals=down16, mid_block_additional_residual=mid16).sample)
     unet.float()
     cn.float()
-    out32 = step(torch.float32)
+    # step(torch.float32), with the residuals kept
+    x, e, c = (v.to(dev, torch.float32) for v in (sample, ehs, cond))
+    tt = t.to(dev)
+    down32, mid32 = cn(x, tt, e, c, conditioning_scale=1.0, return_dict=False)
+    out32 = unet(x, tt, e, down_block_additional_residuals=down32, mid_block_additional_residual=mid32).sample
     sync()
+    extra = {}
+    if a.diagnose:
+        extra = {f'res_down_{i}': r for i, r in enumerate(down32)}
+        extra['res_mid'] = mid32
+        num = sum(torch.sum((r16.float() - r32) ** 2) for r16, r32 in zip([*down16, mid16], [*down32, mid32]))
+        den = sum(torch.sum(r32 ** 2) for r32 in [*down32, mid32])
+        diag['cn_fp16_vs_fp32_rel_l2'] = torch.sqrt(num / den).item()
+        unet.half()  # the weights were rounded to fp16 before saving: back to the same fp16 network
+        u16 = unet(x.half(), tt, e.half(), down_block_additional_residuals=[r.half() for r in down32], mid_block_additional_residual=mid32.half()).sample
+        diag['unet_fp16_vs_fp32_rel_l2'] = (torch.linalg.vector_norm(u16.float() - out32) / torch.linalg.vector_norm(out32)).item()
     header = write_raw(os.path.join(a.out, 'io.bin'), {
         'sample': sample, 'timestep': t, 'encoder_hidden_states': ehs, 'controlnet_cond': cond,
-        'out_fp16': out16, 'out_fp32': out32,
+        'out_fp16': out16, 'out_fp32': out32, **extra,
     })
     rel = (torch.linalg.vector_norm(out16.float() - out32) / torch.linalg.vector_norm(out32)).item()
     result = {
         'torch': torch.__version__, 'device': torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu',
         'attention': type(unet.attn_processors[next(iter(unet.attn_processors))]).__name__,
         'create_and_save_s': create_s, 'step_s_median': statistics.median(times), 'step_s': times,
-        'peak_allocated_bytes': peak_alloc, 'peak_reserved_bytes': peak_reserved, 'fp16_vs_fp32_rel_l2': rel, 'io': header,
+        'peak_allocated_bytes': peak_alloc, 'peak_reserved_bytes': peak_reserved, 'fp16_vs_fp32_rel_l2': rel, **diag, 'io': header,
     }
     with open(os.path.join(a.out, 'diffusers_result.json'), 'w') as f:
         json.dump(result, f, indent=1)

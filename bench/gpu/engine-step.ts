@@ -14,6 +14,7 @@ import { compileNetwork, openComponent, openControlNetModel } from '../../src/en
 import { DeviceIO, DeviceOps } from '../../src/engine/onnx/device.ts';
 import type { Precision } from '../../src/engine/onnx/precision.ts';
 import { assertProviderAvailable, createSession, ort, parseProvider, type RuntimeOptions } from '../../src/engine/onnx/session.ts';
+import { DiffusersIO, median, relL2 } from './step-io.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -23,27 +24,8 @@ const provider = parseProvider(opt('--provider') ?? 'webgpu');
 const repeats = Number(opt('--repeats') ?? 20);
 const now = (): number => performance.now() / 1000;
 
-interface Header { io: Record<string, { shape: number[]; offset: number; length: number }> }
-const header: Header = JSON.parse(readFileSync(join(work, 'diffusers_result.json'), 'utf8'));
-const bin = readFileSync(join(work, 'io.bin'));
-function host(k: string): ort.Tensor {
-  const h = header.io[k];
-  if (!h) throw new Error(`io.bin has no ${k}`);
-  const a = new Float32Array(h.length / 4);
-  new Uint8Array(a.buffer).set(bin.subarray(h.offset, h.offset + h.length));
-  return new ort.Tensor('float32', a, h.shape);
-}
-
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const dio = new DiffusersIO(work);
+const host = (k: string): ort.Tensor => dio.host(k);
 
 /** Builds (or finds) both graphs at a precision, loads them, runs warm-up + timed steps; returns the last output. */
 async function run(precision: Precision, timed: number): Promise<Record<string, unknown> & { out: Float32Array }> {

@@ -6,6 +6,7 @@
 #   .gpu/libonnxruntime.xz    onnxruntime-node's libonnxruntime.so.1 (CPU + WebGPU EPs), xz -9      (~12.5 MB)
 #   .gpu/ort-js.tar.xz        onnxruntime-node's binding and JS, onnxruntime-common's CommonJS build
 #   .gpu/engine-step.mjs      bench/gpu/engine-step.ts and the engine code it imports, one esbuild bundle (no tsx there)
+#   .gpu/engine-diagnose.mjs  the same for bench/gpu/engine-diagnose.ts (bench/gpu.sh --diagnose)
 #   .gpu/wheels/*.whl         diffusers + importlib_metadata (the GPU image has torch, numpy, safetensors, huggingface_hub)
 #   .gpu/vulkan/*.deb         the Vulkan loader (libvulkan1) and the GL vendor-neutral dispatch libraries the NVIDIA ICD
 #                             loads (libglvnd0 ...; the set /work/.library/device/README.md found to work there):
@@ -49,6 +50,9 @@ tar -cf - node_modules/onnxruntime-node/package.json node_modules/onnxruntime-no
 node_modules/.bin/esbuild bench/gpu/engine-step.ts --bundle --platform=node --format=esm --target=node20 \
   --external:onnxruntime-node --log-level=warning \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" --outfile="$PACK/engine-step.mjs"
+node_modules/.bin/esbuild bench/gpu/engine-diagnose.ts --bundle --platform=node --format=esm --target=node20 \
+  --external:onnxruntime-node --log-level=warning \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" --outfile="$PACK/engine-diagnose.mjs"
 
 if ! ls "$PACK"/wheels/diffusers-*.whl >/dev/null 2>&1; then
   py=$(command -v python3)

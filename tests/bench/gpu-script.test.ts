@@ -31,6 +31,19 @@ test('bench/gpu.sh without .gpu/ names every missing piece and bench/gpu/pack.sh
   }
 });
 
+test('bench/gpu.sh --diagnose also needs the diagnose bundle', () => {
+  const pack = mkdtempSync(join(tmpdir(), 'gpu-pack-'));
+  try {
+    const r = spawnSync('bash', [script, '--check', '--diagnose'], { env: { ...process.env, GPU_PACK: pack }, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.ok(r.stderr.includes('engine-diagnose.mjs'), r.stderr);
+    const plain = spawnSync('bash', [script, '--check'], { env: { ...process.env, GPU_PACK: pack }, encoding: 'utf8' });
+    assert.ok(!plain.stderr.includes('engine-diagnose.mjs'), plain.stderr);
+  } finally {
+    rmSync(pack, { recursive: true, force: true });
+  }
+});
+
 test('bench/gpu.sh rejects unknown options', () => {
   const r = spawnSync('bash', [script, '--bogus'], { encoding: 'utf8' });
   assert.equal(r.status, 2);

@@ -1,6 +1,7 @@
 // Layer helpers shared by the network builders, each the ONNX form of one diffusers / transformers module.
 // Weight names are the module paths (prefix + ".weight"), so a helper reads exactly the tensors torch would.
 import { float, type Dim, type FloatType, type GraphBuilder, MS_DOMAIN, type Value } from '../onnx/graph.ts';
+import type { Fp32Island } from '../onnx/precision.ts';
 import type { WeightReader } from './weight-reader.ts';
 
 export type LoraKind = 'linear' | 'conv';
@@ -34,11 +35,25 @@ export class Net {
   /** diffusers' upcast_attention (SD 2.1's UNet): in a float16 graph, attention() runs in float32. */
   upcastAttention = false;
 
-  constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean) {}
+  private readonly fp32Islands: ReadonlySet<Fp32Island>;
+
+  /** `fp32Islands`: experimental extra float32 islands of a float16 graph (precision.ts FP32_ISLANDS). */
+  constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean, fp32Islands: readonly Fp32Island[] = []) {
+    this.fp32Islands = new Set(fp32Islands);
+  }
 
   /** The type weights and activations are in (the graph's floatType). */
   get floatType(): FloatType {
     return this.g.floatType;
+  }
+
+  /**
+   * Runs `op` on its inputs cast to float32 and casts its result back to float16 when `island` is one of this float16
+   * network's extra float32 islands; otherwise runs it on the inputs as they are.
+   */
+  maybeFp32(island: Fp32Island, inputs: Value[], op: (inputs: Value[]) => Value): Value {
+    if (this.floatType !== 'float16' || !this.fp32Islands.has(island)) return op(inputs);
+    return this.g.cast(op(inputs.map((v) => (v === '' ? v : this.g.cast(v, 'float32')))), 'float16');
   }
 
   /** Runs fn with LoRA branches on (only if the build asked for LoRA). */
@@ -88,8 +103,12 @@ export function linear(n: Net, x: Value, prefix: string, lora = true): Value {
   const g = n.g;
   const name = `${prefix}.weight`;
   const [outF, inF] = n.w.shape(name) as [number, number];
-  let y = g.op('MatMul', [x, n.w.paramT(g, name)]);
-  if (n.w.has(`${prefix}.bias`)) y = g.op('Add', [y, n.w.param(g, `${prefix}.bias`, [outF])]);
+  const inputs = [x, n.w.paramT(g, name)];
+  if (n.w.has(`${prefix}.bias`)) inputs.push(n.w.param(g, `${prefix}.bias`, [outF]));
+  let y = n.maybeFp32('linear', inputs, ([a, w, b]) => {
+    const m = g.op('MatMul', [a!, w!]);
+    return b === undefined ? m : g.op('Add', [m, b]);
+  });
   if (lora && n.loraHere) y = g.op('Add', [y, n.loraLinear(name, x, inF, outF)]);
   return y;
 }
@@ -110,7 +129,7 @@ export function conv(n: Net, x: Value, prefix: string, opts: ConvOpts = {}): Val
   const strides = [opts.stride ?? 1, opts.stride ?? 1];
   const inputs = [x, n.w.param(g, name)];
   if (n.w.has(`${prefix}.bias`)) inputs.push(n.w.param(g, `${prefix}.bias`, [outF]));
-  let y = g.op('Conv', inputs, { strides, pads, kernel_shape: [kh, kw] });
+  let y = n.maybeFp32('conv', inputs, (v) => g.op('Conv', v, { strides, pads, kernel_shape: [kh, kw] }));
   if ((opts.lora ?? true) && n.loraHere) y = g.op('Add', [y, n.loraConv(name, x, inF, outF, [kh, kw], strides, pads)]);
   return y;
 }
@@ -122,17 +141,17 @@ export function conv(n: Net, x: Value, prefix: string, opts: ConvOpts = {}): Val
  */
 export function groupNorm(n: Net, x: Value, prefix: string, groups: number, eps: number): Value {
   const c = n.w.shape(`${prefix}.weight`)[0]!;
-  return n.g.op('GroupNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
+  return n.maybeFp32('norm', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], (v) => n.g.op('GroupNormalization', v, {
     num_groups: groups, epsilon: float(eps), ...(n.floatType === 'float16' ? { stash_type: 1 } : {}),
-  });
+  }));
 }
 
 /** torch LayerNorm over the last axis; statistics in float32 for any input type (stash_type's default, 1). */
 export function layerNorm(n: Net, x: Value, prefix: string, eps: number): Value {
   const c = n.w.shape(`${prefix}.weight`)[0]!;
-  return n.g.op('LayerNormalization', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], {
+  return n.maybeFp32('norm', [x, n.w.param(n.g, `${prefix}.weight`, [c]), n.w.param(n.g, `${prefix}.bias`, [c])], (v) => n.g.op('LayerNormalization', v, {
     axis: -1, epsilon: float(eps),
-  });
+  }));
 }
 
 export function silu(g: GraphBuilder, x: Value): Value {
@@ -169,7 +188,9 @@ export function attention(n: Net, x: Value, context: Value | undefined, prefix: 
   const v = linear(n, kv, `${prefix}.to_v`);
   const g = n.g;
   const upcast = n.upcastAttention && n.floatType === 'float16';
-  const attended = upcast ? g.toFloat(mha(g, g.fromFloat(q), g.fromFloat(k), g.fromFloat(v), heads)) : mha(g, q, k, v, heads);
+  const attended = upcast
+    ? g.toFloat(mha(g, g.fromFloat(q), g.fromFloat(k), g.fromFloat(v), heads))
+    : n.maybeFp32('attention', [q, k, v], ([a, b, c]) => mha(g, a!, b!, c!, heads));
   return linear(n, attended, `${prefix}.to_out.0`);
 }
 

@@ -122,5 +122,7 @@ function compileKey(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOpt
     // absent for float32, so the float32 entries built before precisions existed stay valid
     ...(floatType === 'float32' ? {} : { floatType }),
     ...(upcast ? { attention: 'float32' } : {}),
+    // experimental islands (bench/gpu.sh --diagnose) only where they change the graph: UNet, float16
+    ...(kind === 'unet' && floatType === 'float16' && opts.unet?.fp32Islands?.length ? { fp32Islands: [...new Set(opts.unet.fp32Islands)].sort() } : {}),
   };
 }

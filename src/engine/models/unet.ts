@@ -8,7 +8,7 @@ import { downBlocks, midBlock, skipShapes, timeEmbedding, type TomeAt } from './
 import { parseUNetConfig, type UNetConfigJson } from './unet-config.ts';
 import { WeightReader } from './weight-reader.ts';
 import { TOME_RATIO_INPUT, tomeMergeFns } from './tome.ts';
-import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+import { floatTypeOf, type Fp32Island, type Precision } from '../onnx/precision.ts';
 
 /** tomesd's settings (tomesd.apply_patch arguments; max_downsample is a factor: 1, 2, 4 or 8). */
 export interface TomeOptions {
@@ -36,13 +36,15 @@ export interface UNetBuildOptions {
   tome?: TomeOptions & { mergeFns?: TomeMergeFns };
   /** fp16: float16 weights and activations (I/O stays float32); default fp32. */
   precision?: Precision;
+  /** Experimental (bench/gpu.sh --diagnose): extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS). */
+  fp32Islands?: Fp32Island[];
 }
 
 /** Builds the graph; throws naming any weight the config does not account for (or vice versa). */
 export function buildUNet(config: UNetConfigJson, src: WeightSource, opts: UNetBuildOptions = {}): { graph: GraphBuilder; net: Net } {
   const a = parseUNetConfig(config, 'UNet');
   const g = new GraphBuilder('unet', { floatType: floatTypeOf(opts.precision) });
-  const n = new Net(g, new WeightReader(src, 'UNet'), opts.lora ?? false);
+  const n = new Net(g, new WeightReader(src, 'UNet'), opts.lora ?? false, opts.fp32Islands);
   n.upcastAttention = a.upcastAttention;
   const sample = g.input('sample', 'float32', ['batch', a.inChannels, 'height', 'width']);
   const timestep = g.input('timestep', 'float32', ['batch']);

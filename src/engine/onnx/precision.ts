@@ -19,6 +19,18 @@ export function parsePrecision(value: string | undefined, provider: string): Pre
   return p as Precision;
 }
 
+/**
+ * Experimental, for bench/gpu.sh --diagnose (not a setting): op families a float16 UNet can compute in float32 on top of
+ * the usual islands, to find which float16 kernels of a provider lose precision. Each casts its activations, weights
+ * and biases to float32 around the op and casts the result back to float16:
+ * - attention: the attention core (QKᵀ, softmax, ·V: the MultiHeadAttention node), not its projections;
+ * - linear: every MatMul of a linear layer (attention projections, feed-forward, time embedding, proj_in/out);
+ * - conv: every Conv;
+ * - norm: GroupNorm and LayerNorm as a whole (input, scale, bias and output float32, not just the statistics).
+ */
+export const FP32_ISLANDS = ['attention', 'linear', 'conv', 'norm'] as const;
+export type Fp32Island = (typeof FP32_ISLANDS)[number];
+
 /** The graph element type of a precision. */
 export function floatTypeOf(p: Precision | undefined): FloatType {
   return p === 'fp16' ? 'float16' : 'float32';

@@ -18,7 +18,7 @@ import { buildUNet } from '../../../src/engine/models/unet.ts';
 import { buildVaeDecoder, buildVaeEncoder, vaeFloatType } from '../../../src/engine/models/vae.ts';
 import { WeightReader } from '../../../src/engine/models/weight-reader.ts';
 import { GraphBuilder, type FloatType } from '../../../src/engine/onnx/graph.ts';
-import { floatTypeOf, parsePrecision } from '../../../src/engine/onnx/precision.ts';
+import { floatTypeOf, FP32_ISLANDS, parsePrecision, type Fp32Island } from '../../../src/engine/onnx/precision.ts';
 import type { Precision } from '../../../src/engine/onnx/precision.ts';
 import type { WeightSource } from '../../../src/engine/weights/types.ts';
 import { DataType } from '../../../src/engine/onnx/proto.ts';
@@ -97,6 +97,45 @@ test('UNet with ControlNet residuals and LoRA slots: fp16 within the bound of fp
     feeds[`${name}.lora_scale`] = new ort.Tensor('float32', Float32Array.of(0.8, 0.8), [2]);
   }
   assertBound('tiny UNet', await compare(build, feeds));
+});
+
+test('experimental fp32 islands (bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
+  const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
+  const cfg = tinyConfig('sd15/unet');
+  const ops: Record<Fp32Island, string[]> = {
+    attention: ['MultiHeadAttention'], linear: ['MatMul'], conv: ['Conv'], norm: ['GroupNormalization', 'LayerNormalization'],
+  };
+  /** For each op type: how many of its nodes read float32 casts for all their inputs, out of how many. */
+  const fp32Reads = (g: GraphBuilder): Record<string, [number, number]> => {
+    const castTo32 = new Set(g.nodes.filter((n) => n.opType === 'Cast' && n.attrs.to === 1).flatMap((n) => n.outputs));
+    const out: Record<string, [number, number]> = {};
+    for (const n of g.nodes) {
+      const c = (out[n.opType] ??= [0, 0]);
+      if (n.inputs.filter((v) => v !== '').every((v) => castTo32.has(v))) c[0]++;
+      c[1]++;
+    }
+    return out;
+  };
+  const plain = fp32Reads(buildUNet(cfg, src, { controlnetInputs: true, precision: 'fp16' }).graph);
+  for (const island of FP32_ISLANDS) {
+    const g = buildUNet(cfg, src, { controlnetInputs: true, precision: 'fp16', fp32Islands: [island] }).graph;
+    const reads = fp32Reads(g);
+    for (const op of ops[island]) {
+      const [n32, n] = reads[op]!;
+      assert.ok(n > 0 && n32 === n, `${island}: ${n32} of ${n} ${op} nodes read float32 casts`);
+      assert.equal(plain[op]![0], 0, `without islands no ${op} reads float32 casts`);
+    }
+    // the other families are untouched
+    for (const other of FP32_ISLANDS.filter((i) => i !== island)) for (const op of ops[other]) assert.equal(reads[op]![0], 0, `${island} left ${op} alone`);
+  }
+  // an fp32 graph has nothing to island: the option changes nothing there
+  const g32 = buildUNet(cfg, src, { controlnetInputs: true, precision: 'fp32', fp32Islands: [...FP32_ISLANDS] }).graph;
+  assert.equal(g32.nodes.filter((n) => n.opType === 'Cast').length, buildUNet(cfg, src, { controlnetInputs: true }).graph.nodes.filter((n) => n.opType === 'Cast').length);
+  const feeds: Record<string, ort.Tensor> = { sample: f32(fx, 'sample'), timestep: f32(fx, 'timestep'), encoder_hidden_states: f32(fx, 'encoder_hidden_states') };
+  for (let i = 0; i < 6; i++) feeds[`down_block_additional_residual_${i}`] = f32(fx, `cn_down_${i}`);
+  feeds.mid_block_additional_residual = f32(fx, 'cn_mid');
+  const build = (p: Precision) => buildUNet(cfg, src, { controlnetInputs: true, precision: p, fp32Islands: [...FP32_ISLANDS] }).graph;
+  assertBound('tiny UNet, fp16 with every fp32 island', await compare(build, feeds));
 });
 
 test('UNet with ToMe (its merge a float32 island): fp16 within the bound of fp32', async () => {
@@ -255,6 +294,12 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
     assert.notEqual(c16.path, c32.path);
     assert.equal(c16.built, true);
     assert.equal((await compileNetwork(cache, 'clip-text', base.textEncoder, { precision: 'fp16' })).built, false);
+    // experimental fp32 islands: a separate entry for an fp16 UNet, whatever their order
+    const u16 = await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16' });
+    const ua = await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', unet: { fp32Islands: ['conv', 'attention'] } });
+    assert.notEqual(ua.path, u16.path);
+    assert.equal((await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', unet: { fp32Islands: ['attention', 'conv'] } })).path, ua.path);
+    assert.equal((await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', unet: { fp32Islands: [] } })).path, u16.path);
     const v32 = await compileNetwork(cache, 'vae-decoder', base.vae);
     const v16 = await compileNetwork(cache, 'vae-decoder', base.vae, { precision: 'fp16' });
     assert.equal(v16.path, v32.path);
