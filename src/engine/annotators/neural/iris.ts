@@ -8,8 +8,9 @@
 //   RectTransformationCalculator (square_long, scale 2.3).
 // - iris_landmark_cpu.pbtxt: ImageCroppingCalculator (BORDER_REPLICATE; image_cropping_calculator.cc RenderCpu:
 //   centre and size rounded to whole pixels, the rotated rectangle's corners mapped onto the crop's corner pixel
-//   centres by cv::warpPerspective, bilinear), ImageTransformationCalculator (64x64, FIT: cv::resize with
-//   INTER_AREA when shrinking, INTER_LINEAR otherwise, zero padding to square; then cv::flip for the right eye),
+//   centres by cv::warpPerspective with flags 0, i.e. nearest neighbour), ImageTransformationCalculator (64x64,
+//   FIT: cv::resize with INTER_AREA when shrinking, INTER_LINEAR otherwise, zero padding to square; then cv::flip
+//   for the right eye),
 //   TfLiteConverterCalculator (zero_center false: value / 255), the model, TfLiteTensorsToLandmarksCalculator
 //   (5 iris points of x, y, z in 64-pixel units; x -> 64 - x when flipped), LandmarkLetterboxRemovalCalculator,
 //   LandmarkProjectionCalculator (through the unrounded ROI).
@@ -21,7 +22,7 @@
 // Differences: MediaPipe's FaceMesh(refine_landmarks=True), which controlnet_aux calls, gets these points from
 // face_landmark_with_attention instead (custom TFLite operators our importer does not translate); the eye
 // contours that iris_tracking also refines (UpdateFaceLandmarksCalculator) are left as face_landmark gives them;
-// OpenCV interpolates in fixed point (crops may differ from ours by 1 in 255).
+// OpenCV's INTER_LINEAR resize is reproduced in its fixed-point arithmetic; INTER_AREA in float64 (OpenCV: float32).
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Landmark } from '../face-draw.ts';
 import { normalizeRadians, projectLandmarks, type NormRect } from './face.ts';
@@ -54,12 +55,17 @@ export function eyeRoi(face: readonly Landmark[], corners: readonly [number, num
 
 /** std::round: halves away from zero (Math.round rounds -2.5 to -2). */
 const roundHalfAway = (v: number) => Math.sign(v) * Math.round(Math.abs(v));
+/** cvRound (lrint in the default rounding mode): halves to even. */
+const roundHalfEven = (v: number) => {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
 
 /**
  * ImageCroppingCalculator's CPU crop of a normalized ROI: centre and size rounded to pixels, the rotated
- * rectangle's corners mapped onto the crop's corner pixel centres (0,0)..(w-1,h-1), sampled bilinearly with the
- * image's edge pixels replicated outside. Returns the crop (RGB HWC) and its size; null when it would be
- * narrower than 2 pixels (the mapping needs w - 1 > 0).
+ * rectangle's corners mapped onto the crop's corner pixel centres (0,0)..(w-1,h-1) by cv::warpPerspective with
+ * flags 0, which is nearest-neighbour sampling, the image's edge pixels replicated outside. Returns the crop (RGB
+ * HWC); null when it would be narrower than 2 pixels (the mapping needs w - 1 > 0).
  */
 export function cropEye(img: RgbImage, roi: NormRect): RgbImage | null {
   const { width: W, height: H, data } = img;
@@ -69,41 +75,60 @@ export function cropEye(img: RgbImage, roi: NormRect): RgbImage | null {
   // the rotation as OpenCV builds RotatedRect's corners (angle in float degrees, back to radians)
   const c = Math.cos(roi.rotation), s = Math.sin(roi.rotation);
   const out = new Uint8Array(cw * ch * 3);
-  const at = (x: number, y: number, k: number) => data[(Math.min(Math.max(y, 0), H - 1) * W + Math.min(Math.max(x, 0), W - 1)) * 3 + k]!;
   for (let j = 0; j < ch; j++) {
     for (let i = 0; i < cw; i++) {
       const dx = (i / (cw - 1) - 0.5) * cw, dy = (j / (ch - 1) - 0.5) * ch;
-      const sx = cx + c * dx - s * dy, sy = cy + s * dx + c * dy;
-      const x0 = Math.floor(sx), y0 = Math.floor(sy), fx = sx - x0, fy = sy - y0;
-      for (let k = 0; k < 3; k++) {
-        const v = (at(x0, y0, k) * (1 - fx) + at(x0 + 1, y0, k) * fx) * (1 - fy) + (at(x0, y0 + 1, k) * (1 - fx) + at(x0 + 1, y0 + 1, k) * fx) * fy;
-        out[(j * cw + i) * 3 + k] = Math.round(v);
-      }
+      // warpPerspective flags 0 is INTER_NEAREST: the nearest source pixel (cvRound), edges replicated
+      const x = Math.min(Math.max(roundHalfEven(cx + c * dx - s * dy), 0), W - 1);
+      const y = Math.min(Math.max(roundHalfEven(cy + s * dx + c * dy), 0), H - 1);
+      out.set(data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3), (j * cw + i) * 3);
     }
   }
   return { width: cw, height: ch, data: out };
 }
 
-/** cv::resize INTER_LINEAR (half-pixel centres, edge clamped) of an RGB image. */
+/**
+ * cv::resize INTER_LINEAR of an 8-bit RGB image, bit for bit as OpenCV computes it on x86 (resize.cpp's generic
+ * path with its SIMD vertical pass): per output index, src = (d + 0.5) * scale - 0.5 in float32 and weights
+ * rounded to 11-bit fixed point; columns past the edge are clamped to it (weight on the edge pixel only), rows are
+ * clamped as indices while keeping both weights; the vertical pass drops 4 bits, multiplies keeping the high 16
+ * bits, and rounds the sum by 2 bits.
+ */
 function resizeLinear(img: RgbImage, tw: number, th: number): Uint8Array {
   const { width: W, height: H, data } = img;
-  const out = new Uint8Array(tw * th * 3);
-  const axis = (d: number, n: number, src: number): [number, number] => {
-    const f = (d + 0.5) * (src / n) - 0.5;
-    let i = Math.floor(f), t = f - i;
-    if (i < 0) { i = 0; t = 0; }
-    if (i >= src - 1) { i = src - 1; t = 0; }
-    return [i, t];
+  const f = Math.fround;
+  const coefficients = (n: number, src: number, clampEdges: boolean) => {
+    const scale = 1 / (n / src);
+    const idx = new Int32Array(n), w0 = new Int32Array(n), w1 = new Int32Array(n);
+    for (let d = 0; d < n; d++) {
+      const pos = f((d + 0.5) * scale - 0.5);
+      let i = Math.floor(pos), t = f(pos - i);
+      if (clampEdges && i < 0) { i = 0; t = 0; }
+      if (clampEdges && i >= src - 1) { i = src - 1; t = 0; }
+      idx[d] = i;
+      w0[d] = roundHalfEven(f(f(1 - t) * 2048));
+      w1[d] = roundHalfEven(f(t * 2048));
+    }
+    return { idx, w0, w1 };
   };
-  for (let v = 0; v < th; v++) {
-    const [y0, fy] = axis(v, th, H), y1 = Math.min(y0 + 1, H - 1);
+  const xs = coefficients(tw, W, true), ys = coefficients(th, H, false);
+  const clampRow = (y: number) => Math.min(Math.max(y, 0), H - 1);
+  // the horizontal pass of one source row, in 11-bit fixed point
+  const row = (y: number) => {
+    const r = new Int32Array(tw * 3);
     for (let u = 0; u < tw; u++) {
-      const [x0, fx] = axis(u, tw, W), x1 = Math.min(x0 + 1, W - 1);
-      for (let k = 0; k < 3; k++) {
-        const p = (x: number, y: number) => data[(y * W + x) * 3 + k]!;
-        const val = (p(x0, y0) * (1 - fx) + p(x1, y0) * fx) * (1 - fy) + (p(x0, y1) * (1 - fx) + p(x1, y1) * fx) * fy;
-        out[(v * tw + u) * 3 + k] = Math.round(val);
-      }
+      const x0 = xs.idx[u]!, x1 = Math.min(x0 + 1, W - 1);
+      for (let k = 0; k < 3; k++) r[u * 3 + k] = data[(y * W + x0) * 3 + k]! * xs.w0[u]! + data[(y * W + x1) * 3 + k]! * xs.w1[u]!;
+    }
+    return r;
+  };
+  const out = new Uint8Array(tw * th * 3);
+  for (let v = 0; v < th; v++) {
+    const r0 = row(clampRow(ys.idx[v]!)), r1 = row(clampRow(ys.idx[v]! + 1));
+    const b0 = ys.w0[v]!, b1 = ys.w1[v]!;
+    for (let i = 0; i < tw * 3; i++) {
+      const val = (Math.floor(((r0[i]! >> 4) * b0) / 65536) + Math.floor(((r1[i]! >> 4) * b1) / 65536) + 2) >> 2;
+      out[v * tw * 3 + i] = Math.min(255, Math.max(0, val));
     }
   }
   return out;
