@@ -57,6 +57,21 @@ test('eye ROIs from the corner landmarks (bounding box, rotation from corner to 
   assert.ok(Math.abs(tilted[4]!) > 0.3, 'the tilted case is rotated');
 });
 
+test("the eye ROIs equal MediaPipe's own calculators (LandmarksToDetection, DetectionsToRects, RectTransformation; mediapipe 0.10.14)", async () => {
+  const mp = loadFixture('annotators/iris_mediapipe');
+  for (const name of CASES) {
+    const img = await image(name);
+    const ref = mp.f32(`${name}/rois`);
+    EYES.forEach(([eye, corners], k) => {
+      const r = eyeRoi(faceWithCorners(name), corners, img.width, img.height);
+      [r.cx, r.cy, r.w, r.h, r.rotation].forEach((v, i) => {
+        // MediaPipe computes in float32: a few ulps of values under 1
+        assert.ok(Math.abs(v - ref[5 * k + i]!) < 1e-6, `${name} ${eye} roi[${i}] ${v} vs MediaPipe's ${ref[5 * k + i]}`);
+      });
+    });
+  }
+});
+
 test('eye crops and 64x64 model inputs equal OpenCV bit for bit (warpPerspective nearest, resize AREA / LINEAR, flip)', async () => {
   for (const name of CASES) {
     const img = await image(name);
