@@ -10,19 +10,21 @@
 //   centre and size rounded to whole pixels, the rotated rectangle's corners mapped onto the crop's corner pixel
 //   centres by cv::warpPerspective with flags 0, i.e. nearest neighbour), ImageTransformationCalculator (64x64,
 //   FIT: cv::resize with INTER_AREA when shrinking, INTER_LINEAR otherwise, zero padding to square; then cv::flip
-//   for the right eye),
-//   TfLiteConverterCalculator (zero_center false: value / 255), the model, TfLiteTensorsToLandmarksCalculator
-//   (5 iris points of x, y, z in 64-pixel units; x -> 64 - x when flipped), LandmarkLetterboxRemovalCalculator,
-//   LandmarkProjectionCalculator (through the unrounded ROI).
+//   for the right eye), TfLiteConverterCalculator (zero_center false: value / 255), the model,
+//   TfLiteTensorsToLandmarksCalculator (5 iris points of x, y, z in 64-pixel units; x -> 64 - x when flipped),
+//   LandmarkLetterboxRemovalCalculator, LandmarkProjectionCalculator (through the unrounded ROI).
 // - mediapipe/graphs/iris_tracking/subgraphs/iris_renderer_cpu.pbtxt and iris_tracking_cpu.pbtxt: the face
 //   landmarks with iris are the 468 face points, then the left eye's 5 iris points, then the right eye's, so 468
 //   is the left (33/133) iris centre and 473 the right (362/263) one: iris point 0 is the centre, 1..4 its edge.
 //   mp.solutions.face_mesh numbers them the same way (FACEMESH_RIGHT_IRIS 469..472 next to FACEMESH_RIGHT_EYE
 //   33..133, its names being the subject's sides), which is what controlnet_aux's draw_pupils reads.
 // Differences: MediaPipe's FaceMesh(refine_landmarks=True), which controlnet_aux calls, gets these points from
-// face_landmark_with_attention instead (custom TFLite operators our importer does not translate); the eye
-// contours that iris_tracking also refines (UpdateFaceLandmarksCalculator) are left as face_landmark gives them;
-// OpenCV's INTER_LINEAR resize is reproduced in its fixed-point arithmetic; INTER_AREA in float64 (OpenCV: float32).
+// face_landmark_with_attention instead (custom TFLite operators our importer does not translate); on the right
+// eye its edge points 474 and 476 are on the other sides than here (the iris pipeline mirrors the flipped
+// eye's x but keeps the model's point order), which changes no drawing (draw_pupils reads 468 and 473, and the
+// iris contour 474-475-476-477 is the same quadrilateral); the eye contours that iris_tracking also refines
+// (UpdateFaceLandmarksCalculator) are left as face_landmark gives them. OpenCV's INTER_LINEAR resize is
+// reproduced in its fixed-point arithmetic, INTER_AREA in float64 (OpenCV: float32; equal on the tests' crops).
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Landmark } from '../face-draw.ts';
 import { normalizeRadians, projectLandmarks, type NormRect } from './face.ts';
