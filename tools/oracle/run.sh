@@ -21,7 +21,7 @@ scripts=("$@")
 # from a diffusers source checkout (see its header), which no wheel ships. rrdbnet.py needs basicsr, installed apart
 # (see its header): run it by name.
 all=(graph_ops.py random_noise.py schedulers.py tokenizer.py tiny_models.py checkpoints.py tokenizer_json.py single_file.py single_file_sd2.py
-     alpha_inputs.py networks_demo.py networks_tome.py lora.py tome.py annotators.py annotator_face.py tflite_models.py
+     alpha_inputs.py networks_demo.py networks_tome.py lora.py tome.py annotators.py annotator_face.py tflite_models.py annotator_iris.py
      annotator_checkpoints.py annotator_midas.py safety_checker.py pipeline.py pipeline_inpaint9.py)
 all+=(gpt2.py)  # enhance_prompt's tiny GPT-2 and its generate() ids (independent of the others)
 [ ${#scripts[@]} -gt 0 ] || scripts=("${all[@]}")

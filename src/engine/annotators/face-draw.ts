@@ -17,7 +17,9 @@ const PARTS: [readonly [number, number][], Color][] = [
   [RIGHT_EYEBROW, bgr(10, 220, 180)],
   [LIPS, bgr(10, 180, 10)],
 ];
+// iris_landmark_spec: 468 right_iris_draw, 473 left_iris_draw (the subject's sides), drawn with halfwidth 2
 const PUPILS: [number, Color][] = [[468, bgr(10, 200, 250)], [473, bgr(250, 200, 10)]];
+const PUPIL_HALFWIDTH = 2;
 
 /** Normalized landmark (x, y in 0..1 of the image). */
 export interface Landmark {
@@ -52,13 +54,17 @@ export function drawFaceMesh(canvas: RgbImage, face: Landmark[]): void {
       if (p && q) line(canvas, p, q, c, 2);
     }
   }
+  // draw_pupils: image[y-2:y+2, x-2:x+2] = color, with numpy's slice rules (a negative start counts from the end,
+  // so a pupil less than 2 px from the top or left edge draws nothing in that direction's rows or columns)
+  const span = (p: number, n: number): [number, number] => {
+    const start = p - PUPIL_HALFWIDTH < 0 ? Math.max(0, p - PUPIL_HALFWIDTH + n) : p - PUPIL_HALFWIDTH;
+    return [start, Math.min(n, p + PUPIL_HALFWIDTH)];
+  };
   for (const [idx, c] of PUPILS) {
     const l = face[idx];
     if (!l || l.x >= 1 || l.x < 0 || l.y >= 1 || l.y < 0) continue;
-    const x = Math.trunc(w * l.x), y = Math.trunc(h * l.y);
-    for (let yy = Math.max(0, y - 2); yy < Math.min(h, y + 2); yy++) {
-      for (let xx = Math.max(0, x - 2); xx < Math.min(w, x + 2); xx++) canvas.data.set(c, (yy * w + xx) * 3);
-    }
+    const [y0, y1] = span(Math.trunc(h * l.y), h), [x0, x1] = span(Math.trunc(w * l.x), w);
+    for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) canvas.data.set(c, (yy * w + xx) * 3);
   }
 }
 

@@ -89,8 +89,9 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
       if (bundled) return drawPose(await detectBodies(img, await mediapipeSession('pose_detection'), await mediapipeSession('pose_landmark_full')), width, height);
       return drawPose(await detectPeople(img, files[0]!, files[1]!), width, height);
     case 'face_detector':
-      if (bundled) return drawFaces(await detectFaces(img, await mediapipeSession('face_detection_short_range'), await mediapipeSession('face_landmark')), width, height);
-      return drawFaces(await detectFaces(img, files[0]!, files[1]!), width, height);
+      // the pupils come from MediaPipe's iris model (committed in assets/) unless the landmark model gives them
+      if (bundled) return drawFaces(await detectFaces(img, await mediapipeSession('face_detection_short_range'), await mediapipeSession('face_landmark'), () => mediapipeSession('iris_landmark')), width, height);
+      return drawFaces(await detectFaces(img, files[0]!, files[1]!, () => mediapipeSession('iris_landmark')), width, height);
   }
 }
 

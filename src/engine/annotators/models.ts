@@ -104,7 +104,7 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
   face_detector: {
     name: 'mediapipe-face',
     files: ['face_detection_short_range.onnx', 'face_landmark.onnx'],
-    source: 'MediaPipe (tflite, Apache-2.0) converted to ONNX, e.g. from PINTO0309/PINTO_model_zoo: face_detection_short_range.onnx is BlazeFace short range (030_BlazeFace, face_detection_short_range / face_detection_front), input [1,3,128,128] (or NHWC [1,128,128,3]) RGB scaled to [-1,1], raw outputs regressors [1,896,16] (box centre offset, size and 6 keypoints per anchor, in input pixels) and classificators [1,896,1] (logits), no post-processing baked in; face_landmark.onnx is face_landmark_with_attention / face_landmark (282_face_landmark_with_attention), input [1,3,192,192] RGB 0..1, outputs landmarks [1,1404] (468 x,y,z in input pixels; 1434 with iris points) and face score [1,1] (logit)',
+    source: 'MediaPipe (tflite, Apache-2.0) converted to ONNX, e.g. from PINTO0309/PINTO_model_zoo: face_detection_short_range.onnx is BlazeFace short range (030_BlazeFace, face_detection_short_range / face_detection_front), input [1,3,128,128] (or NHWC [1,128,128,3]) RGB scaled to [-1,1], raw outputs regressors [1,896,16] (box centre offset, size and 6 keypoints per anchor, in input pixels) and classificators [1,896,1] (logits), no post-processing baked in; face_landmark.onnx is face_landmark_with_attention / face_landmark (282_face_landmark_with_attention), input [1,3,192,192] RGB 0..1, outputs landmarks [1,1404] (468 x,y,z in input pixels; 1434 with iris points, else the pupils come from the bundled iris_landmark model) and face score [1,1] (logit)',
     licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
   },
 };
@@ -115,8 +115,8 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
  */
 export const BUNDLED: Partial<Record<ControlNetType, { models: string[]; note: string; licence: string }>> = {
   face_detector: {
-    models: ['@mediapipe/face_detection/face_detection_short_range.tflite', '@mediapipe/face_mesh/face_mesh_solution_packed_assets.data#face_landmark.tflite'],
-    note: 'face mesh from the bundled MediaPipe models (face_detection_short_range + face_landmark, 468 points: no iris, so the pupils are not drawn)',
+    models: ['@mediapipe/face_detection/face_detection_short_range.tflite', '@mediapipe/face_mesh/face_mesh_solution_packed_assets.data#face_landmark.tflite', 'assets/mediapipe/iris_landmark.tflite'],
+    note: 'face mesh from the bundled MediaPipe models (face_detection_short_range + face_landmark, 468 points) with the pupils from iris_landmark on the two eye crops (MediaPipe\'s iris pipeline; controlnet_aux gets them from face_landmark_with_attention)',
     licence: 'Apache-2.0 (google-ai-edge/mediapipe)',
   },
   openpose: {

@@ -15,7 +15,7 @@ import { mediapipeSession } from '../../../src/engine/annotators/mediapipe-model
 import { detectFaces } from '../../../src/engine/annotators/neural/face.ts';
 import { detectBodies } from '../../../src/engine/annotators/neural/mediapipe-pose.ts';
 import type { RgbImage } from '../../../src/engine/pipeline/types.ts';
-import { FIXTURES } from '../../support/fixtures.ts';
+import { FIXTURES, loadFixture } from '../../support/fixtures.ts';
 
 const FACE = { x0: 0.30, x1: 0.58, y0: 0.05, y1: 0.40 };
 const inFace = (p: { x: number; y: number }) => p.x >= FACE.x0 && p.x <= FACE.x1 && p.y >= FACE.y0 && p.y <= FACE.y1;
@@ -48,7 +48,7 @@ test('face_detector with no model installed: one face, all 468 landmarks on the 
   const faces = await detectFaces(photo, await mediapipeSession('face_detection_short_range'), await mediapipeSession('face_landmark'));
   assert.equal(faces.length, 1);
   const f = faces[0]!;
-  assert.equal(f.length, 468);
+  assert.equal(f.length, 468, 'no iris model given: no iris points');
   assert.ok(f.every(inFace), 'every landmark inside the face region');
   const xs = f.map((p) => p.x), ys = f.map((p) => p.y);
   assert.ok(Math.max(...xs) - Math.min(...xs) > 0.12, 'the mesh spans the face, not a point');
@@ -58,12 +58,53 @@ test('face_detector with no model installed: one face, all 468 landmarks on the 
   assert.ok(f[159]!.x < f[386]!.x, "the subject's right eye on the image's left");
 });
 
+test('face_detector pupils from the iris model: 468 and 473 inside each eye, near where MediaPipe FaceMesh(refine_landmarks=True) puts them', async () => {
+  const faces = await detectFaces(photo, await mediapipeSession('face_detection_short_range'), await mediapipeSession('face_landmark'), await mediapipeSession('iris_landmark'));
+  assert.equal(faces.length, 1);
+  const f = faces[0]!;
+  assert.equal(f.length, 478);
+  const W = photo.width, H = photo.height;
+  const px = (p: { x: number; y: number }) => ({ x: p.x * W, y: p.y * H });
+  // tools/oracle/mediapipe_iris_reference.py: mediapipe 0.10.14's own FaceMesh on the same photo, in pixels
+  const mp = loadFixture('annotators/iris_mediapipe');
+  const mpIris = mp.f32('refined_iris_px');
+  for (const [pupil, [outer, inner]] of [[468, [33, 133]], [473, [263, 362]]] as const) {
+    const p = px(f[pupil]!), a = px(f[outer]!), b = px(f[inner]!);
+    // inside the eye: between the corners along the eye's axis, and within a fifth of the eye's width of it
+    const ux = b.x - a.x, uy = b.y - a.y, len = Math.hypot(ux, uy);
+    const along = ((p.x - a.x) * ux + (p.y - a.y) * uy) / (len * len);
+    const across = Math.abs((p.x - a.x) * uy - (p.y - a.y) * ux) / len;
+    assert.ok(along > 0.2 && along < 0.8, `pupil ${pupil} at ${along.toFixed(2)} of the way from corner ${outer} to ${inner}`);
+    assert.ok(across < 0.2 * len, `pupil ${pupil} ${across.toFixed(2)} px off the eye's axis (eye ${len.toFixed(1)} px wide)`);
+    // within the iris MediaPipe finds: its centre's distance to ours under its iris radius (mean of points 1..4)
+    const k = pupil - 468;
+    const c = { x: mpIris[2 * k]!, y: mpIris[2 * k + 1]! };
+    let radius = 0;
+    for (let j = 1; j <= 4; j++) radius += Math.hypot(mpIris[2 * (k + j)]! - c.x, mpIris[2 * (k + j) + 1]! - c.y) / 4;
+    const d = Math.hypot(p.x - c.x, p.y - c.y);
+    assert.ok(d < radius, `pupil ${pupil} ${d.toFixed(2)} px from MediaPipe's (iris radius ${radius.toFixed(2)} px)`);
+  }
+  // the iris edge points surround the centre (MediaPipe's order: centre, then four around it)
+  for (const base of [468, 473]) {
+    const c = f[base]!;
+    const xs = [1, 2, 3, 4].map((j) => f[base + j]!.x - c.x), ys = [1, 2, 3, 4].map((j) => f[base + j]!.y - c.y);
+    assert.ok(Math.min(...xs) < 0 && Math.max(...xs) > 0 && Math.min(...ys) < 0 && Math.max(...ys) > 0, `iris ${base} edge points surround its centre`);
+  }
+});
+
 test('face_detector through annotate (512x512, an empty models folder): the mesh is drawn on the face only, and meta says bundled', async () => {
   const hint = await annotate('face_detector', photo, { width: 512, height: 512, modelsDir: dir });
   const b = drawnBox(hint);
   assert.ok(b.n > 500, `mesh drawn (${b.n} pixels)`);
   assert.ok(b.x0 >= FACE.x0 && b.x1 <= FACE.x1 && b.y0 >= FACE.y0 && b.y1 <= FACE.y1, `drawn box ${JSON.stringify(b)} inside the face`);
-  assert.match(annotatorNote('face_detector', dir)!, /bundled MediaPipe.*no iris/);
+  assert.match(annotatorNote('face_detector', dir)!, /bundled MediaPipe.*pupils from iris_landmark/);
+  // the pupils are drawn: draw_pupils' colours (BGR (10, 200, 250) at 468 and (250, 200, 10) at 473, as RGB)
+  const count = (r: number, g: number, b: number) => {
+    let n = 0;
+    for (let i = 0; i < hint.data.length; i += 3) if (hint.data[i] === r && hint.data[i + 1] === g && hint.data[i + 2] === b) n++;
+    return n;
+  };
+  assert.ok(count(250, 200, 10) > 0 && count(10, 200, 250) > 0, 'both pupils drawn');
 });
 
 test('openpose with no model installed: MediaPipe pose gives one person with head, neck and shoulders where the photo has them', async () => {

@@ -24,3 +24,15 @@ test('faces under 64 px are skipped, as min_face_size_pixels', () => {
   assert.equal(nonZero(drawFaces([small], W, H).data), 0);
   assert.ok(nonZero(drawFaces([face], W, H).data) > 0);
 });
+
+test("pupils at the image's edges follow draw_pupils' numpy slices (image[y-2:y+2, x-2:x+2]: a negative start selects nothing)", () => {
+  // pixel counts numpy gives on a 20 x 20 image for a pupil at (x, y), checked with numpy itself
+  const cases: [number, number, number][] = [[0.05, 0.5, 0], [0.99, 0.5, 12], [0.1, 0.5, 16], [0.5, 0.02, 0], [0.5, 0.99, 12]];
+  for (const [x, y, want] of cases) {
+    const f = Array.from({ length: 478 }, () => ({ x: 2, y: 2 })); // every other point outside: nothing else drawn
+    f[468] = { x, y };
+    const canvas = rgbImage(20, 20);
+    drawFaceMesh(canvas, f);
+    assert.equal(nonZero(canvas.data) / 3, want, `pupil at (${x}, ${y})`);
+  }
+});

@@ -13,6 +13,8 @@ import { canny } from '../../../src/engine/annotators/canny.ts';
 import { ADE20K_PALETTE } from '../../../src/engine/annotators/neural/ade20k.ts';
 import { drawPose } from '../../../src/engine/annotators/pose-draw.ts';
 import { drawFaces } from '../../../src/engine/annotators/face-draw.ts';
+import { mediapipeSession } from '../../../src/engine/annotators/mediapipe-models.ts';
+import { withIris } from '../../../src/engine/annotators/neural/iris.ts';
 import { loadFixture } from '../../support/fixtures.ts';
 import { CONTROLNET_TYPES, type ControlNetType, type RgbImage } from '../../../src/engine/pipeline/types.ts';
 import { equalFraction, firstChannel, nonZero } from './agreement.ts';
@@ -287,14 +289,17 @@ function faceDetector(faces: { cell: [number, number]; size: number; logit: numb
   };
 }
 
-/** Face mesh model: fixed landmarks (normalized to the crop); face logit = score + perMean x (crop mean - 0.5). */
-function faceLandmarker(lm: Float32Array, score: number, perMean = 0): (file: string) => GraphBuilder {
+/**
+ * Face mesh model: fixed landmarks (normalized to the crop), 478 (with iris points, as face_landmark_with_attention)
+ * or 468 (as face_landmark); face logit = score + perMean x (crop mean - 0.5).
+ */
+function faceLandmarker(lm: Float32Array, score: number, perMean = 0, count = 478): (file: string) => GraphBuilder {
   return () => {
     const g = new GraphBuilder('face');
     const x = g.input('input', 'float32', [1, 3, 192, 192]);
-    const pts = new Float32Array(478 * 3);
-    for (let i = 0; i < 478; i++) pts.set([lm[2 * i]! * 192, lm[2 * i + 1]! * 192, 0], 3 * i);
-    g.output(constLike(g, x, pts, [1, 1434]), 'landmarks', 'float32', [1, 1434]);
+    const pts = new Float32Array(count * 3);
+    for (let i = 0; i < count; i++) pts.set([lm[2 * i]! * 192, lm[2 * i + 1]! * 192, 0], 3 * i);
+    g.output(constLike(g, x, pts, [1, count * 3]), 'landmarks', 'float32', [1, count * 3]);
     const m = g.op('Mul', [g.op('Sub', [g.op('ReduceMean', [x, g.i64([1, 2, 3])], { keepdims: 0 }), g.scalar(0.5)]), g.scalar(perMean)]);
     g.output(g.op('Add', [g.f32(Float32Array.of(score), [1, 1]), m]), 'score', 'float32', [1, 1]);
     return g;
@@ -335,6 +340,20 @@ test('face_detector: BlazeFace finds two faces in a letterboxed image, the mesh 
   const eq = equalFraction(f.data, expected.data);
   assert.equal(eq, 1, `${eq}`);
   assert.equal(annotatorNote('face_detector', dir), undefined);
+});
+
+test('face_detector with an installed 468-point landmark model: the pupils come from the bundled iris model', async () => {
+  const lm = loadFixture('annotators/face').f32('landmarks');
+  const d = join(dir, 'mesh468');
+  await installFace(d, faceDetector([TWO_FACES[0]!]), faceLandmarker(lm, 4, 0, 468));
+  // a textured image, so that the iris model sees something
+  const img = image(256, 192, (x, y) => [(x * 7) % 256, (y * 5) % 256, ((x + y) * 3) % 256]);
+  const f = await annotate('face_detector', img, { width: 256, height: 192, modelsDir: d });
+  const mesh = expectedFace(lm, TWO_FACES[0]!.cell).slice(0, 468);
+  const withPupils = drawFaces([await withIris(img, mesh, await mediapipeSession('iris_landmark'))], 256, 192);
+  const without = drawFaces([mesh], 256, 192);
+  assert.ok(equalFraction(withPupils.data, without.data) < 1, 'the iris points add pupils to the drawing');
+  assert.equal(equalFraction(f.data, withPupils.data), 1);
 });
 
 test('face_detector: the landmark model sees each face\'s own crop (0..1), the detector the image in -1..1', async () => {

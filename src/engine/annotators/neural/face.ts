@@ -9,6 +9,7 @@
 // detections that survived the 0.3 NMS) is not done.
 import type { RgbImage } from '../../pipeline/types.ts';
 import type { Landmark } from '../face-draw.ts';
+import { withIris } from './iris.ts';
 import { runF32, sessionOf, type F32Output, type ModelRef } from './session.ts';
 
 export { sessionOf, type ModelRef } from './session.ts';
@@ -341,12 +342,19 @@ export async function faceLandmarks(img: RgbImage, landmarkModel: ModelRef, roi:
   return projectLandmarks(norm, 2, count, roi);
 }
 
-/** Every face's landmarks: detector, then the landmark model on each face's upright 1.5x square crop. */
-export async function detectFaces(img: RgbImage, detector: ModelRef, landmarkModel: ModelRef, maxFaces = MAX_FACES): Promise<Landmark[][]> {
+/**
+ * Every face's landmarks: detector, then the landmark model on each face's upright 1.5x square crop, then (when
+ * `irisModel` is given and the landmark model gave no iris points) MediaPipe's iris model on the two eyes
+ * (iris.ts), which makes 478 points with the pupil centres at 468 and 473. `irisModel` may be a function that
+ * gives the model, called only when a face needs it.
+ */
+export async function detectFaces(img: RgbImage, detector: ModelRef, landmarkModel: ModelRef, irisModel?: ModelRef | (() => Promise<ModelRef>), maxFaces = MAX_FACES): Promise<Landmark[][]> {
   const faces: Landmark[][] = [];
   for (const d of await detectFaceBoxes(img, detector, maxFaces)) {
     const lm = await faceLandmarks(img, landmarkModel, faceRoi(d, img.width, img.height));
-    if (lm) faces.push(lm);
+    if (!lm) continue;
+    // a function is called only when a face needs the iris model (its session is built on first use)
+    faces.push(irisModel && lm.length === 468 ? await withIris(img, lm, typeof irisModel === 'function' ? await irisModel() : irisModel) : lm);
   }
   return faces;
 }
