@@ -132,8 +132,8 @@ def main(src):
     tensors['detector/hint'] = hint.reshape(-1)
     tensors['palette'] = np.array(get_palette('ade'), dtype=np.uint8).reshape(-1)
     # the rescale step alone: cv2.resize INTER_LINEAR of the uint8 image (mmcv.imresize's backend)
-    meta['resize'] = [[53, 40], [23, 17], [48, 36], [683, 512]]
-    for rw, rh in meta['resize'][:3]:
+    meta['resize'] = [[53, 40], [23, 17], [48, 36], [16, 12], [8, 6], [683, 512]]
+    for rw, rh in meta['resize'][:-1]:
         tensors[f'resize/{rw}x{rh}'] = cv2.resize(img, (rw, rh), interpolation=cv2.INTER_LINEAR).reshape(-1)
     big = mmcv.imrescale(img, (2048, 512))
     assert list(big.shape[:2]) == captured['input'][2:], (big.shape, captured['input'])
