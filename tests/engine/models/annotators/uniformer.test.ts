@@ -1,7 +1,7 @@
 // UniFormer-S + UperNet (the segmentation annotator, ControlNet 1.1's seg_ufade20k) built by our graph builder from
 // the checkpoint's keys, against lllyasviel/ControlNet-v1-1-nightly's annotator/uniformer (its vendored mmseg, the
 // config exp/upernet_global_small/config.py) with the same pattern weights (tools/oracle/annotator_uniformer.py): a
-// narrow variant with the real key set (every run), the full-size layout (opt-in: ~52 M weights), and
+// narrow variant with the real key set (every run), the full-size layout (opt-in: UNIFORMER_FULL_SIZE=1), and
 // UniformerDetector's whole hint through auto_hint with the checkpoint in a models folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,7 +71,7 @@ test(`narrow UniFormer + UperNet built from the checkpoint's keys equals the ann
   assert.ok(worst <= TOL, `max |diff| ${worst} (max |ref| ${peak}; torch's own float32 error ${narrow.torch_float32_error})`);
 });
 
-test('full-size UniFormer-S + UperNet (pattern weights) equals the annotator\'s module', { skip: process.env.UNIFORMER_FULL_SIZE ? false : 'UNIFORMER_FULL_SIZE not set (~52 M weights)' }, async (t) => {
+test('full-size UniFormer-S + UperNet (pattern weights) equals the annotator\'s module', { skip: process.env.UNIFORMER_FULL_SIZE ? false : 'UNIFORMER_FULL_SIZE not set (~52 M weights, ~0.5 GB, ~7 s)' }, async (t) => {
   const { worst, peak } = await runCase(full, 'full/0');
   t.diagnostic(`max |diff| ${worst}, max |ref| ${peak}, torch float32 vs float64 ${full.torch_float32_error}`);
   assert.ok(worst <= TOL, `max |diff| ${worst} (max |ref| ${peak}; torch's own float32 error ${full.torch_float32_error})`);
