@@ -19,7 +19,8 @@ scripts=("$@")
 # annotator_export.py is not one: it exports real annotator networks to ONNX and takes arguments (see its header).
 # prompt_weighting.py is not in the list either: it needs LPW_SOURCE, diffusers' community lpw_stable_diffusion.py
 # from a diffusers source checkout (see its header), which no wheel ships. rrdbnet.py needs basicsr, installed apart
-# (see its header): run it by name.
+# (see its header): run it by name. annotator_uniformer.py takes a ControlNet-v1-1-nightly checkout (or its git
+# directory) as its argument: run it by name with that path.
 all=(graph_ops.py random_noise.py schedulers.py tokenizer.py tiny_models.py checkpoints.py tokenizer_json.py single_file.py single_file_sd2.py
      alpha_inputs.py networks_demo.py networks_tome.py lora.py tome.py annotators.py annotator_face.py tflite_models.py annotator_iris.py
      annotator_checkpoints.py annotator_midas.py safety_checker.py pipeline.py pipeline_inpaint9.py)

@@ -1,6 +1,7 @@
 // Annotator networks built by our graph builder from the original PyTorch checkpoints users of A1111 / ComfyUI
 // already hold (lllyasviel/Annotators), placed in <modelsDir>/annotator/<name>/ beside where the ONNX export
-// would go (depth: annotator/midas/, MiDaS DPT-Hybrid, another network than the Depth Anything ONNX model). The graph is built in memory on first use and the session kept per file (path, size, mtime).
+// would go (depth: annotator/midas/, MiDaS DPT-Hybrid, another network than the Depth Anything ONNX model;
+// segmentation: annotator/uniformer/, UniFormer + UperNet, another network than the SegFormer ONNX model). The graph is built in memory on first use and the session kept per file (path, size, mtime).
 import { graphSession, SessionMemo } from './neural/session.ts';
 import { statSync } from 'node:fs';
 import { relative, sep } from 'node:path';
@@ -11,6 +12,7 @@ import { buildMidasDpt } from '../models/annotators/midas.ts';
 import { buildMlsd } from '../models/annotators/mlsd.ts';
 import { buildPidinet } from '../models/annotators/pidinet.ts';
 import { buildNormalBae } from '../models/annotators/normalbae.ts';
+import { buildUniformerUpernet } from '../models/annotators/uniformer.ts';
 import type { GraphBuilder } from '../onnx/graph.ts';
 import type { ort } from '../onnx/session.ts';
 import { openWeightsFile } from '../weights/open.ts';
@@ -26,6 +28,7 @@ const BUILDERS: Partial<Record<ControlNetType, (src: WeightSource, label: string
   softedge: buildPidinet,
   normal: buildNormalBae,
   depth: buildMidasDpt,
+  segmentation: (src, label) => buildUniformerUpernet(src, label),
 };
 
 const sessions = new SessionMemo<string>();

@@ -14,6 +14,7 @@ import { detectPeople } from './neural/dwpose.ts';
 import { detectFaces } from './neural/face.ts';
 import { detectBodies } from './neural/mediapipe-pose.ts';
 import { mlsd } from './neural/mlsd.ts';
+import { uniformerSegmentation } from './neural/uniformer.ts';
 import { drawPose } from './pose-draw.ts';
 import { qrcode } from './qrcode.ts';
 import { scribbleFromCanny, scribbleFromSoftEdges } from './scribble.ts';
@@ -82,7 +83,8 @@ export async function annotate(type: ControlNetType, image: RgbImage, opts: Anno
     case 'lineart':
       return dense.lineart(img, files[0]!);
     case 'segmentation':
-      return dense.segmentation(img, files[0]!);
+      // SegFormer's ONNX file when installed, else UniFormer + UperNet built from its checkpoint (seg_ufade20k)
+      return hasAnnotatorFiles('segmentation', modelsDir) ? dense.segmentation(img, files[0]!) : uniformerSegmentation(img, files[0]!);
     case 'mlsd':
       return mlsd(img, files[0]!);
     case 'openpose':

@@ -100,6 +100,13 @@ const MODELS: Partial<Record<ControlNetType, AnnotatorModel>> = {
     files: ['model.onnx'],
     source: 'hf:Xenova/segformer-b0-finetuned-ade-512-512 onnx/model.onnx (input pixel_values [1,3,512,512] ImageNet-normalized; output logits [1,150,128,128]); any ADE20k model with that signature fits',
     licence: 'NVIDIA Source Code License for SegFormer (non-commercial use only): pick another ADE20k ONNX model for commercial use',
+    // ControlNet 1.1's own seg_ufade20k annotator (UniFormer-S + UperNet), built from the checkpoint
+    checkpoint: {
+      folder: 'uniformer',
+      file: 'upernet_global_small.pth',
+      source: 'hf:lllyasviel/Annotators upernet_global_small.pth (UniFormer-S + UperNet on ADE20k, the ControlNet 1.1 seg_ufade20k annotator)',
+      licence: 'Apache-2.0 (annotator/uniformer of lllyasviel/ControlNet-v1-1-nightly, from Sense-X/UniFormer)',
+    },
   },
   face_detector: {
     name: 'mediapipe-face',
@@ -196,11 +203,10 @@ export interface AnnotatorDownload {
 
 /**
  * What `models pull annotators` fetches, per type: the original checkpoints our graph builder builds from (hed,
- * softedge, lineart, mlsd, normal and depth's MiDaS DPT-Hybrid from lllyasviel/Annotators), and the public ONNX
- * export of openpose (DWPose). face_detector and openpose also work with the bundled MediaPipe models. Depth Anything
- * V2 small (depth's ONNX alternative) is not fetched: installed by hand, it is used instead of MiDaS.
- * segmentation's default ONNX model is under a non-commercial licence, so it is fetched only when named
- * (`annotator:segmentation`).
+ * softedge, lineart, mlsd, normal, depth's MiDaS DPT-Hybrid and segmentation's UniFormer + UperNet from
+ * lllyasviel/Annotators), and the public ONNX export of openpose (DWPose). face_detector and openpose also work with
+ * the bundled MediaPipe models. Depth Anything V2 small (depth's ONNX alternative) and SegFormer (segmentation's ONNX
+ * alternative, non-commercial) are not fetched: installed by hand, they are used instead of the checkpoints.
  */
 const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]>> = {
   hed: [{ repo: 'lllyasviel/Annotators', path: 'ControlNetHED.pth' }],
@@ -211,11 +217,11 @@ const DOWNLOADS: Partial<Record<ControlNetType, { repo: string; path: string }[]
   normal: [{ repo: 'lllyasviel/Annotators', path: 'scannet.pt' }],
   depth: [{ repo: 'lllyasviel/Annotators', path: 'dpt_hybrid-midas-501f0c75.pt' }],
   openpose: [{ repo: 'yzd-v/DWPose', path: 'yolox_l.onnx' }, { repo: 'yzd-v/DWPose', path: 'dw-ll_ucoco_384.onnx' }],
-  segmentation: [{ repo: 'Xenova/segformer-b0-finetuned-ade-512-512', path: 'onnx/model.onnx' }],
+  segmentation: [{ repo: 'lllyasviel/Annotators', path: 'upernet_global_small.pth' }],
 };
 
-/** Types `models pull annotators` fetches when no type is named (segmentation's default is non-commercial). */
-export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart', 'mlsd', 'normal', 'depth', 'openpose'];
+/** Types `models pull annotators` fetches when no type is named. */
+export const DEFAULT_PULL_TYPES: ControlNetType[] = ['hed', 'softedge', 'lineart', 'mlsd', 'normal', 'depth', 'segmentation', 'openpose'];
 
 /** The files to fetch for these types (deduplicated by destination), each into the folder the engine reads. */
 export function annotatorDownloads(types: ControlNetType[] = DEFAULT_PULL_TYPES): AnnotatorDownload[] {
