@@ -22,7 +22,7 @@ scripts=("$@")
 # (see its header): run it by name.
 all=(graph_ops.py random_noise.py schedulers.py tokenizer.py tiny_models.py checkpoints.py tokenizer_json.py single_file.py
      alpha_inputs.py networks_demo.py networks_tome.py lora.py tome.py annotators.py annotator_face.py tflite_models.py
-     annotator_checkpoints.py safety_checker.py pipeline.py pipeline_inpaint9.py)
+     annotator_checkpoints.py safety_checker.py marian.py pipeline.py pipeline_inpaint9.py)
 [ ${#scripts[@]} -gt 0 ] || scripts=("${all[@]}")
 for s in "${scripts[@]}"; do
   echo "oracle: $s"
