@@ -9,7 +9,8 @@ import { asUserFile } from '../pipeline/model-files.ts';
 import type { ExtraOutcome } from '../pipeline/types.ts';
 import { modelPath } from '../store.ts';
 import { detectLanguage, LANGUAGE_ID_MODEL } from './language.ts';
-import { MarianTranslator, OPUS_MT_SOURCE, translatorIdsFor } from './translator.ts';
+import { OPUS_MT_SOURCE, translatorIdsFor } from './opus-mt.ts';
+import { MarianTranslator } from './translator.ts';
 
 export interface PromptTranslation {
   /** The prompt to encode: the translation, or the prompt as written. */

@@ -1,7 +1,7 @@
 // multi_lingual: a MarianMT translator (the Helsinki-NLP opus-mt-{src}-en family, CC-BY-4.0) in the models folder
 // as translator/opus-mt-<src>-en (or the many-to-English opus-mt-mul-en), built by our graph builder
 // (models/marian.ts) and run with greedy decoding and a key/value cache. Which translator a prompt uses follows
-// from the language franc identified (ISO 639-3, extras/language.ts) through OPUS_MT_SOURCE below.
+// from the language franc identified (ISO 639-3, extras/language.ts) through opus-mt.ts.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,25 +10,7 @@ import { compiledModel, createSession, ort, type RuntimeOptions } from '../onnx/
 import { MarianTokenizer } from '../text/marian-tokenizer.ts';
 import { openComponentFolder } from '../weights/open.ts';
 
-/**
- * franc's ISO 639-3 codes → the source-language code of the opus-mt-<code>-en repository that translates it
- * (Helsinki-NLP names them by ISO 639-1 where one exists). Only languages with such a repository are listed.
- */
-export const OPUS_MT_SOURCE: Record<string, string> = {
-  fra: 'fr', deu: 'de', spa: 'es', ita: 'it', cmn: 'zh', jpn: 'ja', rus: 'ru', nld: 'nl', pol: 'pl', ukr: 'uk',
-  kor: 'ko', tur: 'tr', arb: 'ar', hin: 'hi', vie: 'vi', swe: 'sv', fin: 'fi', ces: 'cs', hun: 'hu', ind: 'id',
-  dan: 'da', ron: 'ro', bul: 'bg', ell: 'el', heb: 'he', tha: 'th', urd: 'ur', ben: 'bn', mar: 'mr', tam: 'ta',
-  // franc-min reports Portuguese, Catalan and Galician, which opus-mt translates in its ROMANCE-en model only
-};
-
-/** The many-to-English model used when no language-specific translator is installed. */
-export const MULTILINGUAL_TRANSLATOR_ID = 'opus-mt-mul-en';
-
-/** The translator ids that may translate a language (ISO 639-3), best first. */
-export function translatorIdsFor(language: string): string[] {
-  const src = OPUS_MT_SOURCE[language];
-  return src ? [`opus-mt-${src}-en`, MULTILINGUAL_TRANSLATOR_ID] : [MULTILINGUAL_TRANSLATOR_ID];
-}
+export { MULTILINGUAL_TRANSLATOR_ID, OPUS_MT_SOURCE, translatorIdsFor } from './opus-mt.ts';
 
 /** What decoding uses from generation_config.json (or config.json, as older repositories carry it). */
 export interface MarianGeneration {
