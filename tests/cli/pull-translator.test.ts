@@ -36,7 +36,7 @@ test('models pull opus-mt-fr-en installs translator/opus-mt-fr-en, which then tr
     assert.deepEqual(readdirSync(installed).sort(), readdirSync(tiny).sort());
     const tr = await MarianTranslator.load(installed, 'opus-mt-fr-en', { provider: 'cpu', threads: 1, cacheDir: join(dir, 'cache') });
     const c = loadFixture('marian/outputs').meta.cases[0] as { prompt: string; generated_ids: number[] };
-    assert.deepEqual((await tr.translate(c.prompt)).generatedIds, c.generated_ids);
+    assert.deepEqual((await tr.translate(c.prompt, { numBeams: 1 })).generatedIds, c.generated_ids);
     await tr.release();
   } finally {
     hub.close();

@@ -11,7 +11,8 @@ a torch.save pytorch_model.bin (the Helsinki repositories' file) with the config
 Fixture marian/outputs: for each prompt, MarianTokenizer's input ids and pieces, the encoder's last_hidden_state,
 the decoder's logits at each generated position (one teacher-forced pass, no cache),
 generate()'s token ids (greedy: num_beams=1, do_sample=False, the generation config's max_length, bad_words_ids and
-forced_eos_token_id) and the decoded text (skip_special_tokens=True). The weights are scaled up from the default
+forced_eos_token_id) and the decoded text (skip_special_tokens=True), and generate()'s ids with the generation
+config's beam search (num_beams 4, as opus-mt's generation_config.json asks). The weights are scaled up from the default
 init so that logits are well apart: the script checks that every greedy step's best logit beats the second by
 more than 1e-3 (a near tie would make the token comparison depend on float rounding) and re-draws otherwise.
 """
@@ -186,6 +187,8 @@ def main():
                 'input_ids': ids[0].tolist(),
                 'generated_ids': gen.tolist(),
                 'text': tok.decode(gen, skip_special_tokens=True),
+                # beam search as the generation config asks (num_beams 4, length_penalty 1, early_stopping False)
+                'beam_ids': model.generate(ids, do_sample=False)[0].tolist(),
                 'source_pieces_spm': src_sp.encode(prompt.split('<<')[-1], out_type=str),
             })
             print(prompt, '->', cases[-1]['pieces'], ids[0].tolist(), gen.tolist(), repr(cases[-1]['text']))

@@ -21,6 +21,14 @@ export interface MarianGeneration {
   forcedEosTokenId?: number;
   /** The longest output in tokens, the decoder start token included (transformers' max_length). */
   maxLength: number;
+  /** Beams of the model's beam search (num_beams; 1: greedy). opus-mt asks for 4 to 6. */
+  numBeams: number;
+  /** Beam search: hypothesis scores are divided by length ** lengthPenalty (length_penalty, default 1). */
+  lengthPenalty: number;
+  /** Beam search: early_stopping (true, false or "never"; default false). */
+  earlyStopping: boolean | 'never';
+  /** log-softmax again after the logits processors (renormalize_logits; only beam scores depend on it). */
+  renormalizeLogits: boolean;
 }
 
 /** The longest translation we decode (tokens, start token included), whatever the model's max_length says. */
@@ -60,6 +68,10 @@ export class MarianTranslator {
     const generation: MarianGeneration = {
       decoderStartTokenId: gen.decoder_start_token_id ?? pad, eosTokenId: gen.eos_token_id ?? 0,
       badWordsIds: gen.bad_words_ids ?? [], forcedEosTokenId: gen.forced_eos_token_id ?? undefined, maxLength: gen.max_length ?? 512,
+      numBeams: typeof gen.num_beams === 'number' && gen.num_beams >= 1 ? gen.num_beams : 1,
+      lengthPenalty: typeof gen.length_penalty === 'number' ? gen.length_penalty : 1,
+      earlyStopping: gen.early_stopping === true || gen.early_stopping === 'never' ? gen.early_stopping : false,
+      renormalizeLogits: gen.renormalize_logits === true,
     };
     const tokenizer = await MarianTokenizer.load(dir);
     const src = await openComponentFolder(dir);
@@ -141,6 +153,90 @@ export class MarianTranslator {
     };
   }
 
+  /**
+   * transformers 5's _beam_search (do_sample=False, one sequence returned) with the key/value cache: the beams run
+   * as one batch; each step takes log_softmax of the logits, the logits processors (bad_words_ids, forced </s> at
+   * maxLength − 1, renormalization when asked), adds each beam's score, keeps the best 2·numBeams continuations
+   * (float32 sums as torch), moves finished ones (</s> or maxLength) into the numBeams best hypotheses, scored
+   * sum / length ** lengthPenalty, continues with the best numBeams unfinished ones (the cache reordered to them),
+   * and stops as transformers does (early_stopping's heuristic, or nothing left to continue). Returns the best
+   * hypothesis: the start token, its tokens, </s> when it ended so.
+   */
+  async beamSearch(inputIds: number[], numBeams: number, maxLength = Math.min(this.generation.maxLength, MAX_TRANSLATION_TOKENS)): Promise<number[]> {
+    const { dims, generation: gen } = this;
+    const K = numBeams, keep = 2 * K, V = dims.vocab, f = Math.fround, NEG = -1e9;
+    const hd = dims.d / dims.decoderHeads, H = dims.decoderHeads;
+    const enc = await this.encoder.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(inputIds.map(BigInt)), [1, inputIds.length]) });
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let i = 0; i < dims.decoderLayers; i++) {
+      for (const kind of ['key', 'value']) {
+        const t = enc[`cross_${kind}_${i}`]!;
+        feeds[`cross_${kind}_${i}`] = new ort.Tensor('float32', repeatRows(t.data as Float32Array, K), [K, ...t.dims.slice(1)]);
+        feeds[`past_${kind}_${i}`] = new ort.Tensor('float32', new Float32Array(0), [K, H, 0, hd]);
+      }
+    }
+    let running = Array.from({ length: K }, () => [gen.decoderStartTokenId]);
+    let runningScores: number[] = Array.from({ length: K }, (_, b) => (b === 0 ? 0 : NEG));
+    let finished = Array.from({ length: K }, () => ({ seq: [gen.decoderStartTokenId], score: NEG, done: false }));
+    let improvable = true;
+    const penalty = (len: number): number => f(len ** gen.lengthPenalty);
+    for (let curLen = 1; ;) {
+      const out = await this.decoder.run({ ...feeds, input_ids: new ort.Tensor('int64', BigInt64Array.from(running.map((s) => BigInt(s[s.length - 1]!))), [K, 1]) });
+      const logits = out.logits!.data as Float32Array;
+      const acc = new Float32Array(K * V);
+      for (let b = 0; b < K; b++) {
+        let lp = logSoftmax(logits.subarray(b * V, (b + 1) * V));
+        suppressBadWords(lp, running[b]!, gen.badWordsIds);
+        if (gen.forcedEosTokenId !== undefined && curLen === maxLength - 1) {
+          lp.fill(-Infinity);
+          lp[gen.forcedEosTokenId] = 0;
+        }
+        if (gen.renormalizeLogits) lp = logSoftmax(lp);
+        for (let v = 0; v < V; v++) acc[b * V + v] = f(lp[v]! + runningScores[b]!);
+      }
+      const cands = topK(acc, keep).map(({ index, value }, j) => {
+        const beam = Math.floor(index / V), token = index % V;
+        return { beam, seq: [...running[beam]!, token], logp: value, hits: token === gen.eosTokenId || curLen + 1 >= maxLength, top: j < K };
+      });
+      // the best numBeams unfinished continuations run on
+      const next = topK(Float32Array.from(cands.map((c) => f(c.logp + (c.hits ? NEG : 0)))), K);
+      const order = next.map((n) => cands[n.index]!);
+      runningScores = next.map((n) => n.value);
+      // finished hypotheses: the best numBeams of the old ones and the new (top numBeams candidates that hit)
+      const allDone = finished.every((h) => h.done) && gen.earlyStopping === true;
+      const newScores = cands.map((c) => {
+        let x = f(c.logp / penalty(curLen));
+        if (allDone) x = f(x + NEG);
+        if (!improvable) x = f(x + NEG);
+        if (!(c.hits && c.top)) x = f(x + NEG);
+        return x;
+      });
+      const merged = [...finished, ...cands.map((c, j) => ({ seq: c.seq, score: newScores[j]!, done: c.hits && c.top }))];
+      finished = topK(Float32Array.from(merged.map((m) => m.score)), K).map((t) => merged[t.index]!);
+      // the cache follows the beams to their new order
+      const sources = order.map((c) => c.beam);
+      for (let i = 0; i < dims.decoderLayers; i++) {
+        for (const kind of ['key', 'value']) {
+          const t = out[`present_${kind}_${i}`]!;
+          feeds[`past_${kind}_${i}`] = new ort.Tensor('float32', gatherRows(t.data as Float32Array, sources), t.dims as number[]);
+        }
+      }
+      running = order.map((c) => c.seq);
+      curLen++;
+      if (!(gen.earlyStopping === 'never' && gen.lengthPenalty > 0)) {
+        const best = f(runningScores[0]! / penalty(curLen - 1));
+        const minFinished = Math.min(...finished.map((h) => h.score));
+        improvable = improvable && finished.some((h) => best > (h.done ? minFinished : NEG));
+      } else {
+        const best = f(runningScores[0]! / penalty(maxLength - 1));
+        const minFinished = Math.min(...finished.map((h) => h.score));
+        improvable = improvable && finished.some((h) => best > (h.done ? minFinished : NEG));
+      }
+      const openBeam = !(finished.every((h) => h.done) && gen.earlyStopping === true);
+      if (!(improvable && openBeam && !cands.every((c) => c.hits))) return finished[0]!.seq;
+    }
+  }
+
   /** The encoder's last_hidden_state [1, S, D] of input ids (tests compare it with transformers'). */
   async encode(inputIds: number[]): Promise<Float32Array> {
     const enc = await this.encoder.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(inputIds.map(BigInt)), [1, inputIds.length]) });
@@ -148,13 +244,14 @@ export class MarianTranslator {
   }
 
   /**
-   * Translates a prompt: tokenized (input truncated to the model's positions, </s> kept), generated greedily,
-   * decoded without special tokens.
+   * Translates a prompt: tokenized (input truncated to the model's positions, </s> kept), generated with the
+   * model's beam search (generation_config.json num_beams; `numBeams` 1 = greedy), decoded without special tokens.
    */
-  async translate(text: string, maxLength?: number): Promise<Translation> {
+  async translate(text: string, o: { numBeams?: number; maxLength?: number } = {}): Promise<Translation> {
     let inputIds = this.tokenizer.encode(text);
     if (inputIds.length > this.dims.maxPositions) inputIds = [...inputIds.slice(0, this.dims.maxPositions - 1), this.tokenizer.eosId];
-    const generatedIds = await this.generate(inputIds, maxLength);
+    const beams = o.numBeams ?? this.generation.numBeams;
+    const generatedIds = beams > 1 ? await this.beamSearch(inputIds, beams, o.maxLength) : await this.generate(inputIds, o.maxLength);
     return { text: this.tokenizer.decode(generatedIds), inputIds, generatedIds };
   }
 
@@ -172,6 +269,47 @@ function suppressBadWords(logits: Float32Array, ids: number[], bad: number[][]):
     if (prefix.length > ids.length) continue;
     if (prefix.every((t, i) => ids[ids.length - prefix.length + i] === t)) logits[seq[seq.length - 1]!] = -Infinity;
   }
+}
+
+/** torch's log_softmax in float32: x − max − log Σ exp(x − max). */
+function logSoftmax(x: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const v of x) if (v > max) max = v;
+  let sum = 0;
+  for (const v of x) sum += Math.exp(v - max);
+  const lse = Math.fround(Math.log(sum));
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = Math.fround(Math.fround(x[i]! - max) - lse);
+  return out;
+}
+
+/** The k largest values with their indices, largest first; equal values in index order (one pass, k small). */
+function topK(v: Float32Array, k: number): { index: number; value: number }[] {
+  const best: { index: number; value: number }[] = [];
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (best.length === k && !(x > best[k - 1]!.value)) continue;
+    let at = best.length;
+    while (at > 0 && x > best[at - 1]!.value) at--;
+    best.splice(at, 0, { index: i, value: x });
+    if (best.length > k) best.pop();
+  }
+  return best;
+}
+
+/** A [1, ...] tensor's data repeated n times along the batch axis. */
+function repeatRows(data: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(data.length * n);
+  for (let i = 0; i < n; i++) out.set(data, i * data.length);
+  return out;
+}
+
+/** Rows (batch entries) of a [B, ...] tensor's data taken in the order `rows`. */
+function gatherRows(data: Float32Array, rows: number[]): Float32Array {
+  const size = data.length / rows.length;
+  const out = new Float32Array(data.length);
+  rows.forEach((r, i) => out.set(data.subarray(r * size, (r + 1) * size), i * size));
+  return out;
 }
 
 function argmax(v: Float32Array): number {
