@@ -1,7 +1,8 @@
 // multi_lingual's translator at full size: a MarianMTModel with the architecture of Helsinki-NLP/opus-mt-fr-en
 // (d_model 512, 6 + 6 layers, 8 heads, FFN 2048, vocabulary 59514, swish; random weights: the same arithmetic as
 // the real file) built by our builder; the time of the first build, the encoder on a 24-token prompt, and the
-// greedy decoder steps with the key/value cache (</s> suppressed so that every run decodes the full length).
+// greedy decoder steps with the key/value cache, and beam search with 4 beams (</s> suppressed so that every run
+// decodes the full length).
 //   node --import tsx bench/translate.ts [threads=1] [tokens=48]
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,9 +54,11 @@ try {
   const [, enc] = await time(() => tr.encode(input));
   const [ids, total] = await time(() => tr.generate(input, tokens));
   const perToken = (total - enc) / (ids.length - 1);
+  const [beamIds, beam] = await time(() => tr.beamSearch(input, 4, tokens));
   console.log(`opus-mt-fr-en architecture, random weights, ${threads} thread(s): first build + load ${build.toFixed(1)} s; ` +
     `encoder (24 tokens) ${(enc * 1000).toFixed(0)} ms; ${ids.length - 1} greedy steps with the cache ${total.toFixed(2)} s in all, ` +
-    `${(perToken * 1000).toFixed(1)} ms per token; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+    `${(perToken * 1000).toFixed(1)} ms per token; beam search (4 beams, one batch) ${beam.toFixed(2)} s for ${beamIds.length - 1} tokens, ` +
+    `${(((beam - enc) / (beamIds.length - 1)) * 1000).toFixed(1)} ms per token; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
   await tr.release();
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -192,7 +192,8 @@ export class MarianTranslator {
           lp[gen.forcedEosTokenId] = 0;
         }
         if (gen.renormalizeLogits) lp = logSoftmax(lp);
-        for (let v = 0; v < V; v++) acc[b * V + v] = f(lp[v]! + runningScores[b]!);
+        const score = runningScores[b]!, base = b * V;
+        for (let v = 0; v < V; v++) acc[base + v] = lp[v]! + score; // stored as float32: torch's float32 sum
       }
       const cands = topK(acc, keep).map(({ index, value }, j) => {
         const beam = Math.floor(index / V), token = index % V;
@@ -273,13 +274,14 @@ function suppressBadWords(logits: Float32Array, ids: number[], bad: number[][]):
 
 /** torch's log_softmax in float32: x − max − log Σ exp(x − max). */
 function logSoftmax(x: Float32Array): Float32Array {
+  const n = x.length;
   let max = -Infinity;
-  for (const v of x) if (v > max) max = v;
+  for (let i = 0; i < n; i++) if (x[i]! > max) max = x[i]!;
   let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
+  for (let i = 0; i < n; i++) sum += Math.exp(x[i]! - max);
   const lse = Math.fround(Math.log(sum));
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = Math.fround(Math.fround(x[i]! - max) - lse);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.fround(x[i]! - max) - lse;
   return out;
 }
 
