@@ -224,15 +224,11 @@ export class MarianTranslator {
       }
       running = order.map((c) => c.seq);
       curLen++;
-      if (!(gen.earlyStopping === 'never' && gen.lengthPenalty > 0)) {
-        const best = f(runningScores[0]! / penalty(curLen - 1));
-        const minFinished = Math.min(...finished.map((h) => h.score));
-        improvable = improvable && finished.some((h) => best > (h.done ? minFinished : NEG));
-      } else {
-        const best = f(runningScores[0]! / penalty(maxLength - 1));
-        const minFinished = Math.min(...finished.map((h) => h.score));
-        improvable = improvable && finished.some((h) => best > (h.done ? minFinished : NEG));
-      }
+      // _check_early_stop_heuristic: can the best running beam still beat the worst kept hypothesis?
+      const hypotheticalLength = gen.earlyStopping === 'never' && gen.lengthPenalty > 0 ? maxLength - 1 : curLen - 1;
+      const best = f(runningScores[0]! / penalty(hypotheticalLength));
+      const minFinished = Math.min(...finished.map((h) => h.score));
+      improvable = improvable && finished.some((h) => best > (h.done ? minFinished : NEG));
       const openBeam = !(finished.every((h) => h.done) && gen.earlyStopping === true);
       if (!(improvable && openBeam && !cands.every((c) => c.hits))) return finished[0]!.seq;
     }
@@ -256,6 +252,7 @@ export class MarianTranslator {
     return { text: this.tokenizer.decode(generatedIds), inputIds, generatedIds };
   }
 
+  /** Frees both ONNX Runtime sessions. */
   async release(): Promise<void> {
     await this.encoder.release();
     await this.decoder.release();
