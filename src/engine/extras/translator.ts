@@ -1,6 +1,7 @@
 // multi_lingual: a MarianMT translator (the Helsinki-NLP opus-mt-{src}-en family, CC-BY-4.0) in the models folder
 // as translator/opus-mt-<src>-en (or the many-to-English opus-mt-mul-en), built by our graph builder
-// (models/marian.ts) and run with greedy decoding and a key/value cache. Which translator a prompt uses follows
+// (models/marian.ts) and decoded as transformers' generate() does with the model's generation config (beam search, or
+// greedy) over a key/value cache. Which translator a prompt uses follows
 // from the language franc identified (ISO 639-3, extras/language.ts) through opus-mt.ts.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -21,7 +22,7 @@ export interface MarianGeneration {
   forcedEosTokenId?: number;
   /** The longest output in tokens, the decoder start token included (transformers' max_length). */
   maxLength: number;
-  /** Beams of the model's beam search (num_beams; 1: greedy). opus-mt asks for 4 to 6. */
+  /** Beams of the model's beam search (num_beams, at most MAX_BEAMS; 1: greedy). opus-mt asks for 4 to 6. */
   numBeams: number;
   /** Beam search: hypothesis scores are divided by length ** lengthPenalty (length_penalty, default 1). */
   lengthPenalty: number;
@@ -33,6 +34,8 @@ export interface MarianGeneration {
 
 /** The longest translation we decode (tokens, start token included), whatever the model's max_length says. */
 export const MAX_TRANSLATION_TOKENS = 256;
+/** The most beams we run, whatever the model's num_beams says (opus-mt asks for 4 to 6). */
+export const MAX_BEAMS = 8;
 
 export interface Translation {
   text: string;
@@ -68,7 +71,7 @@ export class MarianTranslator {
     const generation: MarianGeneration = {
       decoderStartTokenId: gen.decoder_start_token_id ?? pad, eosTokenId: gen.eos_token_id ?? 0,
       badWordsIds: gen.bad_words_ids ?? [], forcedEosTokenId: gen.forced_eos_token_id ?? undefined, maxLength: gen.max_length ?? 512,
-      numBeams: typeof gen.num_beams === 'number' && gen.num_beams >= 1 ? gen.num_beams : 1,
+      numBeams: typeof gen.num_beams === 'number' && gen.num_beams >= 1 ? Math.min(Math.floor(gen.num_beams), MAX_BEAMS) : 1,
       lengthPenalty: typeof gen.length_penalty === 'number' ? gen.length_penalty : 1,
       earlyStopping: gen.early_stopping === true || gen.early_stopping === 'never' ? gen.early_stopping : false,
       renormalizeLogits: gen.renormalize_logits === true,
