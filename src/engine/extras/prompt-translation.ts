@@ -1,4 +1,5 @@
-// The translate step of the prompt stage (multi_lingual): identify the prompt's language (franc-min), and when it is
+// The translate step of the prompt stage (multi_lingual): identify the prompt's language (franc-min with our rules for
+// short prompts, prompt-language.ts), and when it is
 // neither English nor undetermined, translate it to English with the installed translator for that language
 // (translator/opus-mt-<src>-en, else translator/opus-mt-mul-en). With none installed the prompt runs as written and
 // the outcome says why. Runs inside the engine (the worker thread), never on the HTTP event loop.
@@ -8,7 +9,8 @@ import type { RuntimeOptions } from '../onnx/session.ts';
 import { asUserFile } from '../pipeline/model-files.ts';
 import type { ExtraOutcome } from '../pipeline/types.ts';
 import { modelPath } from '../store.ts';
-import { detectLanguage, LANGUAGE_ID_MODEL } from './language.ts';
+import { LANGUAGE_ID_MODEL } from './language.ts';
+import { promptLanguage } from './prompt-language.ts';
 import { OPUS_MT_SOURCE, translatorIdsFor } from './opus-mt.ts';
 import { MarianTranslator } from './translator.ts';
 
@@ -42,7 +44,7 @@ export class PromptTranslators {
    * models folder) when an installed translator cannot be used.
    */
   async translate(prompt: string): Promise<PromptTranslation> {
-    const language = detectLanguage(prompt);
+    const language = promptLanguage(prompt);
     if (language === 'eng' || language === 'und') {
       const note = language === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged';
       return { text: prompt, language, outcome: { status: 'ran', model: LANGUAGE_ID_MODEL, note } };
