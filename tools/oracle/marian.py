@@ -197,7 +197,15 @@ def main():
     for text in ['a cat on a red sofa, oil painting', 'portrait of a woman   with a hat']:
         ids = [vocab.get(p, 1) for p in tgt_sp.encode(text, out_type=str)] + [0]
         decode_cases.append({'ids': ids, 'text': tok.decode(ids, skip_special_tokens=True)})
+    # the normalizer on its own (nmt_nfkc's precompiled map and the whitespace rules): pieces of the source model
+    tricky = ['e\u0301te\u0301 ﬁn', 'a\u00a0b\u3000c', 'tab\there\r\nline', 'zero\u200bwidth\u200d', 'ctrl\u0007char',
+              '①②③ ｶﾀｶﾅ', '   ', '', '\u2581already', 'bad \udcff surrogate'.encode('utf-8', 'surrogatepass').decode('utf-8', 'replace')]
+    normalizer_cases = [{'text': t, 'pieces': src_sp.encode(t, out_type=str)} for t in tricky]
+    # special tokens written in the text are split out before SentencePiece (PreTrainedTokenizer.tokenize)
+    special_cases = [{'text': t, 'pieces': tok.tokenize(t), 'input_ids': tok(t).input_ids}
+                     for t in ['un chat </s> sur <unk>la plage', '<pad>une maison</s>', '>>fr<< un </s>chat']]
     save_fixture('marian/outputs', tensors, {
+        'normalizer_cases': normalizer_cases, 'special_cases': special_cases,
         'cases': cases, 'decode_cases': decode_cases, 'min_logit_gap': min(gaps),
         'versions': {'transformers': __import__('transformers').__version__, 'sentencepiece': spm.__version__, 'torch': torch.__version__},
     })

@@ -7,7 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SentencePieceModel, SPACE_SYMBOL } from './sentencepiece.ts';
 
+interface AddedTokenJson {
+  content: string;
+  lstrip?: boolean;
+  rstrip?: boolean;
+}
+
 interface TokenizerConfigJson {
+  added_tokens_decoder?: Record<string, AddedTokenJson>;
   unk_token?: string | { content: string };
   eos_token?: string | { content: string };
   pad_token?: string | { content: string };
@@ -28,6 +35,8 @@ export class MarianTokenizer {
   readonly eosId: number;
   readonly padId: number;
   private readonly specialIds: Set<number>;
+  /** Tokens matched verbatim in the text before SentencePiece (transformers' added tokens), longest first. */
+  private readonly added: { content: string; id: number; lstrip: boolean; rstrip: boolean }[];
 
   constructor(readonly source: SentencePieceModel, readonly target: SentencePieceModel, private readonly vocab: Map<string, number>, config: TokenizerConfigJson = {}) {
     const id = (name: string, token: string): number => {
@@ -44,6 +53,13 @@ export class MarianTokenizer {
       const v = vocab.get(tokenText(t, ''));
       if (v !== undefined) this.specialIds.add(v);
     }
+    const added = new Map<string, { content: string; id: number; lstrip: boolean; rstrip: boolean }>();
+    for (const [id, t] of Object.entries(config.added_tokens_decoder ?? {})) added.set(t.content, { content: t.content, id: Number(id), lstrip: t.lstrip === true, rstrip: t.rstrip === true });
+    for (const id of this.specialIds) {
+      const content = this.idToToken.get(id)!;
+      if (!added.has(content)) added.set(content, { content, id, lstrip: false, rstrip: false });
+    }
+    this.added = [...added.values()].sort((a, b) => b.content.length - a.content.length);
   }
 
   /**
@@ -59,8 +75,36 @@ export class MarianTokenizer {
       new Map(Object.entries(vocab)), config);
   }
 
-  /** MarianTokenizer.tokenize: a leading ">>xx<<" code as it is, then the source model's pieces. */
+  /**
+   * PreTrainedTokenizer.tokenize: added tokens (</s>, <unk>, <pad>, …) written in the text are split out verbatim
+   * (leftmost, longest first; their lstrip / rstrip flags trim the text beside them), then each piece of text as
+   * MarianTokenizer._tokenize: a leading ">>xx<<" code as it is, then the source model's pieces.
+   */
   tokenize(text: string): string[] {
+    const parts: { text: string; added?: boolean }[] = [];
+    let rest = text;
+    for (;;) {
+      let at = -1, hit: (typeof this.added)[number] | undefined;
+      for (const a of this.added) {
+        const i = rest.indexOf(a.content);
+        if (i !== -1 && (at === -1 || i < at)) { at = i; hit = a; }
+      }
+      if (!hit) break;
+      parts.push({ text: rest.slice(0, at) }, { text: hit.content, added: true });
+      rest = rest.slice(at + hit.content.length);
+    }
+    parts.push({ text: rest });
+    for (const [i, p] of parts.entries()) {
+      if (!p.added) continue;
+      const a = this.added.find((x) => x.content === p.text)!;
+      if (a.rstrip && parts[i + 1]) parts[i + 1]!.text = parts[i + 1]!.text.trimStart();
+      if (a.lstrip && parts[i - 1]) parts[i - 1]!.text = parts[i - 1]!.text.trimEnd();
+    }
+    return parts.flatMap((p) => (p.added ? [p.text] : p.text ? this.tokenizeText(p.text) : []));
+  }
+
+  /** MarianTokenizer._tokenize of text without added tokens. */
+  private tokenizeText(text: string): string[] {
     const code: string[] = [];
     const end = text.startsWith('>>') ? text.indexOf('<<') : -1;
     if (end !== -1) {
@@ -72,7 +116,7 @@ export class MarianTokenizer {
 
   /** input_ids of MarianTokenizer(text): each piece's vocab.json id (<unk> when absent), then </s>. */
   encode(text: string): number[] {
-    return [...this.tokenize(text).map((p) => this.vocab.get(p) ?? this.unkId), this.eosId];
+    return [...this.tokenize(text).map((p) => this.vocab.get(p) ?? this.added.find((a) => a.content === p)?.id ?? this.unkId), this.eosId];
   }
 
   /** MarianTokenizer.decode(ids, skip_special_tokens=True). */

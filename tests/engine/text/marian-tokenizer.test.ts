@@ -34,6 +34,19 @@ test('MarianTokenizer pieces and input ids equal transformers\'', async () => {
   assert.ok(cases.some((c) => c.pieces.includes('ABC')), 'full-width letters are NFKC-normalized');
 });
 
+test('the normalizer on its own: combining accents, ligatures, odd spaces, tabs and newlines, zero-width and control characters, circled and half-width forms', () => {
+  const spm = new SentencePieceModel(readFileSync(join(dir, 'source.spm')));
+  for (const c of fx.meta.normalizer_cases as { text: string; pieces: string[] }[]) assert.deepEqual(spm.encode(c.text).map((p) => p.piece), c.pieces, JSON.stringify(c.text));
+});
+
+test('special tokens written in the text are split out as transformers does', async () => {
+  const tok = await MarianTokenizer.load(dir);
+  for (const c of fx.meta.special_cases as { text: string; pieces: string[]; input_ids: number[] }[]) {
+    assert.deepEqual(tok.tokenize(c.text), c.pieces, c.text);
+    assert.deepEqual(tok.encode(c.text), c.input_ids, c.text);
+  }
+});
+
 test('MarianTokenizer.decode(skip_special_tokens=True) equals transformers\'', async () => {
   const tok = await MarianTokenizer.load(dir);
   for (const c of fx.meta.decode_cases as { ids: number[]; text: string }[]) assert.equal(tok.decode(c.ids), c.text);
