@@ -201,7 +201,7 @@ models.command('annotators').description('per control type: what auto_hint runs 
       say(`${s.type}\t${s.state}\t${s.uses.join(', ') || '-'}${s.missing.length ? `\tmissing: ${s.missing.join(', ')} (${s.howToGet})` : ''}`);
     }
   });
-models.command('pull').description(`download a model: a ControlNet type (canny, depth, ...), a named extra (${Object.keys(NAMED_MODELS).join(', ')}), a hub repo id, a URL, or "annotators" / "annotator:<type>,..." (the auto_hint annotator files)`)
+models.command('pull').description(`download a model: a ControlNet type (canny, depth, ...), a named extra (${Object.keys(NAMED_MODELS).filter((k) => !k.startsWith('opus-mt-')).join(', ')}, the opus-mt-<src>-en translators), a hub repo id, a URL, or "annotators" / "annotator:<type>,..." (the auto_hint annotator files)`)
   .argument('<source>').addOption(dataDirOpt())
   .addOption(new Option('--kind <kind>', 'model kind').choices([...MODEL_KINDS]))
   .option('--id <id>', 'model id in the folder (default: the type, or the repo / file name)').option('--sha256 <hex>')

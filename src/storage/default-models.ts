@@ -1,6 +1,8 @@
 // The public hub repositories each ControlNet type uses by default (SPEC "Models on disk"); `models pull <type>`
 // installs one as models/controlnet/<type>.
 import type { ControlNetType } from '../engine/pipeline/types.ts';
+import type { ModelKind } from '../engine/store.ts';
+import { OPUS_MT_ORG, opusMtIds } from '../engine/extras/opus-mt.ts';
 
 export const DEFAULT_CONTROLNET_REPOS: Record<ControlNetType, string> = {
   canny: 'lllyasviel/control_v11p_sd15_canny',
@@ -27,7 +29,7 @@ export const DEFAULT_BASE_REPO = 'runwayml/stable-diffusion-v1-5';
  * files or hub repositories. The upscale stage uses RealESRGAN_x2plus for ×2 and RealESRGAN_x4plus for ×3 (and for ×2 without x2plus);
  * without either it runs the embedded esrgan-slim (README "Extras").
  */
-export const NAMED_MODELS: Record<string, { kind: 'upscaler' | 'safety_checker' | 'prompt_enhancer'; id?: string; source: string; licence: string; skip?: RegExp }> = {
+export const NAMED_MODELS: Record<string, { kind: ModelKind; id?: string; source: string; licence: string; skip?: RegExp }> = {
   // a hub repository in the standalone checker's layout; the safety check uses models/safety_checker/default
   'stable-diffusion-safety-checker': { kind: 'safety_checker', id: 'default', source: 'CompVis/stable-diffusion-safety-checker', licence: 'see the repository model card (not checked here)' },
   RealESRGAN_x4plus: { kind: 'upscaler', source: 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth', licence: 'BSD-3-Clause' },
@@ -36,4 +38,6 @@ export const NAMED_MODELS: Record<string, { kind: 'upscaler' | 'safety_checker' 
   // the repository also holds Core ML conversions (about 1 GB under coreml/) and the trainer's pickled arguments
   'MagicPrompt-Stable-Diffusion': { kind: 'prompt_enhancer', id: 'default', source: 'Gustavosta/MagicPrompt-Stable-Diffusion', licence: 'MIT (model card; credit: Gustavosta)',
     skip: /^coreml\/|^training_args\.bin$/ },
+  // multi_lingual's translators, installed as translator/opus-mt-<src>-en (README "multi_lingual")
+  ...Object.fromEntries(opusMtIds().map((id) => [id, { kind: 'translator' as const, source: `${OPUS_MT_ORG}/${id}`, licence: 'CC-BY-4.0' }])),
 };

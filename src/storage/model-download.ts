@@ -42,6 +42,9 @@ export interface DownloaderOptions {
 
 const REPO = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const SKIP_WHEN_SAFETENSORS = /\.(bin|ckpt|pt|pth|msgpack|h5|onnx|ot)$/i;
+/** Weights of other frameworks, never read by the engine (TensorFlow .h5, Flax .msgpack, rust-bert .ot): an
+ *  opus-mt repository holds each beside its pytorch_model.bin, 300 MB apiece. */
+const NEVER_READ = /\.(msgpack|h5|ot)$/i;
 
 interface RemoteFile { name: string; url: string; size?: number; sha256?: string }
 
@@ -140,7 +143,7 @@ export class ModelDownloader {
     const sib = (info.siblings ?? []).filter((s) => typeof s.rfilename === 'string' && !s.rfilename.startsWith('.')
       && !s.rfilename.split('/').some((p) => p === '..' || p === '' || p.startsWith('.')));
     const hasSafetensors = sib.some((s) => s.rfilename.endsWith('.safetensors'));
-    const wanted = sib.filter((s) => !(hasSafetensors && SKIP_WHEN_SAFETENSORS.test(s.rfilename)));
+    const wanted = sib.filter((s) => !(hasSafetensors && SKIP_WHEN_SAFETENSORS.test(s.rfilename)) && !NEVER_READ.test(s.rfilename));
     if (wanted.length === 0) throw new Error(`hub repository ${repo} lists no files`);
     return wanted.map((s) => ({
       name: s.rfilename,

@@ -9,7 +9,7 @@ import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError } from '../errors.ts';
 import { checkerFiles, ClipSafetyChecker } from '../extras/clip-safety-checker.ts';
-import { detectLanguage, LANGUAGE_ID_MODEL } from '../extras/language.ts';
+import { PromptTranslators } from '../extras/prompt-translation.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
 import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
@@ -74,10 +74,13 @@ export class Pipeline {
   private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
   /** enhance_prompt's installed GPT-2, loaded on first use. */
   private readonly enhancers: PromptEnhancers;
+  /** multi_lingual's translators (models/translator/opus-mt-*), loaded on first use. */
+  private readonly translators: PromptTranslators;
 
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
     this.files = new ModelFiles(this.modelsDir, rt.cacheDir);
+    this.translators = new PromptTranslators(this.modelsDir, rt);
     this.deviceOps = new DeviceOps(rt);
     this.enhancers = new PromptEnhancers(this.modelsDir, rt);
   }
@@ -297,17 +300,10 @@ export class Pipeline {
    * prompt to encode and what each step did.
    */
   private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement' | 'promptLanguage'> }> {
-    const text = r.o.prompt;
-    let translation: Applied['translation'] = { status: 'off' };
-    let promptLanguage: string | undefined;
-    if (r.o.multiLingual) {
-      promptLanguage = detectLanguage(text);
-      translation = promptLanguage === 'eng' || promptLanguage === 'und'
-        ? { status: 'ran', model: LANGUAGE_ID_MODEL, note: promptLanguage === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged' }
-        : { status: 'unavailable', reason: `not translated: no translator installed (the prompt looks like ISO 639-3 "${promptLanguage}")` };
-    }
-    const enhanced = await this.enhancers.run(text, r.o, r.signal);
-    return { text: enhanced.text, applied: { prompt: enhanced.text, translation, promptLanguage, promptEnhancement: enhanced.outcome } };
+    const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt) : undefined;
+    const translation: Applied['translation'] = translated?.outcome ?? { status: 'off' };
+    const enhanced = await this.enhancers.run(translated?.text ?? r.o.prompt, r.o, r.signal);
+    return { text: enhanced.text, applied: { prompt: enhanced.text, translation, promptLanguage: translated?.language, promptEnhancement: enhanced.outcome } };
   }
 
   /** diffusers' encode_prompt: [negative; prompt] embeddings for CFG (clip skip, LoRA on the text encoder). */

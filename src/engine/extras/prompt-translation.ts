@@ -1,0 +1,76 @@
+// The translate step of the prompt stage (multi_lingual): identify the prompt's language (franc-min with our rules for
+// short prompts, prompt-language.ts), and when it is
+// neither English nor undetermined, translate it to English with the installed translator for that language
+// (translator/opus-mt-<src>-en, else translator/opus-mt-mul-en). With none installed the prompt runs as written and
+// the outcome says why. Runs inside the engine (the worker thread), never on the HTTP event loop.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RuntimeOptions } from '../onnx/session.ts';
+import { asUserFile } from '../pipeline/model-files.ts';
+import type { ExtraOutcome } from '../pipeline/types.ts';
+import { modelPath } from '../store.ts';
+import { LANGUAGE_ID_MODEL } from './language.ts';
+import { promptLanguage } from './prompt-language.ts';
+import { OPUS_MT_SOURCE, translatorIdsFor } from './opus-mt.ts';
+import { MarianTranslator } from './translator.ts';
+
+export interface PromptTranslation {
+  /** The prompt to encode: the translation, or the prompt as written. */
+  text: string;
+  /** franc's ISO 639-3 code ("und" when undetermined). */
+  language: string;
+  outcome: ExtraOutcome<{ model: string; note: string }>;
+}
+
+/** The installed translators of a models folder, each loaded once (per folder and modification time). */
+export class PromptTranslators {
+  private readonly loaded = new Map<string, Promise<MarianTranslator>>();
+
+  constructor(private readonly modelsDir: string, private readonly rt: RuntimeOptions) {}
+
+  /** The first installed translator folder for a language (ISO 639-3): its id and path, or undefined. */
+  installedFor(language: string): { id: string; dir: string } | undefined {
+    for (const id of translatorIdsFor(language)) {
+      const dir = modelPath('translator', id, this.modelsDir);
+      // a folder `models pull` is still filling carries .incomplete
+      if (existsSync(join(dir, 'config.json')) && !existsSync(join(dir, '.incomplete'))) return { id, dir };
+    }
+    return undefined;
+  }
+
+  /**
+   * multi_lingual on `prompt`: English and undetermined prompts pass unchanged; others are translated when a
+   * translator is installed. Throws EngineError('bad_model_file') naming the translator's file (relative to the
+   * models folder) when an installed translator cannot be used.
+   */
+  async translate(prompt: string): Promise<PromptTranslation> {
+    const language = promptLanguage(prompt);
+    if (language === 'eng' || language === 'und') {
+      const note = language === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged';
+      return { text: prompt, language, outcome: { status: 'ran', model: LANGUAGE_ID_MODEL, note } };
+    }
+    const installed = this.installedFor(language);
+    const source = OPUS_MT_SOURCE[language] ?? language;
+    if (!installed) {
+      const wanted = translatorIdsFor(language)[0]!;
+      return {
+        text: prompt, language,
+        outcome: { status: 'unavailable', reason: `not translated: no translator installed (the prompt looks like ISO 639-3 "${language}"; install translator/${wanted}: models pull ${wanted})` },
+      };
+    }
+    const translator = await this.load(installed.id, installed.dir);
+    const t = await asUserFile(this.modelsDir, 'multi_lingual', installed.dir, () => translator.translate(prompt));
+    return { text: t.text, language, outcome: { status: 'ran', model: installed.id, note: `translated from ${source} with ${installed.id}` } };
+  }
+
+  private load(id: string, dir: string): Promise<MarianTranslator> {
+    const key = `${dir}:${statSync(join(dir, 'config.json')).mtimeMs}`;
+    let t = this.loaded.get(key);
+    if (!t) {
+      t = asUserFile(this.modelsDir, 'multi_lingual', dir, () => MarianTranslator.load(dir, id, this.rt));
+      this.loaded.set(key, t);
+      t.catch(() => this.loaded.delete(key));
+    }
+    return t;
+  }
+}
