@@ -176,15 +176,25 @@ print()
 print(f"device: {d.get('device')}  torch {d.get('torch')}  attention {d.get('attention')}  onnxruntime {o.get('ortVersion')} ({o.get('provider')})")
 print(f"{'':34}{'ours':>14}{'diffusers':>14}{'ours/diffusers':>16}")
 print(f"{'s/step (CFG batch 2, fp16)':34}{fmt(os_):>14}{fmt(ds):>14}{fmt(os_ / ds if os_ and ds else None, '{:.2f}'):>16}")
-po, pd = mib(mo), mib(md)
-print(f"{'peak GPU memory, MiB (nvidia-smi)':34}{fmt(po, '{}'):>14}{fmt(pd, '{}'):>14}{fmt(po / pd if po and pd else None, '{:.2f}'):>16}")
+po = mib(mo)
+# diffusers: the device's used memory right after its fp16 steps (NVML, in diffusers_step.py), before its fp32
+# comparison step: nvidia-smi's peak over the whole script would count the fp32 networks too
+du = d.get('fp16_device_used_mib')
+pd = None if du is None or md.get('before_mib') is None else du - md['before_mib']
+print(f"{'peak GPU memory, MiB (fp16) *':34}{fmt(po, '{}'):>14}{fmt(pd, '{}'):>14}{fmt(po / pd if po and pd else None, '{:.2f}'):>16}")
 pa = d.get('peak_allocated_bytes')
 print(f"{'torch peak allocated, MiB':34}{'':>14}{fmt(pa / 2**20 if pa else None, '{:.0f}'):>14}")
 print(f"{'fp16 vs fp32, rel. L2 of output':34}{fmt(o32.get('fp16VsFp32RelL2'), '{:.2e}'):>14}{fmt(d.get('fp16_vs_fp32_rel_l2'), '{:.2e}'):>14}")
 print(f"{'ours fp16 vs diffusers fp16/fp32':34}{fmt(f16.get('relL2VsDiffusersFp16'), '{:.2e}'):>14}{fmt(f16.get('relL2VsDiffusersFp32'), '{:.2e}'):>14}")
 print(f"{'ours fp32 vs diffusers fp32':34}{fmt(o32.get('fp32', {}).get('relL2VsDiffusersFp32'), '{:.2e}'):>14}")
 print(f"{'host<->device bytes per step':34}{fmt(f16.get('hostToDevicePerStep'), '{:.0f}'):>14} up {fmt(f16.get('deviceToHostPerStep'), '{:.0f}')} down")
+print(f"{'ours: extra float32 islands':34}{', '.join(f16.get('fp32Islands') or []) or 'none':>14}")
 print(f"{'graph build / load / first step, s':34} {fmt(f16.get('buildS'), '{:.1f}')} / {fmt(f16.get('loadS'), '{:.1f}')} / {fmt(f16.get('firstStepS'), '{:.2f}')}")
+print(f"* ours: nvidia-smi's peak (50 ms sampling) while our fp16 process ran; diffusers: the device's used memory (NVML)")
+print(f"  right after its fp16 steps, before its fp32 comparison step (nvidia-smi's peak over its whole script, fp32")
+print(f"  included: {fmt(mib(md), '{}')} MiB); both minus the memory used before the script.")
+if du is None and mib(md) is not None:
+    print("  diffusers' Python had no NVML (nvidia-ml-py): no diffusers figure comparable to ours")
 EOF
 echo "bench/gpu.sh: done in $((SECONDS - T0)) s"
 [ "$OURS_OK" = 1 ] || exit 1
