@@ -4,8 +4,9 @@ Creates both networks with random weights (torch seed 0; ControlNet's zero-initi
 values so its residuals matter), rounds them to fp16 and saves them as diffusers folders (fp16 safetensors) under
 --out, so our engine reads the very same weights. Then, on --device, times the step in fp16 with diffusers' default
 attention (AttnProcessor2_0: torch scaled_dot_product_attention), records the peak memory torch allocated and the
-device's used memory right after the fp16 steps (NVML, the nvidia-smi figure, before anything fp32 is allocated:
-bench/gpu.sh's diffusers peak; none where nvidia-ml-py is absent or on --device cpu), and runs the step once more in fp32 (the same fp16-rounded weights, upcast) for the fp16-vs-fp32 difference. Writes the inputs
+device's used memory right after the fp16 steps (NVML, the figure nvidia-smi shows, taken before anything fp32 is
+allocated: bench/gpu.sh's diffusers peak; None where nvidia-ml-py is absent, NVML fails, or on --device cpu), and
+runs the step once more in fp32 (the same fp16-rounded weights, upcast) for the fp16-vs-fp32 difference. Writes the inputs
 and both outputs to io.bin (+ a header in diffusers_result.json) for the engine's side to compare against.
 
 Usage: python bench/gpu/diffusers_step.py --out DIR [--device cuda|cpu] [--size full|tiny] [--repeats N] [--diagnose]
@@ -57,10 +58,18 @@ def device_used_mib(dev):
     """The device's used memory in MiB as nvidia-smi reports it (NVML, every process's), or None without NVML / CUDA."""
     if pynvml is None or dev.type != 'cuda':
         return None
-    pynvml.nvmlInit()
     try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as e:
+        print(f'diffusers_step.py: NVML unavailable ({e}); no device memory figure', flush=True)
+        return None
+    try:
+        # torch's index is NVML's on a single-GPU machine (the one bench/gpu.sh is made for)
         index = dev.index if dev.index is not None else torch.cuda.current_device()
         return pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(index)).used // 2**20
+    except pynvml.NVMLError as e:
+        print(f'diffusers_step.py: NVML failed ({e}); no device memory figure', flush=True)
+        return None
     finally:
         pynvml.nvmlShutdown()
 
