@@ -33,7 +33,7 @@ export interface ClipBuildOptions {
   lora?: boolean;
   /** fp16: float16 weights and activations (hidden_states stays float32); default fp32. */
   precision?: Precision;
-  /** Extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS); CLIP has no Conv, so `conv` changes nothing. */
+  /** Extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS); only `linear` and `norm` apply (no Conv, mha direct). */
   fp32Islands?: Fp32Island[];
 }
 

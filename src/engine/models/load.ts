@@ -85,13 +85,14 @@ export interface CompileOptions {
   unet?: Omit<UNetBuildOptions, 'lora' | 'precision' | 'fp32Islands'>;
 }
 
-/** Op families each network kind has, of those an island can move to float32: CLIP's text encoder has no Conv. */
+/** The island families that change each kind's graph: CLIP's text encoder has no Conv; it and the VAE's mid-block
+ *  attention call mha directly (the attention island lives in layers.ts attention(), the UNet's and ControlNet's). */
 const ISLAND_FAMILIES: Record<NetworkKind, readonly Fp32Island[]> = {
-  'clip-text': ['attention', 'linear', 'norm'],
+  'clip-text': ['linear', 'norm'],
   unet: ['attention', 'linear', 'conv', 'norm'],
   controlnet: ['attention', 'linear', 'conv', 'norm'],
-  'vae-encoder': ['attention', 'linear', 'conv', 'norm'],
-  'vae-decoder': ['attention', 'linear', 'conv', 'norm'],
+  'vae-encoder': ['linear', 'conv', 'norm'],
+  'vae-decoder': ['linear', 'conv', 'norm'],
 };
 
 /** The islands that change a network's graph: those of its families, deduplicated and sorted (the cache key's form). */

@@ -122,7 +122,7 @@ test('UNet with ControlNet residuals and LoRA slots: fp16 within the bound of fp
   assertBound('tiny UNet', await compare(build, feeds));
 });
 
-test('experimental fp32 islands (bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
+test('fp32 islands (conv: WebGPU's default; all: bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
   const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
   const cfg = tinyConfig('sd15/unet');
   const ops: Record<Fp32Island, string[]> = {
@@ -353,8 +353,8 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
     const cn = { config: tinyConfig('controlnet'), weights: await tinyWeights('controlnet', 'diffusion_pytorch_model.fp16.safetensors'), origin: 'controlnet' };
     const cn16 = await compileNetwork(cache, 'controlnet', cn, { precision: 'fp16' });
     assert.notEqual((await compileNetwork(cache, 'controlnet', cn, { precision: 'fp16', fp32Islands: ['conv'] })).path, cn16.path);
-    // CLIP has no Conv: the conv island leaves its entry alone
-    assert.equal((await compileNetwork(cache, 'clip-text', base.textEncoder, { precision: 'fp16', fp32Islands: ['conv'] })).path, c16.path);
+    // islands that do not change a graph leave its entry alone: CLIP has no Conv and calls mha directly
+    assert.equal((await compileNetwork(cache, 'clip-text', base.textEncoder, { precision: 'fp16', fp32Islands: ['conv', 'attention'] })).path, c16.path);
     const v32 = await compileNetwork(cache, 'vae-decoder', base.vae);
     const v16 = await compileNetwork(cache, 'vae-decoder', base.vae, { precision: 'fp16' });
     assert.equal(v16.path, v32.path);
@@ -365,6 +365,7 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
     const vd16 = await compileNetwork(cache, 'vae-decoder', vae16, { precision: 'fp16' });
     const vdConv = await compileNetwork(cache, 'vae-decoder', vae16, { precision: 'fp16', fp32Islands: ['conv'] });
     assert.ok(vd16.path !== v32.path && vdConv.path !== vd16.path);
+    assert.equal((await compileNetwork(cache, 'vae-decoder', vae16, { precision: 'fp16', fp32Islands: ['attention', 'conv'] })).path, vdConv.path);
     assert.notEqual((await compileNetwork(cache, 'vae-encoder', vae16, { precision: 'fp16', fp32Islands: ['conv'] })).path,
       (await compileNetwork(cache, 'vae-encoder', vae16, { precision: 'fp16' })).path);
   } finally {
