@@ -122,7 +122,7 @@ test('UNet with ControlNet residuals and LoRA slots: fp16 within the bound of fp
   assertBound('tiny UNet', await compare(build, feeds));
 });
 
-test('fp32 islands (conv: WebGPU's default; all: bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
+test('fp32 islands (conv: the WebGPU default; all: bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
   const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
   const cfg = tinyConfig('sd15/unet');
   const ops: Record<Fp32Island, string[]> = {
