@@ -10,8 +10,9 @@
 # Usage:
 #   bench/gpu.sh               on the GPU machine (needs .gpu/ and nvidia-smi)
 #   bench/gpu.sh --check       only checks that .gpu/ holds everything, and unpacks it (no GPU needed)
-#   bench/gpu.sh --cpu-smoke   the whole flow at a tiny size on the CPU (provider cpu, torch cpu), to test the script
-#                              here; PYTHON=<a python with torch> (default python3)
+#   bench/gpu.sh --cpu-smoke   the whole flow at a tiny size on the CPU (provider cpu, torch cpu, our fp16 graphs with
+#                              WebGPU's default conv island), to test the script here; PYTHON=<a python with torch>
+#                              (default python3)
 #   bench/gpu.sh --diagnose    where our step's time goes and which fp16 ops lose precision, in at most DIAG_BUDGET_S
 #                              (default 190 s, unpacking included): diffusers_step.py --diagnose (also ControlNet and
 #                              UNet alone, fp32 residuals saved), then bench/gpu/engine-diagnose.ts (ControlNet / UNet
@@ -83,11 +84,14 @@ export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYT
 echo "unpacked in $((SECONDS - T0)) s: node $("$WORK/bin/node" -v), onnxruntime-node $("$WORK/bin/node" -p "require('$WORK/app/node_modules/onnxruntime-node/package.json').version")"
 [ "$MODE" = check ] && { echo "bench/gpu.sh --check: everything is there"; exit 0; }
 
+ISLANDS_ARG=()
 if [ "$MODE" = gpu ]; then
   DEVICE=cuda SIZE=full PROVIDER=webgpu
   nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
 else
   DEVICE=cpu SIZE=tiny PROVIDER=cpu REPEATS=${REPEATS_SMOKE:-2}
+  # the CPU provider's default is no island: build the fp16 graphs as WebGPU's default does (every Conv in float32)
+  ISLANDS_ARG=(--fp32-islands conv)
 fi
 
 if [ "$DIAGNOSE" = 1 ]; then
@@ -141,7 +145,7 @@ peak_of diffusers timeout 240 "$PYTHON" "$ROOT/bench/gpu/diffusers_step.py" --ou
 # 4. ours, fp16 (timed, memory sampled), then the fp32 graphs for the fp16-vs-fp32 difference
 echo "--- ours ($PROVIDER, fp16)"
 OURS_OK=1
-if ! peak_of ours timeout 240 "$WORK/bin/node" "$WORK/app/engine-step.mjs" --work "$WORK/run" --provider "$PROVIDER" --repeats "$REPEATS" --save-fp16 \
+if ! peak_of ours timeout 240 "$WORK/bin/node" "$WORK/app/engine-step.mjs" --work "$WORK/run" --provider "$PROVIDER" --repeats "$REPEATS" --save-fp16 ${ISLANDS_ARG[@]+"${ISLANDS_ARG[@]}"} \
   | tee "$WORK/ours.json"; then
   OURS_OK=0
   echo "bench/gpu.sh: our fp16 half failed or ran past 240 s (diffusers' numbers below still stand). Vulkan setup:" >&2
