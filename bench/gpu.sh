@@ -10,8 +10,9 @@
 # Usage:
 #   bench/gpu.sh               on the GPU machine (needs .gpu/ and nvidia-smi)
 #   bench/gpu.sh --check       only checks that .gpu/ holds everything, and unpacks it (no GPU needed)
-#   bench/gpu.sh --cpu-smoke   the whole flow at a tiny size on the CPU (provider cpu, torch cpu), to test the script
-#                              here; PYTHON=<a python with torch> (default python3)
+#   bench/gpu.sh --cpu-smoke   the whole flow at a tiny size on the CPU (provider cpu, torch cpu, our fp16 graphs with
+#                              WebGPU's default conv island), to test the script here; PYTHON=<a python with torch>
+#                              (default python3)
 #   bench/gpu.sh --diagnose    where our step's time goes and which fp16 ops lose precision, in at most DIAG_BUDGET_S
 #                              (default 190 s, unpacking included): diffusers_step.py --diagnose (also ControlNet and
 #                              UNet alone, fp32 residuals saved), then bench/gpu/engine-diagnose.ts (ControlNet / UNet
@@ -83,11 +84,14 @@ export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYT
 echo "unpacked in $((SECONDS - T0)) s: node $("$WORK/bin/node" -v), onnxruntime-node $("$WORK/bin/node" -p "require('$WORK/app/node_modules/onnxruntime-node/package.json').version")"
 [ "$MODE" = check ] && { echo "bench/gpu.sh --check: everything is there"; exit 0; }
 
+ISLANDS_ARG=()
 if [ "$MODE" = gpu ]; then
   DEVICE=cuda SIZE=full PROVIDER=webgpu
   nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
 else
   DEVICE=cpu SIZE=tiny PROVIDER=cpu REPEATS=${REPEATS_SMOKE:-2}
+  # the CPU provider's default is no island: build the fp16 graphs as WebGPU's default does (every Conv in float32)
+  ISLANDS_ARG=(--fp32-islands conv)
 fi
 
 if [ "$DIAGNOSE" = 1 ]; then
@@ -141,7 +145,7 @@ peak_of diffusers timeout 240 "$PYTHON" "$ROOT/bench/gpu/diffusers_step.py" --ou
 # 4. ours, fp16 (timed, memory sampled), then the fp32 graphs for the fp16-vs-fp32 difference
 echo "--- ours ($PROVIDER, fp16)"
 OURS_OK=1
-if ! peak_of ours timeout 240 "$WORK/bin/node" "$WORK/app/engine-step.mjs" --work "$WORK/run" --provider "$PROVIDER" --repeats "$REPEATS" --save-fp16 \
+if ! peak_of ours timeout 240 "$WORK/bin/node" "$WORK/app/engine-step.mjs" --work "$WORK/run" --provider "$PROVIDER" --repeats "$REPEATS" --save-fp16 ${ISLANDS_ARG[@]+"${ISLANDS_ARG[@]}"} \
   | tee "$WORK/ours.json"; then
   OURS_OK=0
   echo "bench/gpu.sh: our fp16 half failed or ran past 240 s (diffusers' numbers below still stand). Vulkan setup:" >&2
@@ -176,15 +180,25 @@ print()
 print(f"device: {d.get('device')}  torch {d.get('torch')}  attention {d.get('attention')}  onnxruntime {o.get('ortVersion')} ({o.get('provider')})")
 print(f"{'':34}{'ours':>14}{'diffusers':>14}{'ours/diffusers':>16}")
 print(f"{'s/step (CFG batch 2, fp16)':34}{fmt(os_):>14}{fmt(ds):>14}{fmt(os_ / ds if os_ and ds else None, '{:.2f}'):>16}")
-po, pd = mib(mo), mib(md)
-print(f"{'peak GPU memory, MiB (nvidia-smi)':34}{fmt(po, '{}'):>14}{fmt(pd, '{}'):>14}{fmt(po / pd if po and pd else None, '{:.2f}'):>16}")
+po = mib(mo)
+# diffusers: the device's used memory right after its fp16 steps (NVML, in diffusers_step.py), before its fp32
+# comparison step: nvidia-smi's peak over the whole script would count the fp32 networks too
+du = d.get('fp16_device_used_mib')
+pd = None if du is None or md.get('before_mib') is None else du - md['before_mib']
+print(f"{'peak GPU memory, MiB (fp16) *':34}{fmt(po, '{}'):>14}{fmt(pd, '{}'):>14}{fmt(po / pd if po and pd else None, '{:.2f}'):>16}")
 pa = d.get('peak_allocated_bytes')
 print(f"{'torch peak allocated, MiB':34}{'':>14}{fmt(pa / 2**20 if pa else None, '{:.0f}'):>14}")
 print(f"{'fp16 vs fp32, rel. L2 of output':34}{fmt(o32.get('fp16VsFp32RelL2'), '{:.2e}'):>14}{fmt(d.get('fp16_vs_fp32_rel_l2'), '{:.2e}'):>14}")
 print(f"{'ours fp16 vs diffusers fp16/fp32':34}{fmt(f16.get('relL2VsDiffusersFp16'), '{:.2e}'):>14}{fmt(f16.get('relL2VsDiffusersFp32'), '{:.2e}'):>14}")
 print(f"{'ours fp32 vs diffusers fp32':34}{fmt(o32.get('fp32', {}).get('relL2VsDiffusersFp32'), '{:.2e}'):>14}")
 print(f"{'host<->device bytes per step':34}{fmt(f16.get('hostToDevicePerStep'), '{:.0f}'):>14} up {fmt(f16.get('deviceToHostPerStep'), '{:.0f}')} down")
+print(f"{'ours: extra float32 islands':34}{', '.join(f16.get('fp32Islands') or []) or 'none':>14}")
 print(f"{'graph build / load / first step, s':34} {fmt(f16.get('buildS'), '{:.1f}')} / {fmt(f16.get('loadS'), '{:.1f}')} / {fmt(f16.get('firstStepS'), '{:.2f}')}")
+print(f"* ours: nvidia-smi's peak (50 ms sampling) while our fp16 process ran; diffusers: the device's used memory (NVML)")
+print(f"  right after its fp16 steps, before its fp32 comparison step (nvidia-smi's peak over its whole script, fp32")
+print(f"  included: {fmt(mib(md), '{}')} MiB); both minus the memory used before the script.")
+if du is None and mib(md) is not None:
+    print("  diffusers' Python had no NVML (nvidia-ml-py): no diffusers figure comparable to ours")
 EOF
 echo "bench/gpu.sh: done in $((SECONDS - T0)) s"
 [ "$OURS_OK" = 1 ] || exit 1

@@ -86,7 +86,7 @@ def main():
             print(f"  {v.get('about', '')}")
     print(f"\n{'UNet alone, fp16 + fp32 islands':36}{'rel L2 vs diff. fp32':>21}{'s/step':>9}{'build s':>9}{'load s':>8}")
     for v in [r for r in recs if r.get('diag') == 'variant']:
-        label = {'fp16': 'fp16 (default graph)', 'fp32': 'fp32 graph', 'all': '+ all four families in fp32'}.get(v['name'], f"+ {v['name']} in fp32")
+        label = {'fp16': 'fp16 (no extra islands)', 'fp32': 'fp32 graph', 'all': '+ all four families in fp32'}.get(v['name'], f"+ {v['name']} in fp32")
         print(f"{label:36}{v['relL2VsDiffusersFp32']:>21.2e}{v['stepSMedian']:>9.4f}{v['buildS']:>9.1f}{v['loadS']:>8.1f}")
     print(f"{'diffusers fp16 (same feeds)':36}{fmt(d.get('unet_fp16_vs_fp32_rel_l2'), '{:.2e}'):>21}{fmt(d.get('unet_step_s_median')):>9}")
     for s in [r for r in recs if r.get('diag') == 'skipped']:

@@ -3,8 +3,10 @@
 Creates both networks with random weights (torch seed 0; ControlNet's zero-initialised output convs get small random
 values so its residuals matter), rounds them to fp16 and saves them as diffusers folders (fp16 safetensors) under
 --out, so our engine reads the very same weights. Then, on --device, times the step in fp16 with diffusers' default
-attention (AttnProcessor2_0: torch scaled_dot_product_attention), records the peak memory torch allocated, and runs
-the step once more in fp32 (the same fp16-rounded weights, upcast) for the fp16-vs-fp32 difference. Writes the inputs
+attention (AttnProcessor2_0: torch scaled_dot_product_attention), records the peak memory torch allocated and the
+device's used memory right after the fp16 steps (NVML, the figure nvidia-smi shows, taken before anything fp32 is
+allocated: bench/gpu.sh's diffusers peak; None where nvidia-ml-py is absent, NVML fails, or on --device cpu), and
+runs the step once more in fp32 (the same fp16-rounded weights, upcast) for the fp16-vs-fp32 difference. Writes the inputs
 and both outputs to io.bin (+ a header in diffusers_result.json) for the engine's side to compare against.
 
 Usage: python bench/gpu/diffusers_step.py --out DIR [--device cuda|cpu] [--size full|tiny] [--repeats N] [--diagnose]
@@ -17,6 +19,11 @@ import argparse, json, os, statistics, time
 import numpy as np
 import torch
 from diffusers import UNet2DConditionModel, ControlNetModel
+
+try:  # nvidia-ml-py: on the GPU machine, absent on CPU-only machines
+    import pynvml
+except ImportError:
+    pynvml = None
 
 UNET = {
     'act_fn': 'silu', 'attention_head_dim': 8, 'block_out_channels': [320, 640, 1280, 1280], 'center_input_sample': False,
@@ -45,6 +52,26 @@ def write_raw(path, tensors):
             f.write(b)
             offset += len(b)
     return header
+
+
+def device_used_mib(dev):
+    """The device's used memory in MiB as nvidia-smi reports it (NVML, every process's), or None without NVML / CUDA."""
+    if pynvml is None or dev.type != 'cuda':
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as e:
+        print(f'diffusers_step.py: NVML unavailable ({e}); no device memory figure', flush=True)
+        return None
+    try:
+        # torch's index is NVML's on a single-GPU machine (the one bench/gpu.sh is made for)
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        return pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(index)).used // 2**20
+    except pynvml.NVMLError as e:
+        print(f'diffusers_step.py: NVML failed ({e}); no device memory figure', flush=True)
+        return None
+    finally:
+        pynvml.nvmlShutdown()
 
 
 def main():
@@ -103,6 +130,8 @@ def main():
         times.append(time.perf_counter() - t0)
     peak_alloc = torch.cuda.max_memory_allocated() if dev.type == 'cuda' else None
     peak_reserved = torch.cuda.max_memory_reserved() if dev.type == 'cuda' else None
+    # the fp16 run's footprint as the device sees it (torch's caching allocator still holds its peak), before fp32
+    fp16_used_mib = device_used_mib(dev)
     diag = {}
     if a.diagnose:
         x, e, c = (v.to(dev, torch.float16) for v in (sample, ehs, cond))
@@ -147,7 +176,8 @@ def main():
         'torch': torch.__version__, 'device': torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu',
         'attention': type(unet.attn_processors[next(iter(unet.attn_processors))]).__name__,
         'create_and_save_s': create_s, 'step_s_median': statistics.median(times), 'step_s': times,
-        'peak_allocated_bytes': peak_alloc, 'peak_reserved_bytes': peak_reserved, 'fp16_vs_fp32_rel_l2': rel, **diag, 'io': header,
+        'peak_allocated_bytes': peak_alloc, 'peak_reserved_bytes': peak_reserved, 'fp16_device_used_mib': fp16_used_mib,
+        'nvml': pynvml is not None, 'fp16_vs_fp32_rel_l2': rel, **diag, 'io': header,
     }
     with open(os.path.join(a.out, 'diffusers_result.json'), 'w') as f:
         json.dump(result, f, indent=1)

@@ -1,7 +1,8 @@
 // The engine half of `bench/gpu.sh --diagnose`: where our CFG step's time goes and which float16 ops lose precision,
 // on the weights and references bench/gpu/diffusers_step.py --diagnose saved (fp32 ControlNet residuals among them).
 // Writes one JSON line per finding to --jsonl (and a short line to stdout), in this order:
-//   1. the default fp16 graphs: seconds per step of ControlNet + UNet, of ControlNet alone (until its residuals are
+//   1. the plain fp16 graphs (no extra float32 islands, so the islands below are measured against them; the product's
+//      WebGPU default, the `conv` island, is the `conv` variant): seconds per step of ControlNet + UNet, of ControlNet alone (until its residuals are
 //      done on the device) and of the UNet alone (fed diffusers' fp32 residuals, uploaded once); the relative L2
 //      difference from diffusers fp32 of the whole step's output, of ControlNet's residuals (all together) and of the
 //      UNet alone's output;
@@ -259,7 +260,7 @@ for (const v of variants) {
   const start = now();
   const rt = rtOf(v.precision);
   t0 = now();
-  const c = await compileNetwork(cacheDir, 'unet', unetSrc, { unet: { controlnetInputs: true, fp32Islands: v.islands }, precision: v.precision });
+  const c = await compileNetwork(cacheDir, 'unet', unetSrc, { unet: { controlnetInputs: true }, fp32Islands: v.islands, precision: v.precision });
   const buildS = now() - t0;
   t0 = now();
   const s = await createSession(c.path, rt);

@@ -1,18 +1,21 @@
 // The engine half of bench/gpu.sh: the same CFG step as bench/gpu/diffusers_step.py (batch 2: ControlNet, then the
-// UNet with its residuals) on the weights that script saved, built by our graph builder in fp16 and run on one
+// UNet with its residuals) on the weights that script saved, built by our graph builder in fp16 as the product builds
+// them for the provider (precision.ts defaultFp32Islands: every Conv in float32 on webgpu) and run on one
 // execution provider with the generation's tensors on the device (onnx/device.ts). Prints one JSON line: build and
-// load times, median seconds per step, host↔device bytes per step, and the output's relative L2 difference from
+// load times, the float32 islands used, median seconds per step, host↔device bytes per step, and the output's relative L2 difference from
 // diffusers fp16 and fp32 and, with --fp32, from our own fp32 graphs.
 // Run: node --import tsx bench/gpu/engine-step.ts --work DIR [--provider webgpu|cpu] [--repeats N] [--fp32]
 //   --save-fp16 keeps our fp16 output in DIR/ours_fp16.bin; --fp32-only then builds and runs the fp32 graphs alone
 //   (a second process, so that the fp16 run's peak memory is its own) and compares with that file.
+//   --fp32-islands LIST (comma-separated FP32_ISLANDS, or none) replaces the provider's default islands of the fp16
+//   graphs: bench/gpu.sh --cpu-smoke passes conv, so the CPU smoke run builds what the WebGPU run builds.
 // (bench/gpu.sh runs an esbuild bundle of this file, so that the GPU machine needs no tsx.)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlnetScales } from '../../src/engine/models/controlnet.ts';
 import { compileNetwork, openComponent, openControlNetModel } from '../../src/engine/models/load.ts';
 import { DeviceIO, DeviceOps } from '../../src/engine/onnx/device.ts';
-import type { Precision } from '../../src/engine/onnx/precision.ts';
+import { defaultFp32Islands, FP32_ISLANDS, type Fp32Island, type Precision } from '../../src/engine/onnx/precision.ts';
 import { assertProviderAvailable, createSession, ort, parseProvider, type RuntimeOptions } from '../../src/engine/onnx/session.ts';
 import { DiffusersIO, median, relL2 } from './step-io.ts';
 
@@ -23,18 +26,26 @@ if (!work) throw new Error('--work DIR (the folder bench/gpu/diffusers_step.py w
 const provider = parseProvider(opt('--provider') ?? 'webgpu');
 const repeats = Number(opt('--repeats') ?? 20);
 const now = (): number => performance.now() / 1000;
+const islandsArg = opt('--fp32-islands');
+const islandsOverride: Fp32Island[] | undefined = islandsArg === undefined ? undefined
+  : islandsArg === 'none' ? [] : islandsArg.split(',').map((s) => {
+    if (!(FP32_ISLANDS as readonly string[]).includes(s)) throw new Error(`--fp32-islands: ${s} is none of ${FP32_ISLANDS.join(', ')}`);
+    return s as Fp32Island;
+  });
 
 const dio = new DiffusersIO(work);
 const host = (k: string): ort.Tensor => dio.host(k);
 
 /** Builds (or finds) both graphs at a precision, loads them, runs warm-up + timed steps; returns the last output. */
 async function run(precision: Precision, timed: number): Promise<Record<string, unknown> & { out: Float32Array }> {
-  const rt: RuntimeOptions = { provider, threads: 0, cacheDir: join(work!, 'cache'), precision };
+  // as Pipeline.create chooses them (islands only change float16 graphs)
+  const fp32Islands = precision === 'fp16' && islandsOverride ? islandsOverride : defaultFp32Islands(provider, precision);
+  const rt: RuntimeOptions = { provider, threads: 0, cacheDir: join(work!, 'cache'), precision, fp32Islands };
   const unetSrc = await openComponent(join(work!, 'unet'));
   const cnSrc = await openControlNetModel(join(work!, 'controlnet'));
   let t0 = now();
-  const unetC = await compileNetwork(rt.cacheDir, 'unet', unetSrc, { unet: { controlnetInputs: true }, precision });
-  const cnC = await compileNetwork(rt.cacheDir, 'controlnet', cnSrc, { precision });
+  const unetC = await compileNetwork(rt.cacheDir, 'unet', unetSrc, { unet: { controlnetInputs: true }, precision, fp32Islands: rt.fp32Islands });
+  const cnC = await compileNetwork(rt.cacheDir, 'controlnet', cnSrc, { precision, fp32Islands: rt.fp32Islands });
   const buildS = now() - t0;
   t0 = now();
   const unet = await createSession(unetC.path, rt);
@@ -71,7 +82,7 @@ async function run(precision: Precision, timed: number): Promise<Record<string, 
   }
   const n = Math.max(1, timed);
   const result = {
-    precision, buildS, built: unetC.built || cnC.built, loadS, firstStepS: firstS,
+    precision, fp32Islands: rt.fp32Islands, buildS, built: unetC.built || cnC.built, loadS, firstStepS: firstS,
     stepSMedian: timed ? median(times) : undefined, stepS: times,
     hostToDevicePerStep: (io.count.hostToDevice - before.hostToDevice) / n, deviceToHostPerStep: (io.count.deviceToHost - before.deviceToHost) / n,
     out,

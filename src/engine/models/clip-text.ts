@@ -5,7 +5,7 @@ import { GraphBuilder, type Value } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights/types.ts';
 import { gelu, layerNorm, linear, mha, Net, quickGelu } from './layers.ts';
 import { WeightReader } from './weight-reader.ts';
-import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+import { floatTypeOf, type Fp32Island, type Precision } from '../onnx/precision.ts';
 
 export interface ClipTextConfigJson {
   hidden_size?: number;
@@ -33,6 +33,8 @@ export interface ClipBuildOptions {
   lora?: boolean;
   /** fp16: float16 weights and activations (hidden_states stays float32); default fp32. */
   precision?: Precision;
+  /** Extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS); only `linear` and `norm` apply (no Conv, mha direct). */
+  fp32Islands?: Fp32Island[];
 }
 
 export function buildClipText(config: ClipTextConfigJson, src: WeightSource, opts: ClipBuildOptions = {}): { graph: GraphBuilder; net: Net } {
@@ -45,7 +47,7 @@ export function buildClipText(config: ClipTextConfigJson, src: WeightSource, opt
   const prefixed = src.keys().some((k) => k.startsWith(PREFIX));
   const reader = new WeightReader(src, 'CLIP text encoder', prefixed ? (n) => n : (n) => n.slice(PREFIX.length));
   const g = new GraphBuilder('clip_text', { floatType: floatTypeOf(opts.precision) });
-  const n = new Net(g, reader, opts.lora ?? false);
+  const n = new Net(g, reader, opts.lora ?? false, opts.fp32Islands);
   const p = PREFIX;
 
   const ids = g.input('input_ids', 'int64', ['batch', CLIP_SEQ_LEN]);

@@ -8,11 +8,13 @@ import { conv, Net, silu } from './layers.ts';
 import { downBlocks, midBlock, skipShapes, timeEmbedding } from './unet-blocks.ts';
 import { parseUNetConfig, type UNetConfigJson } from './unet-config.ts';
 import { WeightReader } from './weight-reader.ts';
-import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+import { floatTypeOf, type Fp32Island, type Precision } from '../onnx/precision.ts';
 
 export interface ControlNetBuildOptions {
   /** fp16: float16 weights and activations (I/O stays float32); default fp32. */
   precision?: Precision;
+  /** Extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS; defaultFp32Islands chooses them per provider). */
+  fp32Islands?: Fp32Island[];
 }
 
 /** Number of residual outputs (down skips + mid): 13 for SD 1.5; the length of `conditioning_scales`. */
@@ -36,7 +38,7 @@ export function controlnetScales(config: UNetConfigJson, conditioningScale: numb
 export function buildControlNet(config: UNetConfigJson, src: WeightSource, opts: ControlNetBuildOptions = {}): { graph: GraphBuilder; net: Net } {
   const a = parseUNetConfig(config, 'ControlNet');
   const g = new GraphBuilder('controlnet', { floatType: floatTypeOf(opts.precision) });
-  const n = new Net(g, new WeightReader(src, 'ControlNet'), false);
+  const n = new Net(g, new WeightReader(src, 'ControlNet'), false, opts.fp32Islands);
   n.upcastAttention = a.upcastAttention;
   const condChannels = config.conditioning_channels ?? 3;
   const sample = g.input('sample', 'float32', ['batch', a.inChannels, 'height', 'width']);

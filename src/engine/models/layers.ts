@@ -37,7 +37,8 @@ export class Net {
 
   private readonly fp32Islands: ReadonlySet<Fp32Island>;
 
-  /** `fp32Islands`: experimental extra float32 islands of a float16 graph (precision.ts FP32_ISLANDS). */
+  /** `fp32Islands`: extra float32 islands of a float16 graph (precision.ts FP32_ISLANDS; `conv` by default on
+   *  WebGPU, precision.ts defaultFp32Islands); ignored in a float32 graph. */
   constructor(readonly g: GraphBuilder, readonly w: WeightReader, readonly lora: boolean, fp32Islands: readonly Fp32Island[] = []) {
     this.fp32Islands = new Set(fp32Islands);
   }
@@ -94,8 +95,8 @@ export class Net {
   loraConv(name: string, x: Value, inF: number, outF: number, k: [number, number], strides: number[], pads: number[]): Value {
     const { down, up, scale } = this.addSlot(name, 'conv', inF, outF, k);
     const g = this.g;
-    const h = g.op('Mul', [g.op('Conv', [x, down], { strides, pads }), g.op('Unsqueeze', [scale, g.i64([1, 2])])]);
-    return g.op('Conv', [h, up]);
+    const h = g.op('Mul', [this.maybeFp32('conv', [x, down], (v) => g.op('Conv', v, { strides, pads })), g.op('Unsqueeze', [scale, g.i64([1, 2])])]);
+    return this.maybeFp32('conv', [h, up], (v) => g.op('Conv', v));
   }
 }
 

@@ -17,7 +17,7 @@ import type { Net } from './layers.ts';
 import { buildUNet, type UNetBuildOptions } from './unet.ts';
 import type { UNetConfigJson } from './unet-config.ts';
 import { buildVaeDecoder, buildVaeEncoder, vaeFloatType, type VaeConfigJson } from './vae.ts';
-import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+import { floatTypeOf, type Fp32Island, type Precision } from '../onnx/precision.ts';
 
 /** One network: its diffusers config.json and its weights under diffusers names. */
 export interface NetworkSource<C = Record<string, any>> {
@@ -78,18 +78,37 @@ export interface CompileOptions {
   lora?: boolean;
   /** ENGINE_PRECISION: fp16 or fp32 (default) weights and activations; graph I/O is float32 either way. */
   precision?: Precision;
+  /** Extra float32 islands of float16 graphs (precision.ts FP32_ISLANDS): the runtime's defaultFp32Islands (`conv` on
+   *  WebGPU), or bench/gpu.sh --diagnose's variants. Nothing changes in a float32 graph. */
+  fp32Islands?: readonly Fp32Island[];
   /** UNet only. */
-  unet?: Omit<UNetBuildOptions, 'lora'>;
+  unet?: Omit<UNetBuildOptions, 'lora' | 'precision' | 'fp32Islands'>;
+}
+
+/** The island families that change each kind's graph: CLIP's text encoder has no Conv; it and the VAE's mid-block
+ *  attention call mha directly (the attention island lives in layers.ts attention(), the UNet's and ControlNet's). */
+const ISLAND_FAMILIES: Record<NetworkKind, readonly Fp32Island[]> = {
+  'clip-text': ['linear', 'norm'],
+  unet: ['attention', 'linear', 'conv', 'norm'],
+  controlnet: ['attention', 'linear', 'conv', 'norm'],
+  'vae-encoder': ['linear', 'conv', 'norm'],
+  'vae-decoder': ['linear', 'conv', 'norm'],
+};
+
+/** The islands that change a network's graph: those of its families, deduplicated and sorted (the cache key's form). */
+function islandsOf(kind: NetworkKind, opts: CompileOptions): Fp32Island[] {
+  return [...new Set(opts.fp32Islands ?? [])].filter((i) => ISLAND_FAMILIES[kind].includes(i)).sort();
 }
 
 function builder(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions): () => Built {
+  const fp32Islands = islandsOf(kind, opts);
   const withSlots = (b: { graph: GraphBuilder; net: Net }): Built => ({ graph: b.graph, info: { loraSlots: b.net.loraSlots } });
   switch (kind) {
-    case 'clip-text': return () => withSlots(buildClipText(src.config, src.weights, { lora: opts.lora, precision: opts.precision }));
-    case 'unet': return () => withSlots(buildUNet(src.config, src.weights, { ...opts.unet, lora: opts.lora, precision: opts.precision }));
-    case 'controlnet': return () => buildControlNet(src.config, src.weights, { precision: opts.precision }).graph;
-    case 'vae-encoder': return () => buildVaeEncoder(src.config, src.weights, { precision: opts.precision }).graph;
-    case 'vae-decoder': return () => buildVaeDecoder(src.config, src.weights, { precision: opts.precision }).graph;
+    case 'clip-text': return () => withSlots(buildClipText(src.config, src.weights, { lora: opts.lora, precision: opts.precision, fp32Islands }));
+    case 'unet': return () => withSlots(buildUNet(src.config, src.weights, { ...opts.unet, lora: opts.lora, precision: opts.precision, fp32Islands }));
+    case 'controlnet': return () => buildControlNet(src.config, src.weights, { precision: opts.precision, fp32Islands }).graph;
+    case 'vae-encoder': return () => buildVaeEncoder(src.config, src.weights, { precision: opts.precision, fp32Islands }).graph;
+    case 'vae-decoder': return () => buildVaeDecoder(src.config, src.weights, { precision: opts.precision, fp32Islands }).graph;
   }
 }
 
@@ -97,7 +116,8 @@ function builder(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOption
  * The compiled .onnx of one network (built and written on the first call, then read from the cache);
  * `info.loraSlots` lists the LoRA slots of clip-text and unet graphs.
  * The cache key holds the config, the weights' fingerprint and the build options, the element type the graph
- * computes in among them (a VAE that force_upcast keeps float32 shares its fp32 entry); ToMe's merge function
+ * computes in among them (a VAE that force_upcast keeps float32 shares its fp32 entry) and a float16 graph's extra
+ * float32 islands (WebGPU's `conv`: graphs built before it was a default are not reused); ToMe's merge function
  * is keyed by its options only.
  */
 export async function compileNetwork(cacheDir: string, kind: NetworkKind, src: NetworkSource<any>, opts: CompileOptions = {}): Promise<{ path: string; built: boolean; info: unknown }> {
@@ -117,12 +137,14 @@ function compileKey(kind: NetworkKind, src: NetworkSource<any>, opts: CompileOpt
   const floatType = kind === 'vae-encoder' || kind === 'vae-decoder' ? vaeFloatType(src.config, opts.precision) : floatTypeOf(opts.precision);
   // float16 graphs of upcast_attention configs attend in float32 since this key was added (older entries did not)
   const upcast = floatType === 'float16' && (kind === 'unet' || kind === 'controlnet') && src.config.upcast_attention === true;
+  const islands = floatType === 'float16' ? islandsOf(kind, opts) : [];
   return {
     kind, config: src.config, weights: src.weights.fingerprint(), lora: opts.lora ?? false, controlnetInputs: opts.unet?.controlnetInputs ?? false, tome,
     // absent for float32, so the float32 entries built before precisions existed stay valid
     ...(floatType === 'float32' ? {} : { floatType }),
     ...(upcast ? { attention: 'float32' } : {}),
-    // experimental islands (bench/gpu.sh --diagnose) only where they change the graph: UNet, float16
-    ...(kind === 'unet' && floatType === 'float16' && opts.unet?.fp32Islands?.length ? { fp32Islands: [...new Set(opts.unet.fp32Islands)].sort() } : {}),
+    // extra float32 islands only where they change the graph (float16, an op family the network has): the entries
+    // of graphs without islands keep their key
+    ...(islands.length ? { fp32Islands: islands } : {}),
   };
 }

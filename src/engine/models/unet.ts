@@ -36,7 +36,7 @@ export interface UNetBuildOptions {
   tome?: TomeOptions & { mergeFns?: TomeMergeFns };
   /** fp16: float16 weights and activations (I/O stays float32); default fp32. */
   precision?: Precision;
-  /** Experimental (bench/gpu.sh --diagnose): extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS). */
+  /** Extra float32 islands of an fp16 graph (precision.ts FP32_ISLANDS; defaultFp32Islands chooses them per provider). */
   fp32Islands?: Fp32Island[];
 }
 

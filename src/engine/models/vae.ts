@@ -5,12 +5,15 @@ import { GraphBuilder, type Value } from '../onnx/graph.ts';
 import type { WeightSource } from '../weights/types.ts';
 import { conv, downsample, groupNorm, linear, mha, Net, resnetBlock, silu, toTokens, fromTokens, upsample } from './layers.ts';
 import { WeightReader } from './weight-reader.ts';
-import { floatTypeOf, type Precision } from '../onnx/precision.ts';
+import { floatTypeOf, type Fp32Island, type Precision } from '../onnx/precision.ts';
 
 export interface VaeBuildOptions {
   /** The pipeline's precision. fp16 builds a float16 VAE only when the config sets force_upcast false: diffusers
    *  upcasts the VAE to float32 in fp16 pipelines otherwise (SD 1.5's VAE overflows in float16). */
   precision?: Precision;
+  /** Extra float32 islands when the VAE is float16 (precision.ts FP32_ISLANDS; defaultFp32Islands chooses them per
+   *  provider); nothing changes in a float32 VAE. */
+  fp32Islands?: Fp32Island[];
 }
 
 /** The type the VAE runs in for a pipeline precision (diffusers' needs_upcasting: fp16 and force_upcast, default true). */
@@ -76,7 +79,7 @@ export function buildVaeEncoder(config: VaeConfigJson, src: WeightSource, opts: 
   const a = arch(config);
   const g = new GraphBuilder('vae_encoder', { floatType: vaeFloatType(config, opts.precision) });
   const reader = new WeightReader(src, 'VAE encoder');
-  const n = new Net(g, reader, false);
+  const n = new Net(g, reader, false, opts.fp32Islands);
   const x = g.input('sample', 'float32', ['batch', config.in_channels ?? 3, 'height', 'width']);
   let h = conv(n, g.toFloat(x), 'encoder.conv_in');
   const res = { groups: a.groups, eps: EPS };
@@ -102,7 +105,7 @@ export function buildVaeDecoder(config: VaeConfigJson, src: WeightSource, opts: 
   const a = arch(config);
   const g = new GraphBuilder('vae_decoder', { floatType: vaeFloatType(config, opts.precision) });
   const reader = new WeightReader(src, 'VAE decoder');
-  const n = new Net(g, reader, false);
+  const n = new Net(g, reader, false, opts.fp32Islands);
   const z = g.toFloat(g.input('latent', 'float32', ['batch', a.latent, 'height', 'width']));
   let h = (config.use_post_quant_conv ?? true) ? conv(n, z, 'post_quant_conv') : z;
   h = conv(n, h, 'decoder.conv_in');

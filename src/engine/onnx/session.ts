@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GraphBuilder } from './graph.ts';
 import { writeModel, type WriteOptions } from './serialize.ts';
-import type { Precision } from './precision.ts';
+import type { Fp32Island, Precision } from './precision.ts';
 
 /** Bump when any graph builder changes what it emits: old cache entries are then ignored. */
 export const BUILDER_VERSION = 4;
@@ -27,6 +27,9 @@ export interface RuntimeOptions {
   allowSpinning?: boolean;
   /** The networks' weights and activations (ENGINE_PRECISION); default fp32. Part of each compiled graph's key. */
   precision?: Precision;
+  /** Extra float32 islands of the float16 graphs built for this provider (precision.ts defaultFp32Islands: `conv` on
+   *  webgpu); default none. Part of each compiled graph's key. */
+  fp32Islands?: readonly Fp32Island[];
   /**
    * ONNX Runtime's CPU memory arena (default on). Off, activations are allocated per run and freed after it, so
    * (with MALLOC_MMAP_THRESHOLD_ set, see README) a loaded session holds only its weights between jobs;

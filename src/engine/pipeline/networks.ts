@@ -48,7 +48,7 @@ export class Networks {
     const session = await this.cache.acquire(key, async () => {
       const clock = this.clock;
       const t0 = performance.now();
-      const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, { ...opts, precision: this.rt.precision });
+      const compiled = await compileNetwork(this.rt.cacheDir, kind, { ...src, origin: id }, { ...opts, precision: this.rt.precision, fp32Islands: this.rt.fp32Islands });
       const mb = weightsMB(src.weights);
       if (compiled.built) await clock?.ended({ phase: 'build', units: mb, key: kind, network: `${kind}:${id}` }, t0);
       this.slots.set(key, (compiled.info as { loraSlots?: LoraSlot[] } | undefined)?.loraSlots ?? []);
@@ -72,7 +72,7 @@ export class Networks {
     const units = weightsMB(src.weights);
     const network = `${kind}:${id}`;
     const load: PlannedWork = { phase: 'load', units, key: kind, network };
-    return isNetworkCompiled(this.rt.cacheDir, kind, { ...src, origin: id }, { ...opts, precision: this.rt.precision }) ? [load] : [{ phase: 'build', units, key: kind, network }, load];
+    return isNetworkCompiled(this.rt.cacheDir, kind, { ...src, origin: id }, { ...opts, precision: this.rt.precision, fp32Islands: this.rt.fp32Islands }) ? [load] : [{ phase: 'build', units, key: kind, network }, load];
   }
 
   /** The compile options each kind is acquired with. */

@@ -21,7 +21,7 @@ import { controlnetScales } from '../models/controlnet.ts';
 import { TOME_RAND_INPUT, TOME_RATIO_INPUT, tomeRandTable } from '../models/tome.ts';
 import type { VaeConfigJson } from '../models/vae.ts';
 import { assertProviderAvailable, ort, parseProvider, type RuntimeOptions } from '../onnx/session.ts';
-import { parsePrecision } from '../onnx/precision.ts';
+import { defaultFp32Islands, parsePrecision } from '../onnx/precision.ts';
 import { DeviceIO, DeviceOps, type TransferCount } from '../onnx/device.ts';
 import { TorchGenerator } from '../random/torch-generator.ts';
 import { createScheduler, ddimInvertThenRegenerate, denoisingMode, img2imgStart, stepPlanProblem, supportsAlgorithmType, supportsKarrasSigmas, type Scheduler } from '../schedulers/index.ts';
@@ -88,9 +88,11 @@ export class Pipeline {
   /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
   static async create(config: EngineConfig): Promise<Pipeline> {
     const provider = parseProvider(config.provider);
+    const precision = parsePrecision(config.precision, provider);
     const rt: RuntimeOptions = {
       provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? false,
-      precision: parsePrecision(config.precision, provider), cpuMemArena: config.cpuMemArena ?? true,
+      // the provider decides which float16 kernels need float32 around them (WebGPU's Conv)
+      precision, fp32Islands: defaultFp32Islands(provider, precision), cpuMemArena: config.cpuMemArena ?? true,
     };
     await assertProviderAvailable(provider, rt.cacheDir);
     configureAnnotatorSessions({ provider });

@@ -18,7 +18,7 @@ import { buildUNet } from '../../../src/engine/models/unet.ts';
 import { buildVaeDecoder, buildVaeEncoder, vaeFloatType } from '../../../src/engine/models/vae.ts';
 import { WeightReader } from '../../../src/engine/models/weight-reader.ts';
 import { GraphBuilder, type FloatType } from '../../../src/engine/onnx/graph.ts';
-import { floatTypeOf, FP32_ISLANDS, parsePrecision, type Fp32Island } from '../../../src/engine/onnx/precision.ts';
+import { defaultFp32Islands, floatTypeOf, FP32_ISLANDS, parsePrecision, type Fp32Island } from '../../../src/engine/onnx/precision.ts';
 import type { Precision } from '../../../src/engine/onnx/precision.ts';
 import type { WeightSource } from '../../../src/engine/weights/types.ts';
 import { DataType } from '../../../src/engine/onnx/proto.ts';
@@ -75,6 +75,29 @@ test('ENGINE_PRECISION: fp16 on GPU providers, fp32 on cpu by default; bad value
   assert.equal(floatTypeOf(undefined), 'float32');
 });
 
+test('float32 islands by provider: every Conv in float32 for fp16 on webgpu (its fp16 Conv accumulates in fp16), none elsewhere', () => {
+  assert.deepEqual(defaultFp32Islands('webgpu', 'fp16'), ['conv']);
+  assert.deepEqual(defaultFp32Islands('webgpu', 'fp32'), []);
+  assert.deepEqual(defaultFp32Islands('webgpu', undefined), []);
+  for (const provider of ['cpu', 'cuda', 'tensorrt']) assert.deepEqual(defaultFp32Islands(provider, 'fp16'), [], provider);
+  // composed with ENGINE_PRECISION as Pipeline.create does: unset on webgpu is fp16 with the conv island
+  assert.deepEqual(defaultFp32Islands('webgpu', parsePrecision(undefined, 'webgpu')), ['conv']);
+  assert.deepEqual(defaultFp32Islands('webgpu', parsePrecision('fp32', 'webgpu')), []);
+  assert.deepEqual(defaultFp32Islands('cuda', parsePrecision(undefined, 'cuda')), []);
+});
+
+/** The number of Conv nodes of the tiny UNet without LoRA. */
+function reads0Conv(cfg: ReturnType<typeof tinyConfig>, src: WeightSource): number {
+  return buildUNet(cfg, src, { controlnetInputs: true, precision: 'fp16' }).graph.nodes.filter((n) => n.opType === 'Conv').length;
+}
+
+/** How many Conv nodes of a graph read float32 casts for all their inputs, out of how many. */
+function convsReadingFloat32(g: GraphBuilder): [number, number] {
+  const castTo32 = new Set(g.nodes.filter((n) => n.opType === 'Cast' && n.attrs.to === DataType.float32).flatMap((n) => n.outputs));
+  const convs = g.nodes.filter((n) => n.opType === 'Conv');
+  return [convs.filter((n) => n.inputs.filter((v) => v !== '').every((v) => castTo32.has(v))).length, convs.length];
+}
+
 test('UNet with ControlNet residuals and LoRA slots: fp16 within the bound of fp32', async () => {
   const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
   const cfg = tinyConfig('sd15/unet');
@@ -99,7 +122,7 @@ test('UNet with ControlNet residuals and LoRA slots: fp16 within the bound of fp
   assertBound('tiny UNet', await compare(build, feeds));
 });
 
-test('experimental fp32 islands (bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
+test('fp32 islands (conv: the WebGPU default; all: bench/gpu.sh --diagnose): each op family reads float32 casts, and the output stays within the bound', async () => {
   const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
   const cfg = tinyConfig('sd15/unet');
   const ops: Record<Fp32Island, string[]> = {
@@ -128,6 +151,9 @@ test('experimental fp32 islands (bench/gpu.sh --diagnose): each op family reads 
     // the other families are untouched
     for (const other of FP32_ISLANDS.filter((i) => i !== island)) for (const op of ops[other]) assert.equal(reads[op]![0], 0, `${island} left ${op} alone`);
   }
+  // LoRA's conv branches (down kh×kw, up 1×1) are Convs too: under the conv island with the layers' own
+  const withLora = convsReadingFloat32(buildUNet(cfg, src, { controlnetInputs: true, lora: true, precision: 'fp16', fp32Islands: ['conv'] }).graph);
+  assert.ok(withLora[1] > reads0Conv(cfg, src) && withLora[0] === withLora[1], `with LoRA: ${withLora[0]} of ${withLora[1]} Conv nodes read float32 casts`);
   // an fp32 graph has nothing to island: the option changes nothing there
   const g32 = buildUNet(cfg, src, { controlnetInputs: true, precision: 'fp32', fp32Islands: [...FP32_ISLANDS] }).graph;
   assert.equal(g32.nodes.filter((n) => n.opType === 'Cast').length, buildUNet(cfg, src, { controlnetInputs: true }).graph.nodes.filter((n) => n.opType === 'Cast').length);
@@ -146,14 +172,21 @@ test('UNet with ToMe (its merge a float32 island): fp16 within the bound of fp32
   assertBound('tiny UNet + ToMe', await compare(build, { sample: f32(fx, 'sample'), timestep: f32(fx, 'timestep'), encoder_hidden_states: f32(fx, 'encoder_hidden_states') }));
 });
 
-test('ControlNet: fp16 within the bound of fp32', async () => {
+test('ControlNet, plain and with the conv island (WebGPU\'s default): fp16 within the bound of fp32', async () => {
   const cfg = tinyConfig('controlnet');
   const src = await tinyWeights('controlnet', 'diffusion_pytorch_model.fp16.safetensors');
   const scales = controlnetScales(cfg, 0.8, false);
-  assertBound('tiny ControlNet', await compare((p) => buildControlNet(cfg, src, { precision: p }).graph, {
+  const feeds = {
     sample: f32(fx, 'sample'), timestep: f32(fx, 'timestep'), encoder_hidden_states: f32(fx, 'encoder_hidden_states'),
     controlnet_cond: f32(fx, 'controlnet_cond'), conditioning_scales: new ort.Tensor('float32', scales, [scales.length]),
-  }));
+  };
+  assertBound('tiny ControlNet', await compare((p) => buildControlNet(cfg, src, { precision: p }).graph, feeds));
+  // every Conv, the conditioning embedding's and the zero convs included, reads float32 in the island build
+  const [n32, n] = convsReadingFloat32(buildControlNet(cfg, src, { precision: 'fp16', fp32Islands: ['conv'] }).graph);
+  assert.ok(n > 0 && n32 === n, `${n32} of ${n} Conv nodes read float32 casts`);
+  assert.equal(convsReadingFloat32(buildControlNet(cfg, src, { precision: 'fp16' }).graph)[0], 0);
+  assert.ok(n > 2 * ((cfg.conditioning_embedding_out_channels ?? [16, 32, 96, 256]).length - 1) + 2, 'the conditioning embedding\'s convs are counted');
+  assertBound('tiny ControlNet, conv island', await compare((p) => buildControlNet(cfg, src, { precision: p, fp32Islands: ['conv'] }).graph, feeds));
 });
 
 test('CLIP text encoder (causal mask at float16 min): fp16 within the bound of fp32', async () => {
@@ -174,10 +207,21 @@ test('VAE: float32 in an fp16 pipeline when force_upcast (diffusers upcasts), fl
   assert.equal(buildVaeDecoder(cfg, await tinyWeights('sd15/vae'), { precision: 'fp16' }).graph.floatType, 'float32');
   const noUpcast = { ...cfg, force_upcast: false };
   assert.equal(vaeFloatType(noUpcast, 'fp32'), 'float32');
-  const src = await tinyWeights('sd15/vae');
-  assertBound('tiny VAE decoder (no upcast)', await compare((p) => buildVaeDecoder(noUpcast, src, { precision: p }).graph, { latent: f32(vfx, 'latent') }));
-  const src2 = await tinyWeights('sd15/vae');
-  assertBound('tiny VAE encoder (no upcast)', await compare((p) => buildVaeEncoder(noUpcast, src2, { precision: p }).graph, { sample: f32(vfx, 'image') }));
+  for (const fp32Islands of [[], ['conv']] as Fp32Island[][]) {
+    const what = fp32Islands.length ? ', conv island' : '';
+    const src = await tinyWeights('sd15/vae');
+    assertBound(`tiny VAE decoder (no upcast${what})`, await compare((p) => buildVaeDecoder(noUpcast, src, { precision: p, fp32Islands }).graph, { latent: f32(vfx, 'latent') }));
+    const src2 = await tinyWeights('sd15/vae');
+    assertBound(`tiny VAE encoder (no upcast${what})`, await compare((p) => buildVaeEncoder(noUpcast, src2, { precision: p, fp32Islands }).graph, { sample: f32(vfx, 'image') }));
+  }
+  // the island build computes every Conv (quant_conv / post_quant_conv included) on float32 casts
+  for (const build of [buildVaeDecoder, buildVaeEncoder]) {
+    const [n32, n] = convsReadingFloat32(build(noUpcast, await tinyWeights('sd15/vae'), { precision: 'fp16', fp32Islands: ['conv'] }).graph);
+    assert.ok(n > 0 && n32 === n, `${build.name}: ${n32} of ${n} Conv nodes read float32 casts`);
+    assert.equal(convsReadingFloat32(build(noUpcast, await tinyWeights('sd15/vae'), { precision: 'fp16' }).graph)[0], 0);
+  }
+  // a VAE kept float32 by force_upcast has nothing to island
+  assert.equal(convsReadingFloat32(buildVaeDecoder(cfg, await tinyWeights('sd15/vae'), { precision: 'fp16', fp32Islands: ['conv'] }).graph)[0], 0);
 });
 
 /** Seeded normals (mulberry32 + Box-Muller). */
@@ -294,16 +338,36 @@ test('the precision is part of the compiled-graph cache key (a VAE kept float32 
     assert.notEqual(c16.path, c32.path);
     assert.equal(c16.built, true);
     assert.equal((await compileNetwork(cache, 'clip-text', base.textEncoder, { precision: 'fp16' })).built, false);
-    // experimental fp32 islands: a separate entry for an fp16 UNet, whatever their order
+    // fp32 islands: a separate entry for an fp16 UNet, whatever their order (so graphs built before WebGPU's conv
+    // island was a default are not reused), and none for an fp32 one
     const u16 = await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16' });
-    const ua = await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', unet: { fp32Islands: ['conv', 'attention'] } });
+    const ua = await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', fp32Islands: ['conv', 'attention'] });
     assert.notEqual(ua.path, u16.path);
-    assert.equal((await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', unet: { fp32Islands: ['attention', 'conv'] } })).path, ua.path);
-    assert.equal((await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', unet: { fp32Islands: [] } })).path, u16.path);
+    assert.equal((await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', fp32Islands: ['attention', 'conv'] })).path, ua.path);
+    assert.equal((await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', fp32Islands: [] })).path, u16.path);
+    const uc = await compileNetwork(cache, 'unet', base.unet, { precision: 'fp16', fp32Islands: ['conv'] });
+    assert.ok(uc.path !== u16.path && uc.path !== ua.path);
+    const u32 = await compileNetwork(cache, 'unet', base.unet);
+    assert.equal((await compileNetwork(cache, 'unet', base.unet, { fp32Islands: ['conv'] })).path, u32.path);
+    // the ControlNet's entry too
+    const cn = { config: tinyConfig('controlnet'), weights: await tinyWeights('controlnet', 'diffusion_pytorch_model.fp16.safetensors'), origin: 'controlnet' };
+    const cn16 = await compileNetwork(cache, 'controlnet', cn, { precision: 'fp16' });
+    assert.notEqual((await compileNetwork(cache, 'controlnet', cn, { precision: 'fp16', fp32Islands: ['conv'] })).path, cn16.path);
+    // islands that do not change a graph leave its entry alone: CLIP has no Conv and calls mha directly
+    assert.equal((await compileNetwork(cache, 'clip-text', base.textEncoder, { precision: 'fp16', fp32Islands: ['conv', 'attention'] })).path, c16.path);
     const v32 = await compileNetwork(cache, 'vae-decoder', base.vae);
     const v16 = await compileNetwork(cache, 'vae-decoder', base.vae, { precision: 'fp16' });
     assert.equal(v16.path, v32.path);
     assert.equal(v16.built, false);
+    // force_upcast keeps it float32 whatever the islands; a float16 VAE gets its own entry with the conv island
+    assert.equal((await compileNetwork(cache, 'vae-decoder', base.vae, { precision: 'fp16', fp32Islands: ['conv'] })).path, v32.path);
+    const vae16 = { ...base.vae, config: { ...base.vae.config, force_upcast: false } };
+    const vd16 = await compileNetwork(cache, 'vae-decoder', vae16, { precision: 'fp16' });
+    const vdConv = await compileNetwork(cache, 'vae-decoder', vae16, { precision: 'fp16', fp32Islands: ['conv'] });
+    assert.ok(vd16.path !== v32.path && vdConv.path !== vd16.path);
+    assert.equal((await compileNetwork(cache, 'vae-decoder', vae16, { precision: 'fp16', fp32Islands: ['attention', 'conv'] })).path, vdConv.path);
+    assert.notEqual((await compileNetwork(cache, 'vae-encoder', vae16, { precision: 'fp16', fp32Islands: ['conv'] })).path,
+      (await compileNetwork(cache, 'vae-encoder', vae16, { precision: 'fp16' })).path);
   } finally {
     rmSync(cache, { recursive: true, force: true });
     rmSync(data, { recursive: true, force: true });
