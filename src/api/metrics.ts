@@ -1,9 +1,10 @@
 // Prometheus metrics (/metrics): queue depth, job durations, denoising step times, each engine phase's seconds
 // (hash, build, load, encode, step, decode, safety_check, upscale) by model and size, HTTP request durations.
-// It also keeps the eta model the fetch answers read (worker/eta.ts), fed by the same phase events.
+// It also keeps the eta model the fetch answers read (worker/eta.ts), fed by the same phase events, its rates kept
+// in the DATA_DIR database when a store is given.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PhaseEvent, WorkPlan } from '../engine/pipeline/types.ts';
-import { EtaModel, type JobKey } from '../worker/eta.ts';
+import { EtaModel, type JobKey, type RateStore } from '../worker/eta.ts';
 import type { WorkerMetrics } from '../worker/worker.ts';
 
 export class Metrics implements WorkerMetrics {
@@ -12,12 +13,12 @@ export class Metrics implements WorkerMetrics {
   private readonly stepSeconds: Histogram;
   readonly httpSeconds: Histogram<'route' | 'status'>;
   readonly rejected: Counter<'reason'>;
-  private lastStep?: number;
   private readonly phaseSeconds: Histogram<'phase' | 'model' | 'size'>;
-  /** Per-phase throughput measured on this server, and the plans of running jobs. */
-  readonly eta = new EtaModel();
+  /** Seconds per unit of each phase measured on this server, and the plans of running jobs. */
+  readonly eta: EtaModel;
 
-  constructor(depth: () => { queued: number; running: number }) {
+  constructor(depth: () => { queued: number; running: number }, rates?: RateStore) {
+    this.eta = new EtaModel({ store: rates });
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'controlnet_queue_jobs', help: 'Jobs waiting or running', labelNames: ['state'], registers: [this.registry],
@@ -58,12 +59,6 @@ export class Metrics implements WorkerMetrics {
   }
 
   step(secondsPerStep: number): void {
-    this.lastStep = secondsPerStep;
     this.stepSeconds.observe(secondsPerStep);
-  }
-
-  /** The latest measured seconds per step (for ETAs before any job has finished). */
-  secondsPerStep(): number | undefined {
-    return this.lastStep;
   }
 }

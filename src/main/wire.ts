@@ -15,6 +15,7 @@ import { cacheDir } from '../engine/store.ts';
 import { openDb } from '../jobs/db.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import { SqliteQueue } from '../jobs/sqlite-queue.ts';
+import { SqliteRateStore } from '../jobs/phase-rates.ts';
 import { LocalStore } from '../storage/local.ts';
 import type { OutputStore } from '../storage/store.ts';
 import { ModelsFolder } from '../storage/models-folder.ts';
@@ -141,7 +142,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   const webhooks = new WebhookSender(b.outbox, { secret: config.webhookSecret, maxAttempts: config.webhookMaxAttempts,
     baseDelayMs: config.webhookBaseDelayMs, fetch: fetchOpts, now, log: (msg, extra) => log.warn(extra ?? {}, msg) });
   let counts = { queued: 0, running: 0 };
-  const metrics = new Metrics(() => counts);
+  const metrics = new Metrics(() => counts, new SqliteRateStore(db));
   const countsTimer = setInterval(() => void queue.getJobCounts().then((c) => (counts = c), () => undefined), 2000);
   countsTimer.unref();
   const loaded = new LoadedModels();
