@@ -145,6 +145,9 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   const metrics = new Metrics(() => counts, new SqliteRateStore(db));
   const countsTimer = setInterval(() => void queue.getJobCounts().then((c) => (counts = c), () => undefined), 2000);
   countsTimer.unref();
+  // without an engine here, the rates are learned by a `worker` process on the same DATA_DIR: read them as they change
+  const ratesTimer = opts.engine ? undefined : setInterval(() => metrics.eta.reload(), 10_000);
+  ratesTimer?.unref();
   const loaded = new LoadedModels();
   const stats = { completed: 0, failed: 0, job: null as number | null, startedAt: now() };
   let engine: Awaited<ReturnType<EngineMaker>> | undefined;
@@ -214,6 +217,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     async close() {
       clearInterval(sweeper);
       clearInterval(countsTimer);
+      clearInterval(ratesTimer);
       clearInterval(heartbeat);
       await worker?.stop(true);
       await webhooks.stop();

@@ -48,13 +48,21 @@ interface Running {
 }
 
 export class EtaModel {
-  private readonly sums: Map<string, RateSums>;
+  private sums: Map<string, RateSums>;
   private readonly jobs = new Map<JobKey, Running>();
   private readonly now: () => number;
 
   constructor(private readonly o: { store?: RateStore; now?: () => number } = {}) {
     this.now = o.now ?? (() => performance.now());
     this.sums = o.store?.load() ?? new Map();
+  }
+
+  /**
+   * Reads the rates again from the store (a `serve --no-worker` process: a `worker` process on the same DATA_DIR
+   * learns them).
+   */
+  reload(): void {
+    if (this.o.store) this.sums = this.o.store.load();
   }
 
   private static rateKey(phase: Phase, key?: string): string {

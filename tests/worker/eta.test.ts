@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Pipeline } from '../../src/engine/pipeline/pipeline.ts';
 import type { GenerateOptions, PhaseEvent, WorkPlan } from '../../src/engine/pipeline/types.ts';
-import { EtaModel } from '../../src/worker/eta.ts';
+import { DECAY, EtaModel, PRIOR_SECONDS_PER_UNIT } from '../../src/worker/eta.ts';
 import { tinyDataDir } from '../support/tiny-models.ts';
 
 const dataDir = tinyDataDir();
@@ -42,15 +42,18 @@ async function run(p: Pipeline, eta: EtaModel, o: GenerateOptions, id: string, o
 
 test('eta from measured seconds per unit of each phase: within ±25% from the first answer on, for a job with new networks at a new size', async (t) => {
   // ms per unit: build/load per MB of weights, encode per prompt encoding, vae_encode per megapixel, step per
-  // megapixel-pass (stepUnits: output pixels × (UNet rows + ControlNet rows)), decode per megapixel
-  const testDelays = { build: 300, load: 200, encode: 300, vae_encode: 75_000, step: 200_000, decode: 150_000 };
+  // megapixel-pass (stepUnits: output pixels × (UNet rows + ControlNet rows)), decode per megapixel: a 48² CFG
+  // step with one ControlNet (0.0092 megapixel-passes) sleeps 7 s. The sizes are small so that the tiny models'
+  // own compute stays a small part of each phase (at 96² a step computes ~1 s and more on a loaded machine, and
+  // its attention grows with the square of the pixels, which no per-unit rate can follow).
+  const testDelays = { build: 300, load: 200, encode: 300, vae_encode: 300_000, step: 760_000, decode: 600_000 };
   const p = await Pipeline.create({ dataDir, threads: 1, testDelays });
   const eta = new EtaModel();
   // img2img: builds and loads the text encoder, canny ControlNet, UNet, VAE encoder and VAE decoder
-  await run(p, eta, { ...base(64), initImage: image(64), strength: 0.75 }, 'first');
+  await run(p, eta, { ...base(32), initImage: image(32), strength: 0.75 }, 'first');
   const second: GenerateOptions = {
-    ...base(96), steps: 8, strength: 0.6, initImage: image(96), vae: 'vae-alt', scheduler: 'EulerDiscreteScheduler',
-    controls: [{ type: 'depth', image: image(96), scale: 1 }],
+    ...base(48), steps: 8, strength: 0.6, initImage: image(48), vae: 'vae-alt', scheduler: 'EulerDiscreteScheduler',
+    controls: [{ type: 'depth', image: image(48), scale: 1 }],
   };
   let plan: WorkPlan | undefined;
   const samples = await run(p, eta, second, 'second', (pl) => { plan = pl; });
@@ -67,4 +70,50 @@ test('eta from measured seconds per unit of each phase: within ±25% from the fi
   const table = judged.map((s) => `${s.at.toFixed(2)}:${s.eta.toFixed(2)}`).join(' ');
   t.diagnostic(`worst relative error ${worst.toFixed(3)}; first answer ${first.eta.toFixed(2)} s for ${first.at.toFixed(2)} s`);
   assert.ok(worst <= 0.25, `worst relative error ${worst.toFixed(3)} (real:eta ${table})`);
+});
+
+const event = (phase: PhaseEvent['phase'], units: number, seconds: number, key?: string): PhaseEvent =>
+  ({ phase, units, seconds, key, model: 'm', width: 64, height: 64 });
+
+test('rates: seconds per unit from decayed sums, by key, else the phase, else the prior', () => {
+  const eta = new EtaModel();
+  assert.equal(eta.rate('load', 'unet'), PRIOR_SECONDS_PER_UNIT.load);
+  assert.ok(!eta.measured('load'));
+  eta.observe(event('load', 100, 2, 'unet'));
+  assert.equal(eta.rate('load', 'unet'), 0.02);
+  assert.equal(eta.rate('load', 'vae-decoder'), 0.02, 'a kind not measured yet takes the phase\'s rate');
+  eta.observe(event('load', 10, 1, 'vae-decoder'));
+  assert.equal(eta.rate('load', 'vae-decoder'), 0.1);
+  assert.equal(eta.rate('load', 'unet'), 0.02, 'each kind keeps its own');
+  // the phase's rate: (1 + 0.7·2) / (10 + 0.7·100)
+  assert.ok(Math.abs(eta.rate('load') - (1 + DECAY * 2) / (10 + DECAY * 100)) < 1e-12);
+  // a slower machine shows within a few measurements
+  const steps = new EtaModel();
+  steps.observe(event('step', 1, 10));
+  for (let i = 0; i < 4; i++) steps.observe(event('step', 1, 20));
+  assert.ok(steps.rate('step') > 19 && steps.rate('step') < 20, `${steps.rate('step')}`);
+  assert.deepEqual(steps.predict([{ phase: 'step', units: 2 }, { phase: 'decode', units: 1 }]), 2 * steps.rate('step') + PRIOR_SECONDS_PER_UNIT.decode);
+});
+
+test('a running job: its current piece of work less the time spent in it, plus the later ones', () => {
+  let now = 0;
+  const eta = new EtaModel({ now: () => now });
+  eta.observe(event('step', 1, 2));
+  eta.observe(event('decode', 1, 3));
+  eta.start('j', { model: 'm', width: 64, height: 64, work: [{ phase: 'step', units: 1 }, { phase: 'step', units: 1 }, { phase: 'decode', units: 1 }] });
+  assert.equal(eta.remaining('j'), 7);
+  now = 1500;
+  assert.equal(eta.remaining('j'), 5.5);
+  now = 2500;
+  assert.equal(eta.remaining('j'), 5, 'a piece running late counts as about to end');
+  eta.phase('j', event('step', 1, 2.5));
+  assert.ok(Math.abs(eta.remaining('j')! - (eta.rate('step') + 3)) < 1e-12, 'the rest at the rate just updated');
+  assert.equal(eta.remaining('other'), undefined);
+});
+
+test('a queued job: the jobs ahead dealt to the workers as they free up, then its own work', () => {
+  assert.equal(EtaModel.queued([4], [10, 6], 5), 25, 'one worker: the sum');
+  // two workers: 4 → w1, 10 → w2, 6 → w1 (free at 4, ends at 10); the job starts when the first is free (10)
+  assert.equal(EtaModel.queued([4], [10, 6], 5, 2), 15);
+  assert.equal(EtaModel.queued([], [], 5, 2), 5);
 });
