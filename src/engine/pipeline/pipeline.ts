@@ -172,6 +172,10 @@ export class Pipeline {
     const controls = await this.prepareControlImages(r, images);
     const sched = this.prepareScheduler(r);
     const unet = await this.prepareUnet(r, embeds, controls, sched);
+    // The VAE decoder is loaded before the loop, as diffusers' pipeline holds every network from the start: a bad
+    // VAE file fails the request before its steps run, and the job's tail is the decode alone (the eta's hardest
+    // part to predict is then not a build or load). It is held to the end either way, so the peak is the same.
+    const decoder = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
     const before = { ...io.count };
     let latents: Float32Array;
     let stepsRun: number;
@@ -182,7 +186,7 @@ export class Pipeline {
       case 'ddim_inversion': ({ latents, stepsRun } = await this.ddimInversion(r, unet, images)); break;
     }
     this.lastTransfers = perStep(before, io.count, unet.runs);
-    const pixels = await this.decode(r, latents);
+    const pixels = await this.decode(r, latents, decoder);
     return { pixels, applied: { ...r.applied, ...prompt.applied, mode: r.mode, stepsRun, guessMode: controls.guessMode, promptWeighting: o.promptWeighting === true } };
   }
 
@@ -491,8 +495,7 @@ export class Pipeline {
   }
 
   /** The VAE decoder on the final latents (tiled for large images): [samples, 3, H, W] in about [-1, 1]. */
-  private async decode(r: RequestRun, latents: Float32Array): Promise<Float32Array> {
-    const dec = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
+  private async decode(r: RequestRun, latents: Float32Array, dec: LoadedNet): Promise<Float32Array> {
     return r.clock.time({ phase: 'decode', units: (r.W * r.H * r.o.samples) / 1e6 },
       () => decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config, this.config.vaeTileAbovePixels));
   }

@@ -1,6 +1,6 @@
 // A request's work plan, before it runs, in the order the pipeline runs it: the text encoder's build and load,
-// the prompt encoding, each ControlNet's build and load (then its annotator), the UNet's, the VAE encoder's and
-// the init image's encoding, the denoising steps, the VAE decoder's and the decode, the safety check and upscale.
+// the prompt encoding, each ControlNet's build and load (then its annotator), the UNet's, the VAE decoder's, the
+// VAE encoder's and the init image's encoding, the denoising steps, the decode, the safety check and upscale.
 // A network already loaded plans nothing; one compiled before plans its load only. The eta multiplies this
 // plan by the seconds per unit measured on this server (worker/eta.ts).
 import type { SdModel } from '../weights/open.ts';
@@ -41,8 +41,8 @@ export async function planOf(o: GenerateOptions, c: PlanContext, inpaintUnet: bo
     if (w.annotate[i]) work.push(w.annotate[i]!);
   }
   work.push(...c.nets.pending('unet', o.modelId, { config: c.model.configs.unet, weights: c.model.unet }, Networks.options('unet', c.tome)));
+  work.push(...c.nets.pending('vae-decoder', c.vaeId, c.vaeFiles));
   if (w.vaeEncode.length) work.push(...c.nets.pending('vae-encoder', c.vaeId, c.vaeFiles), ...w.vaeEncode);
-  work.push(...w.steps);
-  work.push(...c.nets.pending('vae-decoder', c.vaeId, c.vaeFiles), w.decode, ...w.after);
+  work.push(...w.steps, w.decode, ...w.after);
   return { model: o.modelId, width: o.width, height: o.height, work };
 }
