@@ -12,7 +12,8 @@ const AHEAD_LIMIT = 200;
 
 /** Seconds a job's work takes by its request alone (networks assumed loaded: their builds and loads are not counted). */
 function requestSeconds(ctx: AppContext, job: Job): number {
-  return ctx.metrics.eta.predict(flatWork(requestWork(requestShape(job.request))));
+  const eta = ctx.metrics.eta;
+  return eta.predict(eta.workOf(job.id, () => flatWork(requestWork(requestShape(job.request)))));
 }
 
 /**

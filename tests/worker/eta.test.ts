@@ -120,4 +120,10 @@ test('a queued job: the jobs ahead dealt to the workers as they free up, then it
   // two workers: 4 → w1, 10 → w2, 6 → w1 (free at 4, ends at 10); the job starts when the first is free (10)
   assert.equal(EtaModel.queued([4], [10, 6], 5, 2), 15);
   assert.equal(EtaModel.queued([], [], 5, 2), 5);
+  // a job's work by its request is worked out once (every fetch of every job behind it reads it)
+  const eta = new EtaModel();
+  let made = 0;
+  const work = () => { made++; return [{ phase: 'step' as const, units: 1 }]; };
+  assert.equal(eta.workOf(7, work), eta.workOf(7, work));
+  assert.equal(made, 1);
 });
