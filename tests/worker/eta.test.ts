@@ -43,12 +43,13 @@ async function run(p: Pipeline, eta: EtaModel, o: GenerateOptions, id: string, o
 test('eta from measured seconds per unit of each phase: within ±25% from the first answer on, for a job with new networks at a new size', async (t) => {
   // ms per unit: build/load per MB of weights, encode per prompt encoding, vae_encode per megapixel, step per
   // megapixel-pass (stepUnits: output pixels × (UNet rows + ControlNet rows)), decode per megapixel: a 48² CFG
-  // step with one ControlNet (0.0092 megapixel-passes) sleeps 4 s, the 2 MB depth ControlNet's build 6 s. The
-  // tiny models' own compute must stay a small part of each phase, since a nice-19 process on a loaded machine
-  // may get a small share of a core for it: so the sizes are small (at 96² a step computes ~1 s, and its
-  // attention grows with the square of the pixels, which no per-unit rate can follow), and a build or load
-  // (~0.1-1 s of compute each) sleeps several times its compute.
-  const testDelays = { build: 3000, load: 2000, encode: 300, vae_encode: 300_000, step: 440_000, decode: 600_000 };
+  // step with one ControlNet (0.0092 megapixel-passes) sleeps 4 s and its decode 3.5 s (as at SD 1.5 size, where
+  // a 512² decode takes about one step's time; a short tail would judge the last step's noise against the last
+  // second), the 2 MB depth ControlNet's build 6 s. The tiny models' own compute must stay a small part of each
+  // phase, since a nice-19 process on a loaded machine may get a small share of a core for it: so the sizes are
+  // small (at 96² a step computes ~1 s, and its attention grows with the square of the pixels, which no per-unit
+  // rate can follow), and a build or load (~0.1-1 s of compute each) sleeps several times its compute.
+  const testDelays = { build: 3000, load: 2000, encode: 300, vae_encode: 300_000, step: 440_000, decode: 1_500_000 };
   const p = await Pipeline.create({ dataDir, threads: 1, testDelays });
   const eta = new EtaModel();
   // img2img: builds and loads the text encoder, canny ControlNet, UNet, VAE encoder and VAE decoder

@@ -9,7 +9,8 @@ import type { WeightSource } from '../weights/types.ts';
 export const PHASES = ['hash', 'build', 'load', 'encode', 'vae_encode', 'annotate', 'step', 'decode', 'safety_check', 'upscale'] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** The unit each phase's work is counted in (what one `units` of a PlannedWork means). */
+/** The unit each phase's work is counted in (what one `units` of a PlannedWork means). Changing one: bump
+ *  PHASE_UNITS_VERSION (jobs/phase-rates.ts), so that rates kept in a DATA_DIR are not read in the new unit. */
 export const PHASE_UNITS: Record<Phase, string> = {
   hash: 'MB of weight files hashed',
   build: 'MB of the network\'s weights',
