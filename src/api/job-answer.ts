@@ -28,6 +28,21 @@ function runningSeconds(ctx: AppContext, job: Job): number {
   return Math.max(total / 10, total - ran);
 }
 
+/** The remaining seconds of the running jobs and the predicted seconds of the queued ones, of those before `id`. */
+async function workAhead(ctx: AppContext, id: number): Promise<{ running: number[]; queued: number[] }> {
+  const ahead = await ctx.queue.jobsAhead(id, AHEAD_LIMIT);
+  return {
+    running: ahead.filter((j) => j.status === 'running').map((j) => runningSeconds(ctx, j)),
+    queued: ahead.filter((j) => j.status === 'queued').map((j) => requestSeconds(ctx, j)),
+  };
+}
+
+/** Seconds until this server's worker has done every job queued or running now (system_details' queue_time). */
+export async function queueSeconds(ctx: AppContext): Promise<number> {
+  const w = await workAhead(ctx, Number.MAX_SAFE_INTEGER);
+  return EtaModel.queued(w.running, w.queued, 0, 1);
+}
+
 /**
  * Seconds until the job is likely done, at the seconds per unit of work measured on this server per phase
  * (worker/eta.ts). Running: what its plan has left. Queued: the jobs ahead of it (those running, what they have
@@ -37,10 +52,8 @@ export async function etaSeconds(ctx: AppContext, job: Job): Promise<number> {
   let s: number;
   if (job.status === 'running') s = runningSeconds(ctx, job);
   else {
-    const ahead = await ctx.queue.jobsAhead(job.id, AHEAD_LIMIT);
-    const running = ahead.filter((j) => j.status === 'running').map((j) => runningSeconds(ctx, j));
-    const queued = ahead.filter((j) => j.status === 'queued').map((j) => requestSeconds(ctx, j));
-    s = EtaModel.queued(running, queued, requestSeconds(ctx, job), 1);
+    const w = await workAhead(ctx, job.id);
+    s = EtaModel.queued(w.running, w.queued, requestSeconds(ctx, job), 1);
   }
   return Math.max(0.1, Math.round(s * 10) / 10);
 }

@@ -1,7 +1,7 @@
 // The eta a fetch answers for queued and running jobs, on a real server with the real engine on the tiny demo
 // models, slowed by the engine's test delays: after one request taught the server its seconds per unit, three
 // identical requests are queued at once; the eta of each, answered while it waits or runs, is within ±25% of
-// the time it really took to finish. Also: the learned rates are kept in the DATA_DIR database, so a second
+// the time it really took to finish, and system_details' queue_time is the last one's. Also: the learned rates are kept in the DATA_DIR database, so a second
 // server on the same DATA_DIR starts from them.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +27,7 @@ test('a queued job\'s eta: the jobs ahead of it and its own work, within ±25% o
   let learned = NaN;
   try {
     const key = app.ctx.keys.create().key;
+    const adminKey = app.ctx.keys.create({ admin: true }).key;
     const url = await app.listen();
     const post = async (path: string, body: unknown) => (await fetch(path.startsWith('http') ? path : url + path, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
@@ -50,7 +51,10 @@ test('a queued job\'s eta: the jobs ahead of it and its own work, within ±25% o
     const jobs = [];
     for (let i = 0; i < 3; i++) jobs.push(await post('/api/v6/images/controlnet', { ...request, seed: 10 + i }));
     const asked = performance.now();
-    const answers = await Promise.all(jobs.map((j) => post(j.fetch_result, { key })));
+    const [answers, details] = await Promise.all([
+      Promise.all(jobs.map((j) => post(j.fetch_result, { key }))),
+      post('/api/v1/enterprise/system_details', { key: adminKey }),
+    ]);
     const real = await Promise.all(jobs.map(async (j) => {
       assert.equal((await finished(j.fetch_result)).status, 'success');
       return (performance.now() - asked) / 1000;
@@ -60,9 +64,11 @@ test('a queued job\'s eta: the jobs ahead of it and its own work, within ±25% o
       return Math.abs(a.eta - real[i]!) / real[i]!;
     });
     const table = answers.map((a, i) => `${a.eta}:${real[i]!.toFixed(2)}`).join(' ');
-    t.diagnostic(`eta:real ${table}; relative errors ${errors.map((e) => e.toFixed(3)).join(' ')}`);
+    t.diagnostic(`eta:real ${table}; relative errors ${errors.map((e) => e.toFixed(3)).join(' ')}; queue_time ${details.queue_time}`);
     assert.ok(real[2]! > real[0]! + 3, `the last job waited for the others (${table})`);
     for (const e of errors) assert.ok(e <= 0.25, `eta:real ${table}`);
+    // system_details' queue_time: until every job queued or running now is done (whole seconds)
+    assert.ok(Math.abs(details.queue_time - real[2]!) <= 0.25 * real[2]! + 0.5, `queue_time ${details.queue_time} for ${real[2]!.toFixed(2)} s`);
     learned = app.ctx.metrics.eta.rate('step');
   } finally {
     await app.close();
