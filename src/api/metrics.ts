@@ -1,9 +1,11 @@
 // Prometheus metrics (/metrics): queue depth, job durations, denoising step times, each engine phase's seconds
-// (hash, build, load, encode, step, decode, safety_check, upscale) by model and size, HTTP request durations.
-// It also keeps the eta model the fetch answers read (worker/eta.ts), fed by the same phase events.
+// (hash, build, load, encode, annotate, vae_encode, step, decode, safety_check, upscale) by model and size, HTTP
+// request durations.
+// It also keeps the eta model the fetch answers read (worker/eta.ts), fed by the same phase events, its rates kept
+// in the DATA_DIR database when a store is given.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PhaseEvent, WorkPlan } from '../engine/pipeline/types.ts';
-import { EtaModel, type JobKey } from '../worker/eta.ts';
+import { EtaModel, type JobKey, type RateStore } from '../worker/eta.ts';
 import type { WorkerMetrics } from '../worker/worker.ts';
 
 export class Metrics implements WorkerMetrics {
@@ -12,12 +14,12 @@ export class Metrics implements WorkerMetrics {
   private readonly stepSeconds: Histogram;
   readonly httpSeconds: Histogram<'route' | 'status'>;
   readonly rejected: Counter<'reason'>;
-  private lastStep?: number;
   private readonly phaseSeconds: Histogram<'phase' | 'model' | 'size'>;
-  /** Per-phase throughput measured on this server, and the plans of running jobs. */
-  readonly eta = new EtaModel();
+  /** Seconds per unit of each phase measured on this server, and the plans of running jobs. */
+  readonly eta: EtaModel;
 
-  constructor(depth: () => { queued: number; running: number }) {
+  constructor(depth: () => { queued: number; running: number }, rates?: RateStore) {
+    this.eta = new EtaModel({ store: rates });
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'controlnet_queue_jobs', help: 'Jobs waiting or running', labelNames: ['state'], registers: [this.registry],
@@ -33,7 +35,7 @@ export class Metrics implements WorkerMetrics {
       buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40], registers: [this.registry] });
     this.httpSeconds = new Histogram({ name: 'controlnet_http_seconds', help: 'HTTP request durations', labelNames: ['route', 'status'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
-    this.phaseSeconds = new Histogram({ name: 'controlnet_phase_seconds', help: 'Seconds of each engine phase (hash, build, load, encode, step: one denoising step, decode, safety_check, upscale)',
+    this.phaseSeconds = new Histogram({ name: 'controlnet_phase_seconds', help: 'Seconds of each engine phase (hash, build, load, encode, annotate, vae_encode, step: one denoising step, decode, safety_check, upscale)',
       labelNames: ['phase', 'model', 'size'], buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160], registers: [this.registry] });
     this.rejected = new Counter({ name: 'controlnet_rejected_total', help: 'Requests refused, by reason', labelNames: ['reason'], registers: [this.registry] });
   }
@@ -58,12 +60,6 @@ export class Metrics implements WorkerMetrics {
   }
 
   step(secondsPerStep: number): void {
-    this.lastStep = secondsPerStep;
     this.stepSeconds.observe(secondsPerStep);
-  }
-
-  /** The latest measured seconds per step (for ETAs before any job has finished). */
-  secondsPerStep(): number | undefined {
-    return this.lastStep;
   }
 }

@@ -1,4 +1,5 @@
-// The embedded store of one machine: one SQLite file (WAL) under DATA_DIR holding jobs, webhook deliveries and keys.
+// The embedded store of one machine: one SQLite file (WAL) under DATA_DIR holding jobs, webhook deliveries, keys
+// and the eta's learned seconds per unit of each engine phase (this machine's, also in a pool).
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +41,12 @@ CREATE TABLE IF NOT EXISTS webhooks (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (status, next_at);
+CREATE TABLE IF NOT EXISTS phase_rates (
+  key TEXT PRIMARY KEY,
+  seconds REAL NOT NULL,
+  units REAL NOT NULL,
+  updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_keys (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   hash TEXT NOT NULL UNIQUE,

@@ -80,6 +80,8 @@ export interface JobQueue {
   getJobCountsByModel(): Promise<Record<string, JobCounts>>;
   /** Jobs that will run before this one (queued ahead of it plus those running now). */
   ahead(id: number): Promise<number>;
+  /** Those jobs themselves (for the eta): the running ones, then the queued ones ahead of it, oldest first; at most `limit`. */
+  jobsAhead(id: number, limit?: number): Promise<Job[]>;
   /** Unfinished jobs of one key. */
   pendingForKey(keyId: number): Promise<number>;
   /** Mean seconds per finished job over the recent ones (undefined before the first). */

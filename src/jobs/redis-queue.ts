@@ -327,6 +327,17 @@ export class RedisQueue implements JobQueue {
     return n;
   }
 
+  async jobsAhead(id: number, limit = 1000): Promise<Job[]> {
+    const running: number[] = [];
+    const queued: number[] = [];
+    for (const name of await this.names()) {
+      running.push(...(await this.queue(name).getActive()).map((b) => jobIdOf(b.id!)).filter((x) => x !== id));
+      queued.push(...(await this.r.lrange(`${this.p}-bull:${name}:wait`, 0, -1)).map(jobIdOf).filter((x) => x < id));
+    }
+    const ids = [...running.sort((a, b) => a - b), ...queued.sort((a, b) => a - b)].slice(0, limit);
+    return (await Promise.all(ids.map((x) => this.getJob(x)))).filter((j): j is Job => !!j);
+  }
+
   async pendingForKey(keyId: number): Promise<number> {
     return this.r.scard(this.key(`pending:${keyId}`));
   }

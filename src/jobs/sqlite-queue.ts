@@ -126,6 +126,12 @@ export class SqliteQueue implements JobQueue {
     return r.n;
   }
 
+  async jobsAhead(id: number, limit = 1000): Promise<Job[]> {
+    const rows = this.db.prepare(`SELECT * FROM jobs WHERE (status = 'running' AND id != ?) OR (status = 'queued' AND id < ?)
+      ORDER BY status = 'queued', id LIMIT ?`).all(id, id, limit) as Row[];
+    return rows.map(toJob);
+  }
+
   async pendingForKey(keyId: number): Promise<number> {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND status IN ('queued','running')`).get(keyId) as { n: number }).n;
   }

@@ -15,6 +15,7 @@ import { cacheDir } from '../engine/store.ts';
 import { openDb } from '../jobs/db.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import { SqliteQueue } from '../jobs/sqlite-queue.ts';
+import { SqliteRateStore } from '../jobs/phase-rates.ts';
 import { LocalStore } from '../storage/local.ts';
 import type { OutputStore } from '../storage/store.ts';
 import { ModelsFolder } from '../storage/models-folder.ts';
@@ -141,9 +142,12 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   const webhooks = new WebhookSender(b.outbox, { secret: config.webhookSecret, maxAttempts: config.webhookMaxAttempts,
     baseDelayMs: config.webhookBaseDelayMs, fetch: fetchOpts, now, log: (msg, extra) => log.warn(extra ?? {}, msg) });
   let counts = { queued: 0, running: 0 };
-  const metrics = new Metrics(() => counts);
+  const metrics = new Metrics(() => counts, new SqliteRateStore(db));
   const countsTimer = setInterval(() => void queue.getJobCounts().then((c) => (counts = c), () => undefined), 2000);
   countsTimer.unref();
+  // without an engine here, the rates are learned by a `worker` process on the same DATA_DIR: read them as they change
+  const ratesTimer = opts.engine ? undefined : setInterval(() => metrics.eta.reload(), 10_000);
+  ratesTimer?.unref();
   const loaded = new LoadedModels();
   const stats = { completed: 0, failed: 0, job: null as number | null, startedAt: now() };
   let engine: Awaited<ReturnType<EngineMaker>> | undefined;
@@ -213,6 +217,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     async close() {
       clearInterval(sweeper);
       clearInterval(countsTimer);
+      clearInterval(ratesTimer);
       clearInterval(heartbeat);
       await worker?.stop(true);
       await webhooks.stop();

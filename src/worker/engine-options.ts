@@ -4,6 +4,17 @@ import type { ControlUnit, GenerateOptions, RgbImage } from '../engine/pipeline/
 import type { GenerateRequest } from '../request/schema.ts';
 import { loadImage, type ImageLimits } from '../inputs/image.ts';
 import { roleOfField } from '../inputs/alpha.ts';
+import type { RequestShape } from '../engine/pipeline/work.ts';
+
+/** What decides a request's work, from the request alone (a queued job's eta; engine/pipeline/work.ts). */
+export function requestShape(r: GenerateRequest): RequestShape {
+  return {
+    width: r.width, height: r.height, samples: r.samples, steps: r.num_inference_steps, guidanceScale: r.guidance_scale,
+    strength: r.strength, scheduler: r.scheduler, useKarrasSigmas: r.use_karras_sigmas === 'yes', algorithmType: r.algorithm_type,
+    hasInitImage: !!r.init_image, hasMaskImage: !!r.mask_image, controls: [...r.controlnet_model], autoHint: r.auto_hint === 'yes',
+    guessMode: r.guess_mode === 'yes', tomesd: r.tomesd === 'yes', safetyChecker: r.safety_checker === 'yes', upscale: r.upscale,
+  };
+}
 
 export async function engineOptions(r: GenerateRequest, limits: ImageLimits): Promise<GenerateOptions> {
   // The same source is fetched and decoded once even when several ControlNets share it.

@@ -1,58 +1,112 @@
-// The eta of a running job: its work plan (the engine announces it before it starts: networks to build and
-// load, prompt encoding, each denoising step, the decode) times the throughput measured on this server per
-// phase (seconds per unit, phases.ts units), minus what is done. A phase never measured here uses a prior
-// measured on a 2-core CPU machine at SD 1.5 size; each finished phase replaces it (and later ones refine it).
+// The eta: a model of the seconds each unit of work costs, per phase, learned on this server from the engine's
+// phase reports (engine/pipeline/phases.ts; units there: MB of weights for hash, build and load, megapixel-
+// passes for a denoising step, megapixels for decode, …). A job's plan (engine/pipeline/plan.ts) lists its work
+// in those units; its remaining time is the rest of its current piece of work plus all later ones, at the
+// learned rates. A queued job waits for the jobs ahead of it (their remaining time, dealt to this server's
+// workers) and then runs its own work. A phase never measured here uses PRIOR_SECONDS_PER_UNIT.
 import type { Phase, PhaseEvent, PlannedWork, WorkPlan } from '../engine/pipeline/types.ts';
 
 /**
- * Seconds per unit before a phase was measured on this server (onnxruntime-node 1.30, 2 cores, fp32, SD 1.5 +
- * one ControlNet): build 18 s and load 17 s for the 3.3 GB UNet; a 512² CFG step ≈ 15 s (0.52 "megapixel-steps");
- * decode 14 s at 512²; a prompt encoding ≈ 0.5 s.
+ * Seconds per unit before a phase was measured on this server: SD 1.5 + one ControlNet at 512², fp32 on a
+ * 2-core CPU (onnxruntime-node 1.30), as measured in issue 16 and bench/: hash 8 s for ~4 GB of weight files;
+ * UNet build 18 s and load 17 s for its 3.3 GB; one prompt encoding ≈ 0.5 s; a CFG step with one ControlNet
+ * ≈ 15 s for 1.05 megapixel-passes (0.26 MP × (2 UNet rows + 2 ControlNet rows)); decode 14 s for 0.26 MP.
+ * Not measured, estimated: VAE encoding at half the decoder's cost, annotators 2 s/MP, the safety check 10 s/MP
+ * (CLIP ViT-L once per image), upscale 60 s/MP (Real-ESRGAN x4plus on CPU).
  */
 export const PRIOR_SECONDS_PER_UNIT: Record<Phase, number> = {
-  hash: 0.0025, build: 0.0055, load: 0.0052, encode: 0.5, step: 29, decode: 53, safety_check: 10, upscale: 60,
+  hash: 0.002, build: 0.0055, load: 0.0052, encode: 0.5, vae_encode: 27, annotate: 2, step: 14.5, decode: 53, safety_check: 10, upscale: 60,
 };
+
+/**
+ * Weight of what was measured before each new measurement of the same rate: a rate is the ratio of
+ * exponentially decayed sums (Σ seconds / Σ units), so the last few measurements decide it (a change of load on
+ * the machine shows within a few steps) and larger pieces of work count for more than small ones.
+ */
+export const DECAY = 0.7;
+
+/** The decayed sums behind one rate. */
+export interface RateSums {
+  seconds: number;
+  units: number;
+}
+
+/** Where the learned rates are kept across restarts (jobs/phase-rates.ts: the DATA_DIR database). */
+export interface RateStore {
+  /** Every rate kept, by its key ("phase" or "phase:key"). */
+  load(): Map<string, RateSums>;
+  save(key: string, sums: RateSums): void;
+}
 
 /** A job's id in whatever form its queue uses. */
 export type JobKey = string | number;
 
-/** Weight of the newest measurement in the running mean of a rate. */
-const SMOOTHING = 0.5;
-
 interface Running {
   remaining: PlannedWork[];
-  /** When the last phase of this job ended (ms, performance.now()). */
+  /** When the last phase of this job ended (ms, `now`). */
   since: number;
 }
 
 export class EtaModel {
-  private readonly rates = new Map<string, number>();
+  private sums: Map<string, RateSums>;
   private readonly jobs = new Map<JobKey, Running>();
+  /** Each job's work by its request alone (a request never changes; working it out takes ~1 ms: scheduler set-up). */
+  private readonly requestWork = new Map<JobKey, PlannedWork[]>();
+  private readonly now: () => number;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly o: { store?: RateStore; now?: () => number } = {}) {
+    this.now = o.now ?? (() => performance.now());
+    this.sums = o.store?.load() ?? new Map();
+  }
 
-  private rateKey(phase: Phase, key?: string): string {
+  /**
+   * Reads the rates again from the store (a `serve --no-worker` process: a `worker` process on the same DATA_DIR
+   * learns them).
+   */
+  reload(): void {
+    if (this.o.store) this.sums = this.o.store.load();
+  }
+
+  private static rateKey(phase: Phase, key?: string): string {
     return key ? `${phase}:${key}` : phase;
   }
 
-  /** Learns from one finished phase (seconds per unit, smoothed per phase and key). */
+  /** Learns from one finished phase: its rate with its key (a network kind, an upscale factor) and the phase's overall rate. */
   observe(e: PhaseEvent): void {
     if (!(e.units > 0) || !(e.seconds >= 0)) return;
-    const rate = e.seconds / e.units;
-    for (const k of new Set([this.rateKey(e.phase, e.key), this.rateKey(e.phase)])) {
-      const old = this.rates.get(k);
-      this.rates.set(k, old === undefined ? rate : SMOOTHING * rate + (1 - SMOOTHING) * old);
+    for (const k of new Set([EtaModel.rateKey(e.phase, e.key), EtaModel.rateKey(e.phase)])) {
+      const old = this.sums.get(k);
+      const next = { seconds: e.seconds + DECAY * (old?.seconds ?? 0), units: e.units + DECAY * (old?.units ?? 0) };
+      this.sums.set(k, next);
+      this.o.store?.save(k, next);
     }
   }
 
   /** Seconds per unit of a phase: measured with this key, else measured for the phase, else the prior. */
   rate(phase: Phase, key?: string): number {
-    return this.rates.get(this.rateKey(phase, key)) ?? this.rates.get(phase) ?? PRIOR_SECONDS_PER_UNIT[phase];
+    const s = this.sums.get(EtaModel.rateKey(phase, key)) ?? this.sums.get(phase);
+    return s && s.units > 0 ? s.seconds / s.units : PRIOR_SECONDS_PER_UNIT[phase];
   }
 
-  /** Predicted seconds for a whole plan. */
-  predict(plan: WorkPlan): number {
-    return plan.work.reduce((a, w) => a + this.rate(w.phase, w.key) * w.units, 0);
+  /** Whether this phase (with this key, or at all) was measured here, rather than answered by the prior. */
+  measured(phase: Phase, key?: string): boolean {
+    return this.sums.has(EtaModel.rateKey(phase, key)) || this.sums.has(phase);
+  }
+
+  /** Predicted seconds for a list of work (a whole plan, or a queued request's work). */
+  predict(work: PlannedWork[]): number {
+    return work.reduce((a, w) => a + this.rate(w.phase, w.key) * w.units, 0);
+  }
+
+  /** The work of job `jobId` by its request alone, worked out by `work` once (the most recent 4096 jobs are kept). */
+  workOf(jobId: JobKey, work: () => PlannedWork[]): PlannedWork[] {
+    let w = this.requestWork.get(jobId);
+    if (!w) {
+      w = work();
+      this.requestWork.set(jobId, w);
+      if (this.requestWork.size > 4096) this.requestWork.delete(this.requestWork.keys().next().value!);
+    }
+    return w;
   }
 
   /** A job announced its plan: it is running from now. */
@@ -74,14 +128,30 @@ export class EtaModel {
     this.jobs.delete(jobId);
   }
 
-  /** Seconds until the job is done, or undefined when it announced no plan (not started here). */
+  /**
+   * Seconds until a running job is done: what its current piece of work has left (its predicted time less the
+   * time since the previous phase ended, at least 0) plus every later piece; undefined when the job announced
+   * no plan here (it runs in another process, or has not planned yet).
+   */
   remaining(jobId: JobKey): number | undefined {
     const j = this.jobs.get(jobId);
     if (!j) return undefined;
     const [current, ...rest] = j.remaining;
     if (!current) return 0;
     const elapsed = (this.now() - j.since) / 1000;
-    const currentLeft = Math.max(0, this.rate(current.phase, current.key) * current.units - elapsed);
-    return currentLeft + rest.reduce((a, w) => a + this.rate(w.phase, w.key) * w.units, 0);
+    return Math.max(0, this.rate(current.phase, current.key) * current.units - elapsed) + this.predict(rest);
+  }
+
+  /**
+   * Seconds until a queued job is done. `running`: the remaining seconds of the jobs running now; `queued`: the
+   * predicted seconds of each job queued ahead of it, in queue order; `own`: its own predicted seconds. The jobs
+   * are dealt to `workers` workers as they free up (each next job goes to the worker that is free first), so
+   * with one worker this is the plain sum.
+   */
+  static queued(running: number[], queued: number[], own: number, workers = 1): number {
+    const free = new Array<number>(Math.max(1, workers)).fill(0);
+    const next = () => free.indexOf(Math.min(...free));
+    for (const s of [...running, ...queued]) free[next()]! += s;
+    return free[next()]! + own;
   }
 }

@@ -170,6 +170,9 @@ test('model affinity: loaded models first, a starved model is not left behind, n
     assert.equal(await q.moveToActive({ worker: 'server-a', lockMs: 5000, models: { installed: ['m1'], loaded: [] } }), undefined);
     assert.equal((await q.moveToActive({ worker: 'server-b', lockMs: 5000, models: { installed: ['m1'], loaded: [] } }))!.job.id, pinned.id);
     assert.equal(await q.ahead(m3.id), 4, 'the running jobs are ahead of the queued one');
+    const ahead = await q.jobsAhead(m3.id);
+    assert.deepEqual(ahead.map((j) => j.status), ['running', 'running', 'running', 'running'], 'the running jobs first');
+    assert.deepEqual(ahead.map((j) => j.id), [...ahead.map((j) => j.id)].sort((x, y) => x - y));
   } finally {
     await q.close();
   }

@@ -26,6 +26,18 @@ function withDir(fn: (dir: string, dbs: Db[]) => Promise<void>) {
   };
 }
 
+test('the jobs ahead of a queued one (the eta reads them): those running, then those queued before it', withDir(async (dir, dbs) => {
+  const db = openDb(dir); dbs.push(db);
+  const q = new SqliteQueue(db, () => 1000);
+  const a = await add(q, 'a'); const b = await add(q, 'b'); const c = await add(q, 'c'); const d = await add(q, 'd');
+  assert.equal((await q.moveToActive({ worker: 'w', lockMs: 5000 }))!.job.id, a.id);
+  assert.deepEqual((await q.jobsAhead(d.id)).map((j) => [j.id, j.status]), [[a.id, 'running'], [b.id, 'queued'], [c.id, 'queued']]);
+  assert.deepEqual((await q.jobsAhead(b.id)).map((j) => j.id), [a.id], 'not the ones queued after it');
+  assert.deepEqual(await q.jobsAhead(a.id), [], 'the running job itself has nothing ahead');
+  assert.deepEqual((await q.jobsAhead(d.id, 2)).map((j) => j.id), [a.id, b.id]);
+  assert.equal((await q.jobsAhead(d.id))[1]!.filePrefix, 'b', 'whole jobs');
+}));
+
 test('FIFO claims with leases; a live lease is never taken back (D2), an expired one is (D1)', withDir(async (dir, dbs) => {
   let now = 1000;
   const clock = () => now;

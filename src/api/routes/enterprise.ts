@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { keyHook, KEY_SECURITY } from '../auth.ts';
 import { errorSchema } from '../responses.ts';
+import { queueSeconds } from '../job-answer.ts';
 import { ApiError } from '../errors.ts';
 import { SCHEDULER_NAMES } from '../../engine/pipeline/types.ts';
 import { MODEL_KINDS, type ModelKind } from '../../engine/store.ts';
@@ -144,10 +145,10 @@ export function registerEnterprise(app: FastifyInstance, ctx: AppContext): void 
     const mem = process.memoryUsage();
     const [pool, queue] = await Promise.all([ctx.poolDetails(), ctx.queue.getJobCounts()]);
     const me = pool.servers.find((s) => s.id === ctx.serverId);
-    const perJob = await ctx.queue.meanJobSeconds();
+    const queueTime = await queueSeconds(ctx);
     return { body: {
       // The hosted API's three fields: models loaded here, seconds of queued work, "ok".
-      status: 'ok', model_count: me?.loaded_models.length ?? 0, queue_time: Math.round(queue.queued * (perJob ?? 0)),
+      status: 'ok', model_count: me?.loaded_models.length ?? 0, queue_time: Math.round(queueTime),
       server_id: ctx.serverId, version: VERSION, uptime_seconds: Math.round((Date.now() - ctx.startedAt) / 1000),
       node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, total_memory_bytes: os.totalmem(),
       free_memory_bytes: os.freemem(), rss_bytes: mem.rss, queue, default_model_id: ctx.defaultModelId() ?? null,

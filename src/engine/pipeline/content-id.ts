@@ -30,6 +30,8 @@ async function sha256File(path: string): Promise<string> {
 export class ContentIds {
   private memo: Record<string, string>;
   private readonly file: string;
+  /** MB of weight files hashed so far (memo hits excluded): the engine's hash phase counts its work in it. */
+  hashedMB = 0;
 
   constructor(cacheDir: string) {
     this.file = join(cacheDir, 'content-ids.json');
@@ -46,6 +48,7 @@ export class ContentIds {
       let h = this.memo[stamp];
       if (!h) {
         h = await sha256File(f);
+        this.hashedMB += st.size / 2 ** 20;
         this.memo[stamp] = h;
         changed = true;
       }

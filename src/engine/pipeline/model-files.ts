@@ -54,6 +54,11 @@ export class ModelFiles {
     this.ids = new ContentIds(cacheDir);
   }
 
+  /** MB of weight files hashed so far (a file is hashed when first seen, or after it changed on disk). */
+  get hashedMB(): number {
+    return this.ids.hashedMB;
+  }
+
   /** Opens once per path and modification time; a failure names the file (asUserFile) and is not kept. */
   private cached<T>(path: string, field: string, open: () => Promise<T>): Promise<T> {
     const stamp = statSync(path).mtimeMs;

@@ -1,13 +1,43 @@
 // The phases of a generation, timed: what the engine reports for logs, /metrics and the eta. A request first
 // announces its plan (each phase it will run with its amount of work in that phase's unit), then reports each
-// phase as it ends with its seconds. Units: build and load, MB of weights; encode, prompt batches; step, one
-// denoising step's megapixels (latent pixels × 64 × batch, so CFG counts twice); decode, output megapixels.
+// phase as it ends with its seconds. The eta (worker/eta.ts) learns seconds per unit of each phase from these
+// reports. Units (see PHASE_UNITS): hash, build and load, MB of weights; encode, one prompt encoding;
+// vae_encode and annotate, input megapixels; step, megapixel-passes of one denoising step (stepUnits);
+// decode, safety_check and upscale, megapixels of the decoded images.
 import type { WeightSource } from '../weights/types.ts';
 
-export const PHASES = ['hash', 'build', 'load', 'encode', 'step', 'decode', 'safety_check', 'upscale'] as const;
+export const PHASES = ['hash', 'build', 'load', 'encode', 'vae_encode', 'annotate', 'step', 'decode', 'safety_check', 'upscale'] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** One planned piece of work. `key` tells apart rates that differ (the step of a UNet with n ControlNets). */
+/** The unit each phase's work is counted in (what one `units` of a PlannedWork means). Changing one: bump
+ *  PHASE_UNITS_VERSION (jobs/phase-rates.ts), so that rates kept in a DATA_DIR are not read in the new unit. */
+export const PHASE_UNITS: Record<Phase, string> = {
+  hash: 'MB of weight files hashed',
+  build: 'MB of the network\'s weights',
+  load: 'MB of the network\'s weights',
+  encode: 'one prompt encoding (negative and positive prompt, every sample)',
+  vae_encode: 'megapixels of the image the VAE encoder reads',
+  annotate: 'megapixels of the image the annotator reads',
+  step: 'megapixel-passes: output pixels × (UNet batch + ControlNets × their batch) / 1e6, per step',
+  decode: 'megapixels decoded (width × height × samples)',
+  safety_check: 'megapixels checked (width × height × samples)',
+  upscale: 'megapixels read by the upscaler (width × height × samples)',
+};
+
+/**
+ * The work of one denoising step, in megapixel-passes: the UNet runs on `samples` rows (twice with CFG) and
+ * each ControlNet on as many (on the conditional rows only in guess mode). Output pixels stand for latent pixels
+ * (latent = output / vae_scale_factor², fixed per model), so a queued request's work is known without its model.
+ * diffusers' StableDiffusionControlNetPipeline.__call__ batches the same way (torch.cat([latents] * 2) for CFG;
+ * guess mode feeds the ControlNets the conditional half).
+ */
+export function stepUnits(s: { width: number; height: number; samples: number; cfg: boolean; controls: number; guessMode: boolean }): number {
+  const unetRows = s.samples * (s.cfg ? 2 : 1);
+  const controlRows = s.guessMode && s.cfg ? s.samples : unetRows;
+  return (s.width * s.height * (unetRows + s.controls * controlRows)) / 1e6;
+}
+
+/** One planned piece of work. `key` tells apart rates that differ (the network kind of a build or load, the upscale factor). */
 export interface PlannedWork {
   phase: Phase;
   units: number;

@@ -37,8 +37,9 @@ import { PromptEnhancers } from './prompt-enhancement.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
 import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
-import { PhaseClock, type TestDelays } from './phases.ts';
+import { PhaseClock, stepUnits, type TestDelays } from './phases.ts';
 import { planOf } from './plan.ts';
+import { stepKey } from './work.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
 import type { Applied, ControlNetType, GenerateHooks, GenerateOptions, GenerateResult, HintRequest, PipelineMode, ProgressEvent, RgbImage } from './types.ts';
 
@@ -136,10 +137,16 @@ export class Pipeline {
     const started = performance.now();
     const raw = await this.generateRaw(o, hooks);
     const images = decodedToRgb(raw.pixels, o.samples, o.width, o.height);
-    const checked = await this.safetyCheck(o, images);
-    const upscaled = await this.upscale(o, checked.images, hooks.signal);
+    const clock = this.clockFor(o, hooks);
+    const checked = await this.safetyCheck(o, images, clock);
+    const upscaled = await this.upscale(o, checked.images, clock, hooks.signal);
     const applied: Applied = { ...raw.applied, safetyChecker: checked.outcome, upscale: upscaled.outcome };
     return { images: await Promise.all(upscaled.images.map(encodePng)), nsfw: checked.nsfw, applied, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** Times the phases of request `o` for hooks.onPhase (with the test delays, if any). */
+  private clockFor(o: GenerateOptions, hooks: Hooks): PhaseClock {
+    return new PhaseClock({ model: o.modelId, width: o.width, height: o.height }, hooks.onPhase, this.testDelays);
   }
 
   /** The decoded images before quantization: [samples, 3, H, W], the VAE's output (about [-1, 1]). */
@@ -151,7 +158,7 @@ export class Pipeline {
       return n;
     };
     const io = new DeviceIO(this.deviceOps);
-    const clock = new PhaseClock({ model: o.modelId, width: o.width, height: o.height }, hooks.onPhase, this.testDelays);
+    const clock = this.clockFor(o, hooks);
     this.nets.clock = clock;
     try {
       return await this.run(o, hooks, hold, io, clock);
@@ -174,6 +181,10 @@ export class Pipeline {
     const controls = await this.prepareControlImages(r, images);
     const sched = this.prepareScheduler(r);
     const unet = await this.prepareUnet(r, embeds, controls, sched);
+    // The VAE decoder is loaded before the loop, as diffusers' pipeline holds every network from the start: a bad
+    // VAE file fails the request before its steps run, and the job's tail is the decode alone (the eta's hardest
+    // part to predict is then not a build or load). It is held to the end either way, so the peak is the same.
+    const decoder = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
     const before = { ...io.count };
     let latents: Float32Array;
     let stepsRun: number;
@@ -184,7 +195,7 @@ export class Pipeline {
       case 'ddim_inversion': ({ latents, stepsRun } = await this.ddimInversion(r, unet, images)); break;
     }
     this.lastTransfers = perStep(before, io.count, unet.runs);
-    const pixels = await this.decode(r, latents);
+    const pixels = await this.decode(r, latents, decoder);
     return { pixels, applied: { ...r.applied, ...prompt.applied, mode: r.mode, stepsRun, guessMode: controls.guessMode, promptWeighting: o.promptWeighting === true } };
   }
 
@@ -243,7 +254,10 @@ export class Pipeline {
 
   /** diffusers' check_inputs plus the request's fixed facts: model files, sizes, mode, generator. */
   private async checkInputs(o: GenerateOptions, hooks: Hooks, hold: Hold, io: DeviceIO, clock: PhaseClock): Promise<RequestRun> {
-    const model = await clock.time({ phase: 'hash', units: 1 }, () => this.files.base(o.modelId));
+    // Opening a model hashes its weight files the first time they are seen (content-id.ts): that is the hash phase.
+    const hashedBefore = this.files.hashedMB;
+    const t0 = performance.now();
+    const model = await this.files.base(o.modelId);
     const vaeFiles = o.vae ? await this.files.vae(o.vae) : { config: model.configs.vae, weights: model.vae };
     // diffusers' vae_scale_factor: 2 ** (len(block_out_channels) - 1), 8 for SD
     const vf = 2 ** (((vaeFiles.config.block_out_channels as number[] | undefined)?.length ?? 4) - 1);
@@ -261,11 +275,12 @@ export class Pipeline {
     }
     const lw = o.width / vf, lh = o.height / vf;
     const vaeId = o.vae ? `vae:${o.vae}` : o.modelId;
-    if (hooks.onPlan) hooks.onPlan(await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }));
-    const t0 = performance.now();
-    // each step's work in the eta's units (latent pixels × 64 per UNet batch row, in millions), by ControlNet count
-    const stepWork = { phase: 'step' as const, key: `c${o.controls.length}`, units: (lh * lw * 64 * o.samples * (o.guidanceScale > 1 ? 2 : 1)) / 1e6 };
-    let stepStart = t0;
+    for (const unit of o.controls) await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
+    const hashed = this.files.hashedMB - hashedBefore;
+    if (hashed > 0) await clock.ended({ phase: 'hash', units: hashed }, t0);
+    if (hooks.onPlan) hooks.onPlan(await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }, inpaintUnet));
+    const loopStart = performance.now();
+    const step = { units: 0, start: undefined as number | undefined };
     return {
       o, hold, io, clock, model, mode, inpaintUnet, W: o.width, H: o.height, lw, lh, latentShape: [o.samples, 4, lh, lw], cfg: o.guidanceScale > 1,
       gen: new TorchGenerator(o.seed),
@@ -277,11 +292,17 @@ export class Pipeline {
         karrasSigmas: o.useKarrasSigmas ? (supportsKarrasSigmas(o.scheduler) ? 'applied' : 'ignored') : 'off',
         algorithmType: o.algorithmType === 'none' ? 'none' : supportsAlgorithmType(o.scheduler) ? o.algorithmType : 'ignored',
       },
-      progress: (step, total) => {
-        clock.report(stepWork, stepStart);
-        stepStart = performance.now();
+      stepRun: (units) => {
+        step.start ??= performance.now();
+        step.units += units;
+      },
+      progress: (n, total) => {
+        // one step: from its first model evaluation to here (the scheduler's update included), its evaluations' work
+        if (step.start !== undefined) clock.report({ phase: 'step', units: step.units, key: stepKey(o.tomesd) }, step.start);
+        step.start = undefined;
+        step.units = 0;
         if (hooks.signal?.aborted) throw new EngineError('cancelled', 'cancelled');
-        hooks.onProgress?.({ step, totalSteps: total, elapsed: (performance.now() - t0) / 1000 });
+        hooks.onProgress?.({ step: n, totalSteps: total, elapsed: (performance.now() - loopStart) / 1000 });
       },
     };
   }
@@ -351,7 +372,9 @@ export class Pipeline {
         hint = inpaintCondition(images.init ?? image, images.mask);
       } else {
         if (o.autoHint) {
-          image = await this.annotateOrMissing(unit.type, image, { width: W, height: H, mask: images.mask, seed: o.seed + i });
+          const input = image;
+          image = await r.clock.time({ phase: 'annotate', units: (W * H) / 1e6, key: unit.type },
+            () => this.annotateOrMissing(unit.type, input, { width: W, height: H, mask: images.mask, seed: o.seed + i }));
           const note = annotatorNote(unit.type, this.modelsDir);
           if (note) r.applied.annotatorNotes[unit.type] = note;
         }
@@ -399,7 +422,7 @@ export class Pipeline {
   /** The VAE encoder's sampled, scaled latents [1, 4, lh, lw] of a [-1, 1] CHW image (one generator draw). */
   private async encodeLatents(r: RequestRun, chw: Float32Array): Promise<Float32Array> {
     const enc = await r.hold(this.nets.vaeEncoder(r.vae.id, r.vae.files));
-    const out = await enc.session.run({ sample: tensor(chw, [1, 3, r.H, r.W]) });
+    const out = await r.clock.time({ phase: 'vae_encode', units: (r.W * r.H) / 1e6 }, () => enc.session.run({ sample: tensor(chw, [1, 3, r.H, r.W]) }));
     const mean = out.mean!.data as Float32Array;
     return scale(gaussianSample(mean, out.std!.data as Float32Array, r.gen.randn([1, 4, r.lh, r.lw])), r.vae.scaling);
   }
@@ -427,7 +450,9 @@ export class Pipeline {
   private async predictNoise(r: RequestRun, u: UnetRun, x: Float32Array, t: number, withCfg: boolean, scaleInput: (v: Float32Array) => Float32Array): Promise<Float32Array> {
     const { io } = r;
     const B = withCfg ? 2 * r.o.samples : r.o.samples;
-    await r.clock.delay('step', (r.lh * r.lw * 64 * B) / 1e6);
+    const units = stepUnits({ width: r.W, height: r.H, samples: r.o.samples, cfg: withCfg, controls: u.controls.length, guessMode: u.guessMode });
+    r.stepRun(units);
+    await r.clock.delay('step', units);
     const promptEmbeds = withCfg ? u.embeds.both : u.embeds.cond;
     const latIn = scaleInput(withCfg ? cat(x, x) : x);
     const zeroUncond = u.guessMode && withCfg;
@@ -469,8 +494,7 @@ export class Pipeline {
   }
 
   /** The VAE decoder on the final latents (tiled for large images): [samples, 3, H, W] in about [-1, 1]. */
-  private async decode(r: RequestRun, latents: Float32Array): Promise<Float32Array> {
-    const dec = await r.hold(this.nets.vaeDecoder(r.vae.id, r.vae.files));
+  private async decode(r: RequestRun, latents: Float32Array, dec: LoadedNet): Promise<Float32Array> {
     return r.clock.time({ phase: 'decode', units: (r.W * r.H * r.o.samples) / 1e6 },
       () => decodeLatents(dec, divide(latents, r.vae.scaling), [r.o.samples, 4, r.lh, r.lw], r.vae.factor, r.vae.files.config, this.config.vaeTileAbovePixels));
   }
@@ -480,10 +504,12 @@ export class Pipeline {
    * its folder has safety_checker/ and feature_extractor/, else the embedded nsfwjs MobileNetV2 classifier.
    * Flagged images are replaced as safetyCheckerType says (default: a plain image saying the content was withheld).
    */
-  private async safetyCheck(o: GenerateOptions, images: RgbImage[]): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
+  private async safetyCheck(o: GenerateOptions, images: RgbImage[], clock: PhaseClock): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
     if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
     const checker = await this.safetyChecker(o.modelId);
-    const nsfw = checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : await checker.check(images);
+    // the phase is the check itself (loading the checker, once per process, is not part of it)
+    const nsfw = await clock.time({ phase: 'safety_check', units: (o.width * o.height * o.samples) / 1e6 },
+      async () => checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : checker.check(images));
     const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
     const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
     return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
@@ -514,7 +540,7 @@ export class Pipeline {
    * The upscale stage (after the safety check): an installed Real-ESRGAN (x2plus for ×2; x4plus then a Lanczos
    * resize for ×2 or ×3), else the embedded esrgan-slim ×2 / ×3, in tiles. Output: exactly factor × the size.
    */
-  private async upscale(o: GenerateOptions, images: RgbImage[], signal?: AbortSignal): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
+  private async upscale(o: GenerateOptions, images: RgbImage[], clock: PhaseClock, signal?: AbortSignal): Promise<{ images: RgbImage[]; outcome: Applied['upscale'] }> {
     if (o.upscale === 1) return { images, outcome: { status: 'off' } };
     const factor = o.upscale;
     const installed = REAL_ESRGAN_IDS[factor].map((id) => ({ id, path: this.files.upscaler(id) })).find((x) => x.path);
@@ -529,10 +555,13 @@ export class Pipeline {
     }
     const n = await net;
     const out: RgbImage[] = [];
-    for (const im of images) {
-      const up = await upscaleTiled(n, im, signal);
-      out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
-    }
+    // the phase is the upscaling itself (loading the upscaler, once per process, is not part of it)
+    await clock.time({ phase: 'upscale', units: (o.width * o.height * o.samples) / 1e6, key: `x${factor}` }, async () => {
+      for (const im of images) {
+        const up = await upscaleTiled(n, im, signal);
+        out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
+      }
+    });
     const model = n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
     return { images: out, outcome: { status: 'ran', model, factor } };
   }
@@ -570,6 +599,8 @@ interface RequestRun {
   loras: { combined: ReturnType<typeof combineLoras>; ignored: string[] };
   /** Filled in by the stages as they run. */
   applied: Pick<Applied, 'tome' | 'karrasSigmas' | 'algorithmType' | 'loraIgnored' | 'loraUnmatched' | 'annotatorNotes' | 'tokenizerNote'>;
+  /** A model evaluation of the current step starts, with its work (phases.ts stepUnits). */
+  stepRun: (units: number) => void;
   /** Reports a finished step; throws EngineError('cancelled') once the request was aborted. */
   progress: (step: number, total: number) => void;
 }

@@ -1,13 +1,15 @@
-// A request's work plan, before it runs: the networks it will build and load (none when already loaded), one
-// prompt encoding, its denoising steps (as the scheduler will run them) and its decode. The eta multiplies this
-// plan by measured throughput (worker/eta.ts).
-import { createScheduler, img2imgStart } from '../schedulers/index.ts';
+// A request's work plan, before it runs, in the order the pipeline runs it: the text encoder's build and load,
+// the prompt encoding, each ControlNet's build and load (then its annotator), the UNet's, the VAE decoder's, the
+// VAE encoder's and the init image's encoding, the denoising steps, the decode, the safety check and upscale.
+// A network already loaded plans nothing; one compiled before plans its load only. The eta multiplies this
+// plan by the seconds per unit measured on this server (worker/eta.ts).
 import type { SdModel } from '../weights/open.ts';
 import type { ModelFiles, Json } from './model-files.ts';
 import { Networks, type NetworkFiles } from './networks.ts';
 import type { PlannedWork, WorkPlan } from './phases.ts';
 import type { GenerateOptions } from './types.ts';
 import type { TomeOptions } from '../models/unet.ts';
+import { requestWork, type RequestShape } from './work.ts';
 
 export interface PlanContext {
   nets: Networks;
@@ -18,37 +20,29 @@ export interface PlanContext {
   tome: TomeOptions;
 }
 
-/** Denoising steps the request runs (img2img and inversion run fewer or more than num_inference_steps). */
-export function plannedSteps(o: GenerateOptions, schedulerConfig: Record<string, unknown>): number {
-  const inversion = o.scheduler === 'DDIMInverseScheduler';
-  const partial = !!o.initImage && (!!o.maskImage || o.strength < 1);
-  const sched = createScheduler(o.scheduler, schedulerConfig as never, { useKarrasSigmas: o.useKarrasSigmas, algorithmType: o.algorithmType });
-  sched.setTimesteps(o.steps);
-  if (inversion) return 2 * Math.min(Math.trunc(o.steps * o.strength), o.steps);
-  if (!partial) return sched.timesteps.length;
-  try {
-    return img2imgStart(sched, o.steps, o.strength).timesteps.length;
-  } catch {
-    return 0; // the run rejects this strength itself
-  }
+/** The work-deciding facts of engine options. */
+export function shapeOfOptions(o: GenerateOptions, inpaintUnet = false): RequestShape {
+  return {
+    width: o.width, height: o.height, samples: o.samples, steps: o.steps, guidanceScale: o.guidanceScale, strength: o.strength,
+    scheduler: o.scheduler, useKarrasSigmas: o.useKarrasSigmas, algorithmType: o.algorithmType, hasInitImage: !!o.initImage,
+    hasMaskImage: !!o.maskImage, controls: o.controls.map((c) => c.type), autoHint: o.autoHint, guessMode: o.guessMode, tomesd: o.tomesd,
+    safetyChecker: o.safetyChecker, upscale: o.upscale, inpaintUnet,
+  };
 }
 
-/** The work `o` will do, in phases.ts units, in the order it runs. */
-export async function planOf(o: GenerateOptions, c: PlanContext): Promise<WorkPlan> {
+/** The work `o` will do, in phases.ts units, in the order it runs (the hash of new weight files comes before). */
+export async function planOf(o: GenerateOptions, c: PlanContext, inpaintUnet: boolean): Promise<WorkPlan> {
+  const w = requestWork(shapeOfOptions(o, inpaintUnet), c.model.configs.scheduler);
   const work: PlannedWork[] = [];
-  const cfg = o.guidanceScale > 1;
-  work.push(...c.nets.pending('clip-text', o.modelId, { config: c.model.configs.textEncoder, weights: c.model.textEncoder }), { phase: 'encode', units: 1 });
-  for (const unit of o.controls) {
+  work.push(...c.nets.pending('clip-text', o.modelId, { config: c.model.configs.textEncoder, weights: c.model.textEncoder }), w.encode);
+  for (const [i, unit] of o.controls.entries()) {
     const id = unit.modelId ?? unit.type;
     work.push(...c.nets.pending('controlnet', id, await c.files.controlnet(id, unit.type)));
+    if (w.annotate[i]) work.push(w.annotate[i]!);
   }
-  if (o.initImage && (o.maskImage || o.strength < 1 || o.scheduler === 'DDIMInverseScheduler')) work.push(...c.nets.pending('vae-encoder', c.vaeId, c.vaeFiles));
   work.push(...c.nets.pending('unet', o.modelId, { config: c.model.configs.unet, weights: c.model.unet }, Networks.options('unet', c.tome)));
-  const vf = 2 ** (((c.vaeFiles.config.block_out_channels as number[] | undefined)?.length ?? 4) - 1);
-  const latentPixels = (o.width / vf) * (o.height / vf);
-  const steps = plannedSteps(o, c.model.configs.scheduler);
-  const perStep = (latentPixels * 64 * o.samples * (cfg ? 2 : 1)) / 1e6;
-  for (let i = 0; i < steps; i++) work.push({ phase: 'step', units: perStep, key: `c${o.controls.length}` });
-  work.push(...c.nets.pending('vae-decoder', c.vaeId, c.vaeFiles), { phase: 'decode', units: (o.width * o.height * o.samples) / 1e6 });
+  work.push(...c.nets.pending('vae-decoder', c.vaeId, c.vaeFiles));
+  if (w.vaeEncode.length) work.push(...c.nets.pending('vae-encoder', c.vaeId, c.vaeFiles), ...w.vaeEncode);
+  work.push(...w.steps, w.decode, ...w.after);
   return { model: o.modelId, width: o.width, height: o.height, work };
 }
