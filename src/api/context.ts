@@ -9,7 +9,8 @@ import type { ModelDownloader } from '../storage/model-download.ts';
 import type { WebhookSender } from '../worker/webhooks.ts';
 import type { Keys } from './keys.ts';
 import type { Metrics } from './metrics.ts';
-import type { Limiter } from './rate-limit.ts';
+import type { Gate } from './admission.ts';
+import type { JobCounts } from '../jobs/queue.ts';
 import type { SafeFetchOptions, Resolver } from '../inputs/safe-fetch.ts';
 import type { HintRequest } from '../engine/pipeline/types.ts';
 
@@ -19,7 +20,10 @@ export interface AppContext {
   serverId: string;
   queue: JobQueue;
   keys: Keys;
-  limiter: Limiter;
+  /** Key, rate limit and per-key count of a request that may queue work, at once (one round trip in the pool). */
+  gate: Gate;
+  /** Queued and running jobs (the capacity check); in the pool at most a second old. */
+  queueDepth(): Promise<JobCounts>;
   store: OutputStore;
   models: ModelsFolder;
   downloader: ModelDownloader;

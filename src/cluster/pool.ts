@@ -14,7 +14,7 @@ import { S3Store } from '../storage/s3.ts';
 import { RedisOutbox } from '../worker/redis-outbox.ts';
 import type { Backends } from '../main/wire.ts';
 import { PoolKeys } from './pool-keys.ts';
-import { PoolLimiter } from './pool-limiter.ts';
+import { PoolGate } from './pool-gate.ts';
 import { ServerRegistry, type ServerRecord } from './registry.ts';
 
 export const POOL_PREFIX = 'cn';
@@ -65,7 +65,7 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
   return {
     queue, store, keys,
     outbox: new RedisOutbox(redis, POOL_PREFIX),
-    limiter: new PoolLimiter(redis, POOL_PREFIX, config.rateLimitPerMinute),
+    gate: new PoolGate(redis, POOL_PREFIX, config.rateLimitPerMinute, () => keys.flush()),
     // A job may be accepted when a live server that runs jobs has the model (the same 422 as on one machine otherwise).
     installed: async (kind, id) => {
       if (!shared) return o.models.installed(kind, id);

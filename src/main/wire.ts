@@ -26,7 +26,9 @@ import { ApiError } from '../api/errors.ts';
 import type { AppContext } from '../api/context.ts';
 import { KeyStore, type Keys } from '../api/keys.ts';
 import { Metrics } from '../api/metrics.ts';
-import { RateLimiter, type Limiter } from '../api/rate-limit.ts';
+import { RateLimiter } from '../api/rate-limit.ts';
+import { LocalGate, type Gate } from '../api/admission.ts';
+import { cachedCounts } from '../jobs/cached-counts.ts';
 import type { PoolDetails, ServerInfo } from '../cluster/details.ts';
 import { LoadedModels } from '../cluster/loaded-models.ts';
 
@@ -94,7 +96,8 @@ export interface Backends {
   queue: JobQueue;
   outbox: WebhookOutbox;
   keys: Keys;
-  limiter: Limiter;
+  /** Admission of requests that may queue work: key, rate token and the key's unfinished count at once. */
+  gate: Gate;
   store: OutputStore;
   /** Whether a model is installed where a job for it can run. */
   installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
@@ -128,7 +131,8 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   } else {
     const queue = new SqliteQueue(db, now);
     b = {
-      queue, outbox: queue.outbox, keys: localKeys, limiter: new RateLimiter(config.rateLimitPerMinute, now),
+      queue, outbox: queue.outbox, keys: localKeys,
+      gate: new LocalGate(localKeys, new RateLimiter(config.rateLimitPerMinute, now), (keyId) => queue.pendingForKey(keyId)),
       store: new LocalStore(config.dataDir, linkSecret(config), now),
       installed: async (kind, mid) => models.installed(kind, mid),
       servers: async (self) => [self()],
@@ -170,7 +174,9 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   });
 
   const ctx: AppContext = {
-    config, serverId: id, queue, keys: b.keys, limiter: b.limiter, store, models, webhooks, metrics, log, startedAt: now(),
+    config, serverId: id, queue, keys: b.keys, gate: b.gate, store,
+    // SQLite counts in microseconds; the pool's count is one round trip per queue: at most a second old.
+    queueDepth: config.redisUrl ? cachedCounts(() => queue.getJobCounts(), 1000) : () => queue.getJobCounts(), models, webhooks, metrics, log, startedAt: now(),
     downloader: new ModelDownloader(models, { hfEndpoint: config.hfEndpoint, fetch: fetchOpts }),
     resolver: opts.resolver,
     fetch: fetchOpts,

@@ -6,9 +6,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../../src/jobs/db.ts';
-import { KeyStore } from '../../src/api/keys.ts';
+import { hashKey, KeyStore } from '../../src/api/keys.ts';
 import { PoolKeys } from '../../src/cluster/pool-keys.ts';
 import { PoolLimiter } from '../../src/cluster/pool-limiter.ts';
+import { PoolGate } from '../../src/cluster/pool-gate.ts';
+import { RedisQueue } from '../../src/jobs/redis-queue.ts';
+import { parseRequest } from '../../src/request/schema.ts';
 import { ServerRegistry, type ServerRecord } from '../../src/cluster/registry.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
 
@@ -63,4 +66,34 @@ test('registry: servers alive while they beat, lost when silent, gone when they 
   assert.deepEqual((await r.list()).map((s) => [s.id, s.alive]), [['a', false], ['b', false]]);
   await r.beat(rec('a'));
   assert.equal((await r.list()).find((s) => s.id === 'a')!.alive, true, 'the same id rejoins');
+});
+
+test('admission in one script: the same key record, rate bucket and unfinished count as PoolKeys, PoolLimiter and the queue', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cn-gate-'));
+  const db = openDb(dir);
+  const q = new RedisQueue(redis.client(), { prefix: 'gate', lockMs: 5000 });
+  try {
+    const keys = new PoolKeys(redis.client(), 'gate', new KeyStore(db));
+    const user = keys.create().key;
+    const admin = keys.create({ admin: true }).key;
+    const gate = new PoolGate(redis.client(), 'gate', 2, () => keys.flush());
+    const limiter = new PoolLimiter(redis.client(), 'gate', 2);
+    assert.equal(await gate.admit('cn_unknown-key-000000000000000000'), undefined, 'an unknown key is not admitted');
+    const u = (await keys.verify(user))!;
+    const a1 = (await gate.admit(user))!;
+    assert.deepEqual(a1, { key: { id: u.id, admin: false }, retryAfter: 0, pending: 0 });
+    assert.equal((await gate.admit(admin))!.key.admin, true);
+    // The gate and the limiter share one bucket per key: 2 per minute between them.
+    assert.equal(await limiter.take(u.id), 0);
+    const a3 = (await gate.admit(user))!;
+    assert.ok(a3.retryAfter >= 1 && a3.retryAfter <= 30, `the third request in a minute waits (${a3.retryAfter} s)`);
+    await q.add({ keyId: u.id, request: { ...parseRequest({ controlnet_model: 'canny', init_image: 'https://e/x.png' }), model_id: 'm' }, baseUrl: 'http://h', filePrefix: 'p' });
+    assert.equal((await gate.admit(user))!.pending, 1, 'the key\'s unfinished job is counted');
+    await keys.withdraw(hashKey(user));
+    assert.equal(await gate.admit(user), undefined, 'a withdrawn key is refused at once');
+  } finally {
+    await q.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,7 +5,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { keyHook, KEY_SECURITY } from '../auth.ts';
+import { KEY_SECURITY } from '../auth.ts';
+import { admissionHook } from '../admission.ts';
 import { ApiError } from '../errors.ts';
 import { bodySchema, resolveRequest, ValidationError, type Endpoint, type Family, type GenerateRequest, type Task, type ValidBody, type ResolveOptions } from '../../request/schema.ts';
 import { answerFor } from '../job-answer.ts';
@@ -49,15 +50,9 @@ export function baseUrlOf(ctx: AppContext, req: FastifyRequest): string {
   return ctx.config.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.host}`;
 }
 
-/** 429 when the key has used its requests per minute; runs before validation, like the hosted API's limiter. */
-export function rateLimitHook(ctx: AppContext) {
-  return async (req: FastifyRequest): Promise<void> => {
-    const wait = await ctx.limiter.take(req.apiKey!.id);
-    if (wait > 0) {
-      ctx.metrics.rejected.inc({ reason: 'rate' });
-      throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
-    }
-  };
+/** 401 for a bad key, then 429 when the key has used its requests per minute; before validation, like the hosted API's limiter. */
+export function keyAndRateHook(ctx: AppContext) {
+  return admissionHook(ctx.gate, { perMinute: ctx.config.rateLimitPerMinute, metrics: ctx.metrics });
 }
 
 /** The cross-field rules as a 400. */
@@ -106,11 +101,12 @@ export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
     r.model_id ??= ctx.defaultModelId();
     if (!r.model_id) throw new ApiError(422, 'no base model is installed and the request names no model_id');
     await checkInstalled(ctx, r);
-    if ((await ctx.queue.pendingForKey(key.id)) >= ctx.config.maxQueuedPerKey) {
+    // The key's unfinished requests were counted at admission, with its key and rate token (one round trip in the pool).
+    if (req.admission!.pending >= ctx.config.maxQueuedPerKey) {
       ctx.metrics.rejected.inc({ reason: 'key_queue' });
       throw new ApiError(429, `too many unfinished requests for this key (limit ${ctx.config.maxQueuedPerKey})`, { retry_after: 5 });
     }
-    const depth = await ctx.queue.getJobCounts();
+    const depth = await ctx.queueDepth();
     if (depth.queued >= ctx.config.maxQueueDepth) {
       ctx.metrics.rejected.inc({ reason: 'capacity' });
       throw new ApiError(503, `the server is at capacity (${depth.queued} requests queued); try again later`, { retry_after: 30 });
@@ -128,7 +124,7 @@ export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
       schema: { summary: SUMMARY[endpoint.task], tags: [endpoint.task === 'controlnet' ? 'ControlNet' : `${endpoint.family} siblings`],
         security: KEY_SECURITY,
         body: bodySchema(endpoint, true), response: resultResponses },
-      preValidation: [keyHook(ctx.keys), rateLimitHook(ctx)],
+      preValidation: keyAndRateHook(ctx),
       handler: async (req, reply) => {
         const a = await handler(req, endpoint);
         return reply.code(a.status).send(a.body);
