@@ -23,6 +23,8 @@ import { S3Store } from '../src/storage/s3.ts';
 
 const N = Number(process.argv[2] ?? 30);
 const LATENCY_ONLY = process.argv[3] === 'latency';
+/** Sequential requests measured for the added latency (p50, p95). */
+const LATENCY_REQUESTS = 40;
 const LEASE_MS = 3000;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const KEY = 'bench-key-0123456789abcdef0123';
@@ -82,16 +84,16 @@ async function overhead(url: string, label: string): Promise<number[]> {
   const bg = (writes.redis - idle0.redis) / idleSec;
   const w0 = { ...writes };
   const t00 = performance.now();
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < LATENCY_REQUESTS; i++) {
     const t0 = performance.now();
     const r = await post(`${url}/api/v6/images/controlnet`, b(i));
     if (r.status !== 'success') throw new Error(JSON.stringify(r).slice(0, 300));
     out.push(performance.now() - t0 - r.generationTime * 1000);
   }
   const sec = (performance.now() - t00) / 1000;
-  const redisPer = (writes.redis - w0.redis - bg * sec) / 20;
+  const redisPer = (writes.redis - w0.redis - bg * sec) / LATENCY_REQUESTS;
   console.log(`  ${label}: p50 ${pct(out, 0.5).toFixed(1)} ms, p95 ${pct(out, 0.95).toFixed(1)} ms beyond engine time; `
-    + `Redis round trips per request ${redisPer.toFixed(1)} (background ${bg.toFixed(1)}/s subtracted), S3 requests per request ${((writes.s3 - w0.s3) / 20).toFixed(1)}`);
+    + `Redis round trips per request ${redisPer.toFixed(1)} (background ${bg.toFixed(1)}/s subtracted), S3 socket writes per request ${((writes.s3 - w0.s3) / LATENCY_REQUESTS).toFixed(1)}`);
   return out;
 }
 
