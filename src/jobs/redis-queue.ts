@@ -197,7 +197,9 @@ export class RedisQueue implements JobQueue {
       ...Object.entries(record).flatMap(([k, v]) => [k, String(v)]));
     // The record is written before the job is dispatched: a job BullMQ hands out always has one.
     await this.queue(qname).add('generate', { id }, { jobId: bullId(id), removeOnComplete: true, removeOnFail: true });
-    // Wakes idle workers anywhere; not waited for (a worker that misses it finds the job at its next poll).
+    // Wakes this process's worker at once, and idle workers anywhere through Redis (not waited for: a worker that
+    // misses it finds the job at its next poll).
+    this.events.emit('added');
     this.r.publish(this.key('added'), String(id)).catch(() => undefined);
     return { id, keyId: input.keyId, status: 'queued', request: input.request, baseUrl: input.baseUrl, filePrefix: input.filePrefix,
       step: 0, totalSteps: input.request.num_inference_steps, attempts: 0, pinnedTo, createdAt: now };
