@@ -1,6 +1,6 @@
 // The pool on the tiny demo model: throughput with 1, 2 and 3 servers (requests/s and the ratio to one server), the
 // pool's added latency per request over one machine (SQLite queue), and failover time from kill -9 of a worker to
-// its job running again. Real redis-server and S3 (moto, authentication on), as in tests/e2e/pool.test.ts; the
+// its job running again. Real redis-server and S3 (SeaweedFS, signatures checked), as in tests/e2e/pool.test.ts; the
 // servers run in this process (each with its own DATA_DIR and its own engine thread), the killed worker in a child.
 // Round trips per request: every write of this process to Redis's socket is one round trip (ioredis writes a
 // command, a pipeline or a MULTI block in one write), counted over the latency run and less the background rate
@@ -114,7 +114,7 @@ try {
       (cfg as { waitWindowMs: number }).waitWindowMs = 0;
       const d = pct(poolOver, 0.5) - pct(singleOver, 0.5);
       console.log(`added latency of the pool per request: p50 ${d.toFixed(1)} ms (pool ${pct(poolOver, 0.5).toFixed(1)} ms vs one machine ${pct(singleOver, 0.5).toFixed(1)} ms beyond engine time; goal < 20 ms)`);
-      // Part of it is the output's PUT to the bucket; measured alone here (moto is a Python test server, slower than S3 or MinIO).
+      // Part of it is the output's PUT to the bucket; measured alone here (the test S3 server on this machine).
       const bucket = new S3Store({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
       const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer();
       const puts: number[] = [];
