@@ -4,44 +4,23 @@
 // fetchable from every surviving server with images readable from their links; the killed server rejoins.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { startRedis } from '../support/redis.ts';
 import { startS3 } from '../support/s3.ts';
+import { post, startPoolServer, stopPoolServers, type PoolServer } from '../support/pool-server.ts';
 
 const KEY = 'first-server-key-0123456789abcdef';
 
-interface Server { id: string; dir: string; child: ChildProcess; url: string; log: string }
-
-async function post(url: string, body: Record<string, unknown>): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
-}
+type Server = PoolServer;
 
 test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job loses nothing; the server rejoins', { timeout: 240_000 }, async () => {
   const redis = await startRedis();
   const s3 = await startS3();
   const servers: Server[] = [];
-  const start = async (id: string, dir: string, extraEnv: Record<string, string> = {}): Promise<Server> => {
-    const env = { ...process.env, LOG_LEVEL: 'info', ENGINE_THREADS: '1', WAIT_WINDOW_MS: '0', REDIS_URL: redis.url, SERVER_ID: id,
-      LEASE_MS: '3000', HEARTBEAT_MS: '1000', RATE_LIMIT_PER_MINUTE: '1000', MAX_QUEUED_PER_KEY: '100', ...s3.env, ...extraEnv };
-    const child = spawn(process.execPath, ['bin/controlnet.js', 'serve', '--data-dir', dir, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const s: Server = { id, dir, child, url: '', log: '' };
-    child.stderr!.on('data', (c) => (s.log += c));
-    s.url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${id} did not start: ${s.log}`)), 90_000);
-      child.stdout!.on('data', (c) => {
-        s.log += c;
-        const u = /"url":"(http[^"]+)"/.exec(s.log);
-        if (u) { clearTimeout(timer); resolve(u[1]!); }
-      });
-      child.once('exit', (code) => reject(new Error(`${id} exited ${code}: ${s.log}`)));
-    });
-    return s;
-  };
+  const start = (id: string, dir: string, extraEnv: Record<string, string> = {}) => startPoolServer(id, dir, { REDIS_URL: redis.url, ...s3.env, ...extraEnv });
   const details = async (s: Server) => (await post(`${s.url}/api/v1/enterprise/system_details`, { key: KEY })).body;
   try {
     const dirs = [1, 2, 3].map((i) => mkdtempSync(join(tmpdir(), `cn-pool-${i}-`)));
@@ -130,13 +109,7 @@ test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job 
     await new Promise((r) => servers[2]!.child.once('exit', r));
     assert.equal((await details(s1)).pool.servers.find((x: { id: string }) => x.id === 's3').alive, false);
   } finally {
-    for (const s of servers) {
-      if (s.child.exitCode === null && s.child.signalCode === null) {
-        s.child.kill('SIGKILL');
-        await new Promise((r) => s.child.once('exit', r));
-      }
-      rmSync(s.dir, { recursive: true, force: true });
-    }
+    await stopPoolServers(servers);
     await s3.stop();
     await redis.stop();
   }
