@@ -46,8 +46,9 @@ test('loadbalancer "no" stays on the receiving server; a job run on another serv
   try {
     const env = { REDIS_URL: redis.url, ...s3.env, CONTROLNET_API_KEY: KEY, ALLOW_PRIVATE_HOSTS: '127.0.0.1' };
     const dir = (n: string) => mkdtempSync(join(tmpdir(), `cn-route-${n}-`));
-    servers.push(...(await Promise.all([startPoolServer('a', dir('a'), env), startPoolServer('b', dir('b'), env),
-      startPoolServer('c', dir('c'), env, ['--no-worker'])])));
+    await Promise.all([startPoolServer('a', dir('a'), env, [], servers), startPoolServer('b', dir('b'), env, [], servers),
+      startPoolServer('c', dir('c'), env, ['--no-worker'], servers)]);
+    servers.sort((x, y) => x.id.localeCompare(y.id));
     const [, b, c] = servers as [PoolServer, PoolServer, PoolServer];
     const img = (await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 30, g: 160, b: 90 } } }).png().toBuffer()).toString('base64');
     const send = async (s: PoolServer, extra: Record<string, unknown>) => {

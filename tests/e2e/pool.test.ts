@@ -20,11 +20,13 @@ test('three servers, one key: 60 requests spread over the pool; kill -9 mid-job 
   const redis = await startRedis();
   const s3 = await startS3();
   const servers: Server[] = [];
-  const start = (id: string, dir: string, extraEnv: Record<string, string> = {}) => startPoolServer(id, dir, { REDIS_URL: redis.url, ...s3.env, ...extraEnv });
+  const start = (id: string, dir: string, extraEnv: Record<string, string> = {}, into?: Server[]) =>
+    startPoolServer(id, dir, { REDIS_URL: redis.url, ...s3.env, ...extraEnv }, [], into);
   const details = async (s: Server) => (await post(`${s.url}/api/v1/enterprise/system_details`, { key: KEY })).body;
   try {
     const dirs = [1, 2, 3].map((i) => mkdtempSync(join(tmpdir(), `cn-pool-${i}-`)));
-    servers.push(...(await Promise.all(dirs.map((d, i) => start(`s${i + 1}`, d, i === 0 ? { CONTROLNET_API_KEY: KEY } : {})))));
+    await Promise.all(dirs.map((d, i) => start(`s${i + 1}`, d, i === 0 ? { CONTROLNET_API_KEY: KEY } : {}, servers)));
+    servers.sort((x, y) => x.id.localeCompare(y.id));
     const [s1, s2, s3srv] = servers as [Server, Server, Server];
 
     const img = (await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 9, g: 99, b: 199 } } }).png().toBuffer()).toString('base64');

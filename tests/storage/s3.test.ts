@@ -17,6 +17,8 @@ test('put and read through signed requests; the bucket is created at init; unkno
   const store = new S3Store(settings());
   await store.init();
   await store.init(); // idempotent
+  // Servers of a pool starting together create one bucket; each of them must start.
+  await Promise.all([1, 2, 3].map(() => new S3Store({ ...settings(), bucket: 'created-together' }).init()));
   await store.put('job-0.png', Buffer.from('png bytes'), false);
   await store.put('job-1.png', Buffer.from('temp bytes'), true);
   assert.equal((await store.read('job-0.png', false))!.toString(), 'png bytes');

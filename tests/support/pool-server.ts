@@ -5,11 +5,13 @@ import { rmSync } from 'node:fs';
 
 export interface PoolServer { id: string; dir: string; child: ChildProcess; url: string; log: string }
 
-export async function startPoolServer(id: string, dir: string, env: Record<string, string>, args: string[] = []): Promise<PoolServer> {
+/** `into`: the list the server joins as soon as it is spawned (so that a failed start elsewhere still stops it). */
+export async function startPoolServer(id: string, dir: string, env: Record<string, string>, args: string[] = [], into?: PoolServer[]): Promise<PoolServer> {
   const child = spawn(process.execPath, ['bin/controlnet.js', 'serve', ...args, '--data-dir', dir, '--port', '0'],
     { env: { ...process.env, LOG_LEVEL: 'info', ENGINE_THREADS: '1', WAIT_WINDOW_MS: '0', SERVER_ID: id, LEASE_MS: '3000',
       HEARTBEAT_MS: '1000', RATE_LIMIT_PER_MINUTE: '1000', MAX_QUEUED_PER_KEY: '100', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const s: PoolServer = { id, dir, child, url: '', log: '' };
+  into?.push(s);
   child.stderr!.on('data', (c) => (s.log += c));
   s.url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${id} did not start: ${s.log}`)), 90_000);
