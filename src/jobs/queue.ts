@@ -61,6 +61,8 @@ export interface JobQueue {
   /** Stores a new job (durably) and returns it; its id is a positive integer. */
   add(input: NewJob): Promise<Job>;
   getJob(id: number): Promise<Job | undefined>;
+  /** The job's status alone (BullMQ's getJobState): cheaper than getJob, whose request may hold whole images. */
+  getJobState(id: number): Promise<Job['status'] | undefined>;
   /** Claims the next job this worker may run (oldest first; in the pool, models loaded here first), or undefined. */
   moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined>;
   /** Renews the lease; false when it was lost (expired and taken by another worker, or the job is finished). */

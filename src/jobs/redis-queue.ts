@@ -209,6 +209,10 @@ export class RedisQueue implements JobQueue {
     return jobOf(id, await this.r.hgetall(this.key(`job:${id}`)));
   }
 
+  async getJobState(id: number): Promise<JobStatus | undefined> {
+    return ((await this.r.hget(this.key(`job:${id}`), 'status')) as JobStatus | null) ?? undefined;
+  }
+
   /**
    * The non-empty queues this worker pulls from, in order: its own, models loaded here, then installed ones (a
    * model whose next job waited longer than affinityMaxWaitMs first, oldest first). One round trip (HEADS).
@@ -402,7 +406,10 @@ export class RedisQueue implements JobQueue {
     let done: Job | undefined;
     await new Promise<void>((resolve) => {
       const onFinished = (fid: number, job: Job | undefined) => { if (fid === id) finish(job); };
-      const check = () => void this.getJob(id).then((j) => { last = j; if (isFinished(j)) finish(j); }, () => undefined);
+      // The status alone until it is finished (the record holds the request, images and all).
+      const check = () => void this.getJobState(id).then(async (st) => {
+        if (st === undefined || st === 'success' || st === 'failed') finish(last = await this.getJob(id));
+      }).catch(() => undefined);
       const finish = (job?: Job) => {
         done ??= job;
         clearInterval(poll); clearTimeout(timer); this.events.off('finished', onFinished); resolve();
