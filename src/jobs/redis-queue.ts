@@ -422,7 +422,7 @@ export class RedisQueue implements JobQueue {
     });
     // Finished here (the completing process), read back (another server finished it), or as it is now (timed out).
     if (done) return done;
-    return isFinished(last) ? last : this.getJob(id);
+    return last && isFinished(last) ? last : this.getJob(id);
   }
 
   onAdded(fn: () => void): () => void {

@@ -174,3 +174,27 @@ test('model affinity: loaded models first, a starved model is not left behind, n
     await q.close();
   }
 });
+
+test('waitUntilFinished: the finished job, whether this process or another server completed it; its state after the window', async () => {
+  const prefix = `t${++n}`;
+  const here = open(prefix, 5000); const other = open(prefix, 5000);
+  try {
+    for (const [finisher, label] of [[here, 'finished here'], [other, 'finished by another server']] as const) {
+      const j = await here.add({ keyId: 1, request: req(), baseUrl: 'http://h', filePrefix: label });
+      const waiting = here.waitUntilFinished(j.id, 20_000);
+      const a = (await finisher.moveToActive({ worker: 'w', lockMs: 5000 }))!;
+      assert.equal(a.job.id, j.id);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await finisher.moveToCompleted(j.id, a.token, result(label)));
+      const done = await waiting;
+      assert.equal(done?.status, 'success', label);
+      assert.equal(done?.result?.output[0], label);
+      assert.equal(await here.getJobState(j.id), 'success');
+    }
+    const q = await here.add({ keyId: 1, request: req(), baseUrl: 'http://h', filePrefix: 'late' });
+    assert.equal((await here.waitUntilFinished(q.id, 300))?.status, 'queued', 'after the window: as it is now');
+    assert.equal(await here.getJobState(999_999), undefined);
+  } finally {
+    await here.close(); await other.close();
+  }
+});
