@@ -11,6 +11,7 @@ import type { Keys } from './keys.ts';
 import type { Metrics } from './metrics.ts';
 import type { Gate } from './admission.ts';
 import type { JobCounts } from '../jobs/queue.ts';
+import type { ModelNeeds, NeedKind } from '../jobs/model-set.ts';
 import type { SafeFetchOptions, Resolver } from '../inputs/safe-fetch.ts';
 import type { HintRequest } from '../engine/pipeline/types.ts';
 
@@ -46,6 +47,8 @@ export interface AppContext {
   hint?(req: HintRequest): Promise<Buffer[]>;
   /** Whether a model is installed where a job for it can run (here; in a pool, on a live server). */
   installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
+  /** The first of a request's models that no server able to run it has (all on one server), or undefined. */
+  missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
   /** The servers of the pool (one machine: this one) and the queue depth per model, for system_details. */
   poolDetails(): Promise<PoolDetails>;
 }

@@ -41,8 +41,12 @@ export interface ClaimOptions {
   lockMs: number;
   /** Pool only: the server this worker belongs to (its pinned jobs; default: `worker`). */
   server?: string;
-  /** Pool only: the base models this server has installed, loaded ones first (model affinity). */
-  models?: { installed: string[]; loaded: string[] };
+  /**
+   * Pool only: the base models this server has installed and those loaded (model affinity), and its installed
+   * ControlNets, LoRAs and VAEs (`extras`, kind → ids): a job is taken only when all its models are here (without
+   * `extras`, on its base model alone).
+   */
+  models?: { installed: string[]; loaded: string[]; extras?: Partial<Record<string, string[]>> };
 }
 
 export interface Failure {

@@ -18,6 +18,7 @@ import type { Job, JobResult, JobStatus } from './job.ts';
 import { isFinished, MAX_ATTEMPTS, type ActiveJob, type ClaimOptions, type Failure, type JobCounts, type JobQueue, type NewJob,
   type WebhookDelivery } from './queue.ts';
 import type { GenerateRequest } from '../request/schema.ts';
+import { firstMissing, needsKey, needsOf, type ModelNeeds } from './model-set.ts';
 
 export interface RedisQueueOptions {
   /** Key prefix (default "cn"). */
@@ -32,15 +33,17 @@ export interface RedisQueueOptions {
   pinAllTo?: string;
 }
 
-// A new job's record, in one round trip: its id, the record, the key's unfinished set, the queue's name.
-// KEYS: id counter, queue names set. ARGV: prefix, key id, queue name, then the record's field/value pairs (no id).
+// A new job's record, in one round trip: its id, the record, the key's unfinished set, the queue's name and the
+// models its jobs need beyond the base (JSON, '' for none). KEYS: id counter, queue names set, queue needs hash.
+// ARGV: prefix, key id, queue name, needs, then the record's field/value pairs (no id).
 const ADD = `
 local id = redis.call('INCR', KEYS[1])
 local fields = { 'id', id }
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', ARGV[1] .. ':job:' .. id, unpack(fields))
 redis.call('SADD', ARGV[1] .. ':pending:' .. ARGV[2], id)
 redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
 return id`;
 
 // Completion, atomically: only an unfinished job; result or error, webhook into the outbox, per-key count, durations.
@@ -76,16 +79,19 @@ if n > tonumber(ARGV[4]) then return { -1 } end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'token', ARGV[2], 'started_at', ARGV[3], 'step', 0)
 return { 1, redis.call('HGETALL', KEYS[1]) }`;
 
-// The heads of BullMQ queues, in one round trip: for each wait list (KEYS), the BullMQ timestamp (ms) of the job
-// taken next (the list's tail: BullMQ LPUSHes new jobs and RPOPLPUSHes the next one), or -1 when it is empty.
-const HEADS = `
-local out = {}
-for i, wait in ipairs(KEYS) do
-  local id = redis.call('LINDEX', wait, -1)
-  if id then
-    out[i] = tonumber(redis.call('HGET', string.sub(wait, 1, -5) .. id, 'timestamp') or '0')
-  else
-    out[i] = -1
+// The queues a worker may take from, in one round trip: its own queue and every model queue (name, the models its
+// jobs need beyond the base as JSON, and the BullMQ timestamp (ms) of the job taken next, -1 when empty: BullMQ
+// LPUSHes new jobs and RPOPLPUSHes from the tail). KEYS: queue names set, queue needs hash. ARGV: BullMQ prefix, own queue.
+const CANDIDATES = `
+local function head(q)
+  local id = redis.call('LINDEX', ARGV[1] .. ':' .. q .. ':wait', -1)
+  if not id then return -1 end
+  return tonumber(redis.call('HGET', ARGV[1] .. ':' .. q .. ':' .. id, 'timestamp') or '0')
+end
+local out = { ARGV[2], '', head(ARGV[2]) }
+for _, q in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if string.sub(q, 1, 6) == 'model.' then
+    out[#out + 1] = q; out[#out + 1] = redis.call('HGET', KEYS[2], q) or ''; out[#out + 1] = head(q)
   end
 end
 return out`;
@@ -107,7 +113,7 @@ type Scripted = Redis & {
   cnFinish(...a: (string | number)[]): Promise<number>;
   cnClaim(...a: (string | number)[]): Promise<[number, string[]?]>;
   cnAdd(...a: (string | number)[]): Promise<number>;
-  cnHeads(...a: (string | number)[]): Promise<number[]>;
+  cnCandidates(...a: (string | number)[]): Promise<(string | number)[]>;
   cnProgress(...a: (string | number)[]): Promise<number>;
   cnHandBack(...a: (string | number)[]): Promise<number>;
 };
@@ -116,7 +122,10 @@ type Scripted = Redis & {
 const bullId = (id: number) => `j${id}`;
 const jobIdOf = (bullJobId: string) => Number(bullJobId.slice(1));
 
-export const modelQueueName = (modelId: string) => `model.${modelId}`;
+/** A base model's queue (`model.<id>`), or that of a model set (`model.<id>~<needsKey>`) for jobs that need more. */
+export const modelQueueName = (modelId: string, needs = '') => `model.${modelId}${needs ? `~${needs}` : ''}`;
+/** The base model of a model queue's name. */
+export const baseOfQueue = (name: string) => name.slice('model.'.length).split('~')[0]!;
 export const serverQueueName = (serverId: string) => `server.${serverId.replace(/:/g, '_')}`;
 
 export class RedisQueue implements JobQueue {
@@ -139,8 +148,8 @@ export class RedisQueue implements JobQueue {
     this.events.setMaxListeners(0);
     this.r = redis as Scripted;
     this.r.defineCommand('cnFinish', { numberOfKeys: 4, lua: FINISH });
-    this.r.defineCommand('cnAdd', { numberOfKeys: 2, lua: ADD });
-    this.r.defineCommand('cnHeads', { lua: HEADS });
+    this.r.defineCommand('cnAdd', { numberOfKeys: 3, lua: ADD });
+    this.r.defineCommand('cnCandidates', { numberOfKeys: 2, lua: CANDIDATES });
     this.r.defineCommand('cnClaim', { numberOfKeys: 1, lua: CLAIM });
     this.r.defineCommand('cnProgress', { numberOfKeys: 1, lua: PROGRESS });
     this.r.defineCommand('cnHandBack', { numberOfKeys: 1, lua: HAND_BACK });
@@ -189,11 +198,13 @@ export class RedisQueue implements JobQueue {
     const now = this.now();
     const model = input.request.model_id ?? '';
     const pinnedTo = input.pinnedTo ?? this.o.pinAllTo;
-    const qname = pinnedTo ? serverQueueName(pinnedTo) : modelQueueName(model);
+    const needs = needsOf(input.request);
+    const qname = pinnedTo ? serverQueueName(pinnedTo) : modelQueueName(model, needsKey(needs));
     const record = { key_id: input.keyId, status: 'queued', request: JSON.stringify(input.request), base_url: input.baseUrl,
       file_prefix: input.filePrefix, step: 0, total_steps: input.request.num_inference_steps, attempts: 0, created_at: now, model,
       queue: qname, pinned_to: pinnedTo ?? '' };
-    const id = await this.r.cnAdd(this.key('jobid'), this.key('queues'), this.p, input.keyId, qname,
+    const id = await this.r.cnAdd(this.key('jobid'), this.key('queues'), this.key('queue-needs'), this.p, input.keyId, qname,
+      pinnedTo || !needsKey(needs) ? '' : JSON.stringify(needs),
       ...Object.entries(record).flatMap(([k, v]) => [k, String(v)]));
     // The record is written before the job is dispatched: a job BullMQ hands out always has one.
     await this.queue(qname).add('generate', { id }, { jobId: bullId(id), removeOnComplete: true, removeOnFail: true });
@@ -214,32 +225,32 @@ export class RedisQueue implements JobQueue {
   }
 
   /**
-   * The non-empty queues this worker pulls from, in order: its own, models loaded here, then installed ones (a
-   * model whose next job waited longer than affinityMaxWaitMs first, oldest first). One round trip (HEADS).
+   * The non-empty queues this worker pulls from, in order: its own; then the queues of models loaded here, then of
+   * the other installed ones (a queue whose next job waited longer than affinityMaxWaitMs first, oldest first);
+   * only queues whose base model and every needed ControlNet, LoRA and VAE are installed here. One round trip.
    */
   private async claimOrder(o: ClaimOptions): Promise<string[]> {
     const own = serverQueueName(o.server ?? o.worker);
-    let order: string[];
-    let loadedCount = 0;
-    if (!o.models) order = (await this.r.smembers(this.key('queues'))).filter((q) => q.startsWith('model.'));
-    else {
-      const loaded = o.models.loaded.filter((m) => o.models!.installed.includes(m));
-      const rest = o.models.installed.filter((m) => !loaded.includes(m));
-      order = [...loaded, ...rest].map(modelQueueName);
-      loadedCount = loaded.length;
-    }
-    const all = [own, ...order];
+    const flat = await this.r.cnCandidates(this.key('queues'), this.key('queue-needs'), `${this.p}-bull`, own);
+    const queues: { name: string; needs: string; head: number }[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) queues.push({ name: String(flat[i]), needs: String(flat[i + 1]), head: Number(flat[i + 2]) });
+    const m = o.models;
+    const mine = queues.slice(1).filter((q) => !m || (m.installed.includes(baseOfQueue(q.name))
+      && (!q.needs || !m.extras || firstMissing(m.extras, JSON.parse(q.needs) as ModelNeeds) === undefined)));
     // Each queue's BullMQ worker runs its stalled-job check (leases that expired go back to wait): made for every
     // queue this server may take from, empty or not.
-    for (const q of all) this.worker(q);
-    const heads = await this.r.cnHeads(all.length, ...all.map((q) => `${this.p}-bull:${q}:wait`));
-    const waiting = new Map(all.map((q, i) => [q, heads[i]!]).filter(([, at]) => (at as number) >= 0) as [string, number][]);
-    if (!o.models) return all.filter((q) => waiting.has(q));
+    this.worker(own);
+    for (const q of mine) this.worker(q.name);
+    const waiting = (q: { head: number }) => q.head >= 0;
+    const ownFirst = waiting(queues[0]!) ? [own] : [];
+    if (!m) return [...ownFirst, ...mine.filter(waiting).map((q) => q.name)];
+    const loaded = m.loaded.filter((b) => m.installed.includes(b));
+    const rank = (q: { name: string }) => { const i = loaded.indexOf(baseOfQueue(q.name)); return i < 0 ? loaded.length : i; };
+    const ordered = mine.filter(waiting).sort((a, b) => rank(a) - rank(b) || a.head - b.head);
     const maxWait = this.o.affinityMaxWaitMs ?? 10_000;
     // The most recently used model is never "starved": it is first anyway.
-    const first = order.slice(loadedCount ? 1 : 0).filter((q) => waiting.has(q) && this.now() - waiting.get(q)! > maxWait)
-      .sort((a, b) => waiting.get(a)! - waiting.get(b)!);
-    return [own, ...first, ...order.filter((q) => !first.includes(q))].filter((q) => waiting.has(q));
+    const first = ordered.filter((q) => rank(q) > 0 && this.now() - q.head > maxWait).sort((a, b) => a.head - b.head);
+    return [...ownFirst, ...first.map((q) => q.name), ...ordered.filter((q) => !first.includes(q)).map((q) => q.name)];
   }
 
   async moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined> {
@@ -359,7 +370,7 @@ export class RedisQueue implements JobQueue {
     const counts = await Promise.all(names.map((name) => this.queue(name).getJobCounts('wait', 'active', 'prioritized', 'delayed')));
     for (const [i, name] of names.entries()) {
       const c = counts[i]!;
-      const label = name.startsWith('model.') ? name.slice(6) : name;
+      const label = name.startsWith('model.') ? baseOfQueue(name) : name;
       const e = (out[label] ??= { queued: 0, running: 0 });
       e.queued += (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
       e.running += c.active ?? 0;

@@ -13,7 +13,8 @@ import type { Config } from '../config.ts';
 import type { Engine } from '../engine/pipeline/types.ts';
 import { cacheDir } from '../engine/store.ts';
 import { openDb } from '../jobs/db.ts';
-import type { JobQueue } from '../jobs/queue.ts';
+import type { ClaimOptions, JobQueue } from '../jobs/queue.ts';
+import { firstMissing, type ModelNeeds, type NeedKind } from '../jobs/model-set.ts';
 import { SqliteQueue } from '../jobs/sqlite-queue.ts';
 import { LocalStore } from '../storage/local.ts';
 import type { OutputStore } from '../storage/store.ts';
@@ -91,6 +92,12 @@ export function fetchOptions(config: Config, resolver?: Resolver) {
   return { allow: config.allowPrivateHosts, timeoutMs: config.fetchTimeoutMs, resolver };
 }
 
+/** The first of a request's models not installed in this models folder (base first), or undefined. */
+export function localMissing(models: ModelsFolder, base: string, needs: ModelNeeds): { kind: 'base' | NeedKind; id: string } | undefined {
+  if (!models.installed('base', base)) return { kind: 'base', id: base };
+  return firstMissing({ vae: models.installedIds('vae'), lora: models.installedIds('lora'), controlnet: models.installedIds('controlnet') }, needs);
+}
+
 /** The backends that differ between one machine and the pool. */
 export interface Backends {
   queue: JobQueue;
@@ -101,10 +108,15 @@ export interface Backends {
   store: OutputStore;
   /** Whether a model is installed where a job for it can run. */
   installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
+  /**
+   * The first model of a request that no server able to run it has, with the base model and its ControlNets, LoRAs
+   * and VAE together on one server (the pool); undefined when it can run. One machine: the first not installed here.
+   */
+  missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
   /** Reports this server's state (the pool's heartbeat); returns the pool's servers. */
   servers(self: () => ServerInfo): Promise<ServerInfo[]>;
   /** Base models this server may claim jobs for (the pool's routing); undefined on one machine. */
-  claimModels?(loaded: string[]): { installed: string[]; loaded: string[] };
+  claimModels?(loaded: string[]): NonNullable<ClaimOptions['models']>;
   /** The server whose pinned jobs this worker runs (pool). */
   claimServer?: string;
   close(): Promise<void>;
@@ -135,6 +147,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
       gate: new LocalGate(localKeys, new RateLimiter(config.rateLimitPerMinute, now), (keyId) => queue.pendingForKey(keyId)),
       store: new LocalStore(config.dataDir, linkSecret(config), now),
       installed: async (kind, mid) => models.installed(kind, mid),
+      missingModel: async (base, needs) => localMissing(models, base, needs),
       servers: async (self) => [self()],
       close: async () => queue.close(),
     };
@@ -187,6 +200,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     defaultModelId: () => config.defaultModelId ?? models.firstInstalled('base'),
     engineStats: async () => (engine?.stats ? engine.stats() : null),
     installed: b.installed,
+    missingModel: b.missingModel,
     poolDetails: async (): Promise<PoolDetails> => ({
       mode: config.redisUrl ? 'redis' : 'single', servers: await b.servers(self), queues: await queue.getJobCountsByModel(),
     }),

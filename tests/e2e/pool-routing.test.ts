@@ -1,13 +1,14 @@
 // Routing and webhooks between real servers of one pool (a real redis-server, a real S3-compatible server, three
 // `controlnet serve` processes on loopback with their own DATA_DIRs): `loadbalancer: "no"` keeps a job on the server
-// that received it, though another server is idle (SPEC.md); without it the idle server takes work; a job accepted
+// that received it, though another server is idle (SPEC.md); without it the idle server takes work; a job whose
+// ControlNets one server lacks runs on the other, and one no server can run is a 422; a job accepted
 // by a server that runs no jobs (`serve --no-worker`) runs on another one, and its webhook reaches the client
 // exactly once although every server's webhook sender polls the pool's outbox.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -68,6 +69,20 @@ test('loadbalancer "no" stays on the receiving server; a job run on another serv
     await finished(spread);
     const ranOn = await Promise.all(spread.map(workerOf));
     assert.ok(ranOn.includes('a'), `without loadbalancer "no" the idle server takes work: ${ranOn}`);
+
+    // Routing on the whole model set: b loses its depth ControlNet; jobs that need it run on a only, though b is idle.
+    rmSync(join(b.dir, 'models', 'controlnet', 'depth'), { recursive: true, force: true });
+    await new Promise((res) => setTimeout(res, 2500)); // b's next heartbeats say so
+    const [a] = servers as [PoolServer];
+    const depth = await Promise.all([0, 1, 2].map((i) => send(b, { controlnet_model: 'canny,depth', seed: 30 + i })));
+    await finished(depth);
+    assert.deepEqual(await Promise.all(depth.map(workerOf)), ['a', 'a', 'a'], 'only the server with every ControlNet takes them');
+    // No live server has depth: the same 422 as on one machine, at acceptance, from any server.
+    rmSync(join(a.dir, 'models', 'controlnet', 'depth'), { recursive: true, force: true });
+    await new Promise((res) => setTimeout(res, 2500));
+    const refused = await post(`${c.url}/api/v6/images/controlnet`, { key: KEY, controlnet_model: 'canny,depth', init_image: img, width: 64, height: 64 });
+    assert.equal(refused.status, 422, JSON.stringify(refused.body));
+    assert.match(JSON.stringify(refused.body), /controlnet_model \\"depth\\" is not installed/);
 
     // c runs no jobs: what it accepts runs on a or b, and each webhook is POSTed once (three servers poll the outbox).
     const tracks = ['w0', 'w1', 'w2', 'w3'];

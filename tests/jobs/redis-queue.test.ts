@@ -198,3 +198,27 @@ test('waitUntilFinished: the finished job, whether this process or another serve
     await here.close(); await other.close();
   }
 });
+
+test('routing on the whole model set: a server takes a job only with its base model and every ControlNet, LoRA and VAE', async () => {
+  const prefix = `t${++n}`;
+  const q = open(prefix, 5000);
+  try {
+    const add = (extra: Record<string, unknown>) => q.add({ keyId: 1, request: { ...req('m1'), ...extra } as ReturnType<typeof req>,
+      baseUrl: 'http://h', filePrefix: 'x' });
+    const both = await add({ controlnet_model: ['canny', 'depth'] });
+    const lora = await add({ controlnet_model: ['canny'], lora_model: ['style'] });
+    const plain = await add({ controlnet_model: ['canny'] });
+    const cannyOnly = { installed: ['m1'], loaded: [], extras: { controlnet: ['canny'], lora: [], vae: [] } };
+    assert.equal((await q.moveToActive({ worker: 'a', lockMs: 5000, models: cannyOnly }))!.job.id, plain.id,
+      'the older jobs need depth or a LoRA this server lacks');
+    assert.equal(await q.moveToActive({ worker: 'a', lockMs: 5000, models: cannyOnly }), undefined);
+    const withLora = { ...cannyOnly, extras: { ...cannyOnly.extras, lora: ['style'] } };
+    assert.equal((await q.moveToActive({ worker: 'b', lockMs: 5000, models: withLora }))!.job.id, lora.id);
+    const all = { ...cannyOnly, extras: { controlnet: ['canny', 'depth'], lora: [], vae: [] } };
+    assert.equal((await q.moveToActive({ worker: 'c', lockMs: 5000, models: { ...all, installed: ['m2'] } })), undefined, 'not without the base');
+    assert.equal((await q.moveToActive({ worker: 'c', lockMs: 5000, models: all }))!.job.id, both.id);
+    assert.deepEqual(Object.keys(await q.getJobCountsByModel()), ['m1'], 'queue depths per base model');
+  } finally {
+    await q.close();
+  }
+});

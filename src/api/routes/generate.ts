@@ -10,6 +10,7 @@ import { admissionHook } from '../admission.ts';
 import { ApiError } from '../errors.ts';
 import { bodySchema, resolveRequest, ValidationError, type Endpoint, type Family, type GenerateRequest, type Task, type ValidBody, type ResolveOptions } from '../../request/schema.ts';
 import { answerFor } from '../job-answer.ts';
+import { needsOf } from '../../jobs/model-set.ts';
 import { resultResponses } from '../responses.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
 import { assertAnnotatorAvailable } from '../../engine/annotators/models.ts';
@@ -65,14 +66,15 @@ export function resolveOr400(body: ValidBody, e: Endpoint, opts: ResolveOptions 
   }
 }
 
+const FIELD_OF = { base: 'model_id', vae: 'vae', lora: 'lora_model', controlnet: 'controlnet_model' } as const;
+
 /** 422 for any named model that is not in the models folder (annotators and extras: the engine checks). */
 async function checkInstalled(ctx: AppContext, r: GenerateRequest): Promise<void> {
   const missing = (what: string, id: string) => new ApiError(422, `${what} "${id}" is not installed`);
-  if (!(await ctx.installed('base', r.model_id!))) throw missing('model_id', r.model_id!);
-  if (r.vae && !(await ctx.installed('vae', r.vae))) throw missing('vae', r.vae);
-  for (const l of r.lora_model) if (!(await ctx.installed('lora', l))) throw missing('lora_model', l);
-  // A ControlNet type's model lives under its type name (models/controlnet/<type>), as the engine expects.
-  for (const t of r.controlnet_model) if (!(await ctx.installed('controlnet', t))) throw missing('controlnet_model', t);
+  // A ControlNet type's model lives under its type name (models/controlnet/<type>), as the engine expects. In the
+  // pool, one live server must have them all (jobs are routed on the whole set).
+  const m = await ctx.missingModel(r.model_id!, needsOf(r));
+  if (m) throw missing(FIELD_OF[m.kind], m.id);
   if (r.auto_hint === 'yes') {
     for (const t of r.controlnet_model) {
       // scribble falls back to canny edges, face_detector and openpose to the bundled MediaPipe models; every other
