@@ -45,8 +45,6 @@ export interface AppContext {
   fetch: SafeFetchOptions;
   /** The hint maps of auto_hint, on this process's engine (absent when it runs none). */
   hint?(req: HintRequest): Promise<Buffer[]>;
-  /** Whether a model is installed where a job for it can run (here; in a pool, on a live server). */
-  installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
   /** The first of a request's models that no server able to run it has (all on one server), or undefined. */
   missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
   /** The servers of the pool (one machine: this one) and the queue depth per model, for system_details. */

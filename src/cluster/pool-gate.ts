@@ -1,5 +1,5 @@
 // The pool's admission in one Redis round trip (one Lua script): the key's record in the shared key set (what
-// PoolKeys.verify reads), a token from its pool-wide rate bucket (what PoolLimiter.take takes) and the count of its
+// PoolKeys.verify reads), a token from its pool-wide rate bucket (pool-limiter.ts) and the count of its
 // unfinished jobs (what RedisQueue.pendingForKey counts). Before this, the three were three round trips.
 import type { Redis } from 'ioredis';
 import { hashKey } from '../api/keys.ts';

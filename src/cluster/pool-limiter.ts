@@ -1,7 +1,6 @@
-// The pool-wide request rate per key: the same token bucket as api/rate-limit.ts, kept in Redis and updated by one
-// Lua script on Redis's clock, so the limit holds across all servers together.
-import type { Redis } from 'ioredis';
-import type { Limiter } from '../api/rate-limit.ts';
+// The pool-wide request rate per key: the same token bucket as api/rate-limit.ts, kept in Redis (`<prefix>:rate:<key
+// id>`) and updated in Lua on Redis's clock, so the limit holds across all servers together. Taken by the admission
+// script (pool-gate.ts), with the key lookup and the key's unfinished count.
 
 /**
  * A Lua function `take_token(bucket, per)`: takes one token from the bucket hash (limit `per` per minute, bursts
@@ -22,26 +21,3 @@ local function take_token(bucket, per)
   redis.call('PEXPIRE', bucket, 120000)
   return wait
 end`;
-
-/** The bucket of a key id. */
-export const rateBucket = (prefix: string, keyId: number | string) => `${prefix}:rate:${keyId}`;
-
-// KEYS: bucket. ARGV: limit per minute. Returns 0 (allowed) or the seconds until the next token.
-const TAKE = `${TAKE_TOKEN_LUA}
-return take_token(KEYS[1], tonumber(ARGV[1]))`;
-
-type Scripted = Redis & { cnTakeToken(...a: (string | number)[]): Promise<number> };
-
-export class PoolLimiter implements Limiter {
-  private readonly r: Scripted;
-
-  constructor(redis: Redis, private readonly p: string, private readonly perMinute: number) {
-    this.r = redis as Scripted;
-    this.r.defineCommand('cnTakeToken', { numberOfKeys: 1, lua: TAKE });
-  }
-
-  async take(keyId: number): Promise<number> {
-    if (this.perMinute <= 0) return 0;
-    return this.r.cnTakeToken(rateBucket(this.p, keyId), this.perMinute);
-  }
-}

@@ -67,16 +67,11 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
     queue, store, keys,
     outbox: new RedisOutbox(redis, POOL_PREFIX),
     gate: new PoolGate(redis, POOL_PREFIX, config.rateLimitPerMinute, () => keys.flush()),
-    // A job may be accepted when a live server that runs jobs has the model (the same 422 as on one machine otherwise).
-    installed: async (kind, id) => {
-      if (!shared) return o.models.installed(kind, id);
-      // This server runs jobs and has it: no need to ask the registry (and a late heartbeat of our own cannot refuse it).
-      if (last?.worker && o.models.installed(kind, id)) return true;
-      return (await liveServers()).some((s) => s.alive && s.worker && (s.installed[kind] ?? []).includes(id));
-    },
     // The request's models together on one live server that runs jobs (routing takes the whole set into account).
     missingModel: async (base, needs) => {
       const here = localMissing(o.models, base, needs);
+      // Without S3 jobs run here; a server that runs jobs and has them all needs no registry read (and a late
+      // heartbeat of its own cannot refuse the request).
       if (!shared || (last?.worker && !here)) return here;
       const able = (await liveServers()).filter((s) => s.alive && s.worker && (s.installed.base ?? []).includes(base));
       if (!able.length) return { kind: 'base', id: base };

@@ -106,8 +106,6 @@ export interface Backends {
   /** Admission of requests that may queue work: key, rate token and the key's unfinished count at once. */
   gate: Gate;
   store: OutputStore;
-  /** Whether a model is installed where a job for it can run. */
-  installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
   /**
    * The first model of a request that no server able to run it has, with the base model and its ControlNets, LoRAs
    * and VAE together on one server (the pool); undefined when it can run. One machine: the first not installed here.
@@ -146,7 +144,6 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
       queue, outbox: queue.outbox, keys: localKeys,
       gate: new LocalGate(localKeys, new RateLimiter(config.rateLimitPerMinute, now), (keyId) => queue.pendingForKey(keyId)),
       store: new LocalStore(config.dataDir, linkSecret(config), now),
-      installed: async (kind, mid) => models.installed(kind, mid),
       missingModel: async (base, needs) => localMissing(models, base, needs),
       servers: async (self) => [self()],
       close: async () => queue.close(),
@@ -199,7 +196,6 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     } : undefined,
     defaultModelId: () => config.defaultModelId ?? models.firstInstalled('base'),
     engineStats: async () => (engine?.stats ? engine.stats() : null),
-    installed: b.installed,
     missingModel: b.missingModel,
     poolDetails: async (): Promise<PoolDetails> => ({
       mode: config.redisUrl ? 'redis' : 'single', servers: await b.servers(self), queues: await queue.getJobCountsByModel(),
