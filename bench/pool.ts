@@ -1,9 +1,13 @@
 // The pool on the tiny demo model: throughput with 1, 2 and 3 servers (requests/s and the ratio to one server), the
 // pool's added latency per request over one machine (SQLite queue), and failover time from kill -9 of a worker to
-// its job running again. Real redis-server and S3 (moto, authentication on), as in tests/e2e/pool.test.ts; the
+// its job running again. Real redis-server and S3 (SeaweedFS, signatures checked), as in tests/e2e/pool.test.ts; the
 // servers run in this process (each with its own DATA_DIR and its own engine thread), the killed worker in a child.
-//   node --import tsx bench/pool.ts [requests=30]
+// Round trips per request: every write of this process to Redis's socket is one round trip (ioredis writes a
+// command, a pipeline or a MULTI block in one write), counted over the latency run and less the background rate
+// (heartbeats, stalled-job checks, idle polls) measured while idle.
+//   node --import tsx bench/pool.ts [requests=30] [latency]   ("latency": the added latency and round trips only)
 import { spawn } from 'node:child_process';
+import { Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,12 +22,24 @@ import { startS3 } from '../tests/support/s3.ts';
 import { S3Store } from '../src/storage/s3.ts';
 
 const N = Number(process.argv[2] ?? 30);
+const LATENCY_ONLY = process.argv[3] === 'latency';
+/** Sequential requests measured for the added latency (p50, p95). */
+const LATENCY_REQUESTS = 40;
 const LEASE_MS = 3000;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const KEY = 'bench-key-0123456789abcdef0123';
 const redis = await startRedis();
 const s3 = await startS3('bench');
 const dirs: string[] = [];
+// Writes to Redis's and to S3's socket by this process.
+const writes = { redis: 0, s3: 0 };
+const s3Port = Number(new URL(s3.endpoint).port);
+const rawWrite = Socket.prototype.write;
+Socket.prototype.write = function (this: Socket, ...a: unknown[]) {
+  if (this.remotePort === redis.port) writes.redis++;
+  else if (this.remotePort === s3Port) writes.s3++;
+  return (rawWrite as (...x: unknown[]) => boolean).apply(this, a);
+} as typeof Socket.prototype.write;
 const img = (await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 90, g: 20, b: 200 } } }).png().toBuffer()).toString('base64');
 const body = (seed: number) => JSON.stringify({ key: KEY, controlnet_model: 'canny', init_image: img, width: 64, height: 64, num_inference_steps: 2, seed });
 
@@ -33,7 +49,7 @@ async function server(pool: boolean, prefix: string, extra: Partial<Config> = {}
   await createDemoModels(join(dataDir, 'models'), { baseId: 'tiny-demo', types: ['canny'] });
   const env: Record<string, string> = { LOG_LEVEL: 'silent', CONTROLNET_API_KEY: KEY, LEASE_MS: String(LEASE_MS), HEARTBEAT_MS: '1000',
     ...(pool ? { REDIS_URL: `${redis.url}`, SERVER_ID: prefix, ...s3.env } : {}) };
-  const cfg = loadConfig(env, { dataDir, port: 0, waitWindowMs: 0, rateLimitPerMinute: 0, maxQueuedPerKey: 10_000, engineThreads: 1, ...extra });
+  const cfg = loadConfig(env, { dataDir, port: 0, waitWindowMs: 0, rateLimitPerMinute: 1_000_000, maxQueuedPerKey: 10_000, engineThreads: 1, ...extra });
   const app = await createApp(cfg, { engine: engineFactory(cfg), logger: pino({ level: 'silent' }) });
   return { app, url: await app.listen() };
 }
@@ -56,16 +72,28 @@ async function throughput(apps: { app: App; url: string }[]): Promise<number> {
 }
 
 /** Sequential requests answered within the wait window: wall time minus engine time (ms). */
-async function overhead(url: string): Promise<number[]> {
+async function overhead(url: string, label: string): Promise<number[]> {
   const out: number[] = [];
   const b = (i: number) => JSON.stringify({ ...JSON.parse(body(i)), loadbalancer: 'no' });
   await post(`${url}/api/v6/images/controlnet`, b(0));
-  for (let i = 0; i < 20; i++) {
+  // Background round trips (heartbeats, stalled checks, idle polls) per second, measured idle.
+  const idle0 = { ...writes };
+  const idleT0 = performance.now();
+  await new Promise((r) => setTimeout(r, 3000));
+  const idleSec = (performance.now() - idleT0) / 1000;
+  const bg = (writes.redis - idle0.redis) / idleSec;
+  const w0 = { ...writes };
+  const t00 = performance.now();
+  for (let i = 0; i < LATENCY_REQUESTS; i++) {
     const t0 = performance.now();
     const r = await post(`${url}/api/v6/images/controlnet`, b(i));
     if (r.status !== 'success') throw new Error(JSON.stringify(r).slice(0, 300));
     out.push(performance.now() - t0 - r.generationTime * 1000);
   }
+  const sec = (performance.now() - t00) / 1000;
+  const redisPer = (writes.redis - w0.redis - bg * sec) / LATENCY_REQUESTS;
+  console.log(`  ${label}: p50 ${pct(out, 0.5).toFixed(1)} ms, p95 ${pct(out, 0.95).toFixed(1)} ms beyond engine time; `
+    + `Redis round trips per request ${redisPer.toFixed(1)} (background ${bg.toFixed(1)}/s subtracted), S3 socket writes per request ${((writes.s3 - w0.s3) / LATENCY_REQUESTS).toFixed(1)}`);
   return out;
 }
 
@@ -73,7 +101,7 @@ try {
   console.log(`cores: ${availableParallelism()}; engine threads per server: 1; ${N} requests of 64x64, 2 steps (1 run), tiny demo model`);
   // One machine (SQLite), the reference.
   const single = await server(false, 'single', { waitWindowMs: 60_000 });
-  const singleOver = await overhead(single.url);
+  const singleOver = await overhead(single.url, 'one machine');
   await single.app.close();
   const rates: number[] = [];
   const servers: { app: App; url: string }[] = [];
@@ -82,11 +110,11 @@ try {
     if (n === 1) {
       const cfg = servers[0]!.app.ctx.config;
       (cfg as { waitWindowMs: number }).waitWindowMs = 60_000;
-      const poolOver = await overhead(servers[0]!.url);
+      const poolOver = await overhead(servers[0]!.url, 'pool');
       (cfg as { waitWindowMs: number }).waitWindowMs = 0;
       const d = pct(poolOver, 0.5) - pct(singleOver, 0.5);
       console.log(`added latency of the pool per request: p50 ${d.toFixed(1)} ms (pool ${pct(poolOver, 0.5).toFixed(1)} ms vs one machine ${pct(singleOver, 0.5).toFixed(1)} ms beyond engine time; goal < 20 ms)`);
-      // Part of it is the output's PUT to the bucket; measured alone here (moto is a Python test server, slower than S3 or MinIO).
+      // Part of it is the output's PUT to the bucket; measured alone here (the test S3 server on this machine).
       const bucket = new S3Store({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
       const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer();
       const puts: number[] = [];
@@ -96,11 +124,16 @@ try {
         puts.push(performance.now() - t0);
       }
       console.log(`  of which one output PUT to the S3 test server: p50 ${pct(puts, 0.5).toFixed(1)} ms`);
+      if (LATENCY_ONLY) break;
     }
     const r = await throughput(servers);
     rates.push(r);
     console.log(`${n} server(s): ${r.toFixed(2)} requests/s, ${(r / rates[0]!).toFixed(2)}x one server (goal >= ${(0.9 * n).toFixed(1)}x where cores allow)`);
   }
+  if (LATENCY_ONLY) {
+    for (const s of servers) await s.app.close();
+    process.exitCode = 0;
+  } else {
   // Failover: a worker process claims a job and is killed with kill -9; the pool's servers run it again.
   const q = servers[0]!.app.ctx.queue;
   const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/claim-and-hold.ts', redis.url, String(LEASE_MS), 'doomed'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -121,6 +154,7 @@ try {
   }
   console.log(`failover: job running again ${(back / 1000).toFixed(2)} s after kill -9 (lease ${LEASE_MS / 1000} s; goal <= lease + 5 s)`);
   for (const s of servers) await s.app.close();
+  }
 } finally {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   await s3.stop();

@@ -31,14 +31,18 @@ export async function authenticate(keys: Keys, req: FastifyRequest, opts: { admi
  */
 export function keyHook(keys: Keys, opts: { admin?: boolean } = {}) {
   return async (req: FastifyRequest): Promise<void> => {
-    const k = await authenticate(keys, req, opts);
-    req.apiKey = k;
-    const body = req.body;
-    if (body === undefined || body === null) req.body = { key: keyOf(req) };
-    else if (typeof body === 'object' && !Array.isArray(body) && (body as Record<string, unknown>).key !== keyOf(req)) {
-      req.body = { ...(body as Record<string, unknown>), key: keyOf(req) };
-    }
+    attachKey(req, await authenticate(keys, req, opts));
   };
+}
+
+/** Records the authenticated caller on the request and copies a header key into the body (keyHook, admissionHook). */
+export function attachKey(req: FastifyRequest, k: ApiKey): void {
+  req.apiKey = k;
+  const body = req.body;
+  if (body === undefined || body === null) req.body = { key: keyOf(req) };
+  else if (typeof body === 'object' && !Array.isArray(body) && (body as Record<string, unknown>).key !== keyOf(req)) {
+    req.body = { ...(body as Record<string, unknown>), key: keyOf(req) };
+  }
 }
 
 /**

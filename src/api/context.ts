@@ -9,7 +9,9 @@ import type { ModelDownloader } from '../storage/model-download.ts';
 import type { WebhookSender } from '../worker/webhooks.ts';
 import type { Keys } from './keys.ts';
 import type { Metrics } from './metrics.ts';
-import type { Limiter } from './rate-limit.ts';
+import type { Gate } from './admission.ts';
+import type { JobCounts } from '../jobs/queue.ts';
+import type { ModelNeeds, NeedKind } from '../jobs/model-set.ts';
 import type { SafeFetchOptions, Resolver } from '../inputs/safe-fetch.ts';
 import type { HintRequest } from '../engine/pipeline/types.ts';
 
@@ -19,7 +21,10 @@ export interface AppContext {
   serverId: string;
   queue: JobQueue;
   keys: Keys;
-  limiter: Limiter;
+  /** Key, rate limit and per-key count of a request that may queue work, at once (one round trip in the pool). */
+  gate: Gate;
+  /** Queued and running jobs (the capacity check); in the pool at most a second old. */
+  queueDepth(): Promise<JobCounts>;
   store: OutputStore;
   models: ModelsFolder;
   downloader: ModelDownloader;
@@ -40,8 +45,8 @@ export interface AppContext {
   fetch: SafeFetchOptions;
   /** The hint maps of auto_hint, on this process's engine (absent when it runs none). */
   hint?(req: HintRequest): Promise<Buffer[]>;
-  /** Whether a model is installed where a job for it can run (here; in a pool, on a live server). */
-  installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
+  /** The first of a request's models that no server able to run it has (all on one server), or undefined. */
+  missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
   /** The servers of the pool (one machine: this one) and the queue depth per model, for system_details. */
   poolDetails(): Promise<PoolDetails>;
 }

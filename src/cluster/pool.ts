@@ -12,9 +12,10 @@ import type { ModelsFolder } from '../storage/models-folder.ts';
 import { LocalStore } from '../storage/local.ts';
 import { S3Store } from '../storage/s3.ts';
 import { RedisOutbox } from '../worker/redis-outbox.ts';
-import type { Backends } from '../main/wire.ts';
+import { localMissing, type Backends } from '../main/wire.ts';
+import { firstMissing, NEED_KINDS } from '../jobs/model-set.ts';
 import { PoolKeys } from './pool-keys.ts';
-import { PoolLimiter } from './pool-limiter.ts';
+import { PoolGate } from './pool-gate.ts';
 import { ServerRegistry, type ServerRecord } from './registry.ts';
 
 export const POOL_PREFIX = 'cn';
@@ -65,20 +66,29 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
   return {
     queue, store, keys,
     outbox: new RedisOutbox(redis, POOL_PREFIX),
-    limiter: new PoolLimiter(redis, POOL_PREFIX, config.rateLimitPerMinute),
-    // A job may be accepted when a live server that runs jobs has the model (the same 422 as on one machine otherwise).
-    installed: async (kind, id) => {
-      if (!shared) return o.models.installed(kind, id);
-      // This server runs jobs and has it: no need to ask the registry (and a late heartbeat of our own cannot refuse it).
-      if (last?.worker && o.models.installed(kind, id)) return true;
-      return (await liveServers()).some((s) => s.alive && s.worker && (s.installed[kind] ?? []).includes(id));
+    gate: new PoolGate(redis, POOL_PREFIX, config.rateLimitPerMinute, () => keys.flush()),
+    // The request's models together on one live server that runs jobs (routing takes the whole set into account).
+    missingModel: async (base, needs) => {
+      const here = localMissing(o.models, base, needs);
+      // Without S3 jobs run here; a server that runs jobs and has them all needs no registry read (and a late
+      // heartbeat of its own cannot refuse the request).
+      if (!shared || (last?.worker && !here)) return here;
+      const able = (await liveServers()).filter((s) => s.alive && s.worker && (s.installed.base ?? []).includes(base));
+      if (!able.length) return { kind: 'base', id: base };
+      // None has them all: name what the closest one lacks.
+      const lacks = able.map((s) => firstMissing(s.installed, needs));
+      if (lacks.some((x) => x === undefined)) return undefined;
+      const count = (s: ServerRecord) => NEED_KINDS.reduce((n, k) => n + needs[k].filter((id) => !(s.installed[k] ?? []).includes(id)).length, 0);
+      const best = able.map((s, i) => ({ n: count(s), i })).sort((a, b) => a.n - b.n)[0]!;
+      return lacks[best.i];
     },
     servers: async (self) => {
       last = { ...self(), installed: installedHere() };
       await registry.beat(last);
       return (await registry.list()).map(({ installed: _i, left: _l, ...info }) => info);
     },
-    claimModels: (loaded) => ({ installed: o.models.installedIds('base'), loaded }),
+    claimModels: (loaded) => ({ installed: o.models.installedIds('base'), loaded,
+      extras: { vae: o.models.installedIds('vae'), lora: o.models.installedIds('lora'), controlnet: o.models.installedIds('controlnet') } }),
     claimServer: o.homeId,
     async close() {
       if (last) await registry.leave(last).catch(() => undefined);

@@ -41,8 +41,12 @@ export interface ClaimOptions {
   lockMs: number;
   /** Pool only: the server this worker belongs to (its pinned jobs; default: `worker`). */
   server?: string;
-  /** Pool only: the base models this server has installed, loaded ones first (model affinity). */
-  models?: { installed: string[]; loaded: string[] };
+  /**
+   * Pool only: the base models this server has installed and those loaded (model affinity), and its installed
+   * ControlNets, LoRAs and VAEs (`extras`, kind → ids): a job is taken only when all its models are here (without
+   * `extras`, on its base model alone).
+   */
+  models?: { installed: string[]; loaded: string[]; extras?: Partial<Record<string, string[]>> };
 }
 
 export interface Failure {
@@ -61,6 +65,8 @@ export interface JobQueue {
   /** Stores a new job (durably) and returns it; its id is a positive integer. */
   add(input: NewJob): Promise<Job>;
   getJob(id: number): Promise<Job | undefined>;
+  /** The job's status alone (BullMQ's getJobState): cheaper than getJob, whose request may hold whole images. */
+  getJobState(id: number): Promise<Job['status'] | undefined>;
   /** Claims the next job this worker may run (oldest first; in the pool, models loaded here first), or undefined. */
   moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined>;
   /** Renews the lease; false when it was lost (expired and taken by another worker, or the job is finished). */

@@ -6,6 +6,9 @@
 // BullMQ's lock is the lease (lockDuration = LEASE_MS, renewed by extendLock while the engine runs) and its
 // stalled-job check sends back the jobs whose lock expired. Completion is one Lua script: the first completion of
 // an unfinished job stores the result, queues the webhook in the Redis outbox and publishes the end, atomically.
+// Round trips are counted (bench/pool.ts): adding a job is two (our record, BullMQ's add) plus a PUBLISH not waited
+// for; a claim is three (the queue heads, BullMQ's moveToActive, our claim returning the record); a completion two
+// (ours, BullMQ's). A waiter in the process that completed the job gets it without reading it back.
 // Keys: `<prefix>:job:<id>`, `<prefix>:jobid`, `<prefix>:pending:<key id>`, `<prefix>:queues`, `<prefix>:durations`,
 // the outbox (worker/redis-outbox.ts) and BullMQ's own under `<prefix>-bull`. One Redis, not Redis Cluster.
 import { EventEmitter } from 'node:events';
@@ -15,6 +18,7 @@ import type { Job, JobResult, JobStatus } from './job.ts';
 import { isFinished, MAX_ATTEMPTS, type ActiveJob, type ClaimOptions, type Failure, type JobCounts, type JobQueue, type NewJob,
   type WebhookDelivery } from './queue.ts';
 import type { GenerateRequest } from '../request/schema.ts';
+import { firstMissing, needsKey, needsOf, type ModelNeeds } from './model-set.ts';
 
 export interface RedisQueueOptions {
   /** Key prefix (default "cn"). */
@@ -29,38 +33,68 @@ export interface RedisQueueOptions {
   pinAllTo?: string;
 }
 
+// A new job's record, in one round trip: its id, the record, the key's unfinished set, the queue's name and the
+// models its jobs need beyond the base (JSON, '' for none). KEYS: id counter, queue names set, queue needs hash.
+// ARGV: prefix, key id, queue name, needs, then the record's field/value pairs (no id).
+const ADD = `
+local id = redis.call('INCR', KEYS[1])
+local fields = { 'id', id }
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', ARGV[1] .. ':job:' .. id, unpack(fields))
+redis.call('SADD', ARGV[1] .. ':pending:' .. ARGV[2], id)
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
+return id`;
+
 // Completion, atomically: only an unfinished job; result or error, webhook into the outbox, per-key count, durations.
-// KEYS: job hash, pending set, outbox zset, webhook id counter, durations list. ARGV: status, result, error,
-// error_status, now, job id, webhook JSON ('' for none), prefix.
+// KEYS: job hash, outbox zset, webhook id counter, durations list. ARGV: status, result, error, error_status, now,
+// job id, webhook JSON ('' for none), prefix.
 const FINISH = `
 local st = redis.call('HGET', KEYS[1], 'status')
 if (not st) or st == 'success' or st == 'failed' then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'error', ARGV[3], 'error_status', ARGV[4], 'finished_at', ARGV[5], 'token', '')
-redis.call('SREM', KEYS[2], ARGV[6])
+redis.call('SREM', ARGV[8] .. ':pending:' .. redis.call('HGET', KEYS[1], 'key_id'), ARGV[6])
 if ARGV[7] ~= '' then
   local w = cjson.decode(ARGV[7])
-  local wid = redis.call('INCR', KEYS[4])
+  local wid = redis.call('INCR', KEYS[3])
   redis.call('HSET', ARGV[8] .. ':webhook:' .. wid, 'job_id', ARGV[6], 'url', w.url, 'body', w.body, 'status', 'pending', 'attempts', 0, 'last_error', '')
   redis.call('RPUSH', ARGV[8] .. ':webhooks:job:' .. ARGV[6], wid)
-  redis.call('ZADD', KEYS[3], ARGV[5], wid)
+  redis.call('ZADD', KEYS[2], ARGV[5], wid)
 end
 local started = redis.call('HGET', KEYS[1], 'started_at')
 if ARGV[1] == 'success' and started and started ~= '' then
-  redis.call('LPUSH', KEYS[5], tonumber(ARGV[5]) - tonumber(started))
-  redis.call('LTRIM', KEYS[5], 0, 19)
+  redis.call('LPUSH', KEYS[4], tonumber(ARGV[5]) - tonumber(started))
+  redis.call('LTRIM', KEYS[4], 0, 19)
 end
 redis.call('PUBLISH', ARGV[8] .. ':finished', ARGV[6])
 return 1`;
 
 // A claim: the job is unfinished; count the attempt; record the lease holder. KEYS: job hash. ARGV: worker, token, now, max attempts.
-// Returns 1 (run it), 0 (finished already: drop the BullMQ job), -1 (too many attempts: failed here).
+// Returns {1, the record's field/value pairs} (run it), {0} (finished already: drop the BullMQ job), {-1} (too many attempts: failed here).
 const CLAIM = `
 local st = redis.call('HGET', KEYS[1], 'status')
-if (not st) or st == 'success' or st == 'failed' then return 0 end
+if (not st) or st == 'success' or st == 'failed' then return { 0 } end
 local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if n > tonumber(ARGV[4]) then return -1 end
+if n > tonumber(ARGV[4]) then return { -1 } end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'token', ARGV[2], 'started_at', ARGV[3], 'step', 0)
-return 1`;
+return { 1, redis.call('HGETALL', KEYS[1]) }`;
+
+// The queues a worker may take from, in one round trip: its own queue and every model queue (name, the models its
+// jobs need beyond the base as JSON, and the BullMQ timestamp (ms) of the job taken next, -1 when empty: BullMQ
+// LPUSHes new jobs and RPOPLPUSHes from the tail). KEYS: queue names set, queue needs hash. ARGV: BullMQ prefix, own queue.
+const CANDIDATES = `
+local function head(q)
+  local id = redis.call('LINDEX', ARGV[1] .. ':' .. q .. ':wait', -1)
+  if not id then return -1 end
+  return tonumber(redis.call('HGET', ARGV[1] .. ':' .. q .. ':' .. id, 'timestamp') or '0')
+end
+local out = { ARGV[2], '', head(ARGV[2]) }
+for _, q in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if string.sub(q, 1, 6) == 'model.' then
+    out[#out + 1] = q; out[#out + 1] = redis.call('HGET', KEYS[2], q) or ''; out[#out + 1] = head(q)
+  end
+end
+return out`;
 
 // Progress only from the lease holder. KEYS: job hash. ARGV: token, step, total.
 const PROGRESS = `
@@ -77,7 +111,9 @@ return 1`;
 
 type Scripted = Redis & {
   cnFinish(...a: (string | number)[]): Promise<number>;
-  cnClaim(...a: (string | number)[]): Promise<number>;
+  cnClaim(...a: (string | number)[]): Promise<[number, string[]?]>;
+  cnAdd(...a: (string | number)[]): Promise<number>;
+  cnCandidates(...a: (string | number)[]): Promise<(string | number)[]>;
   cnProgress(...a: (string | number)[]): Promise<number>;
   cnHandBack(...a: (string | number)[]): Promise<number>;
 };
@@ -86,7 +122,10 @@ type Scripted = Redis & {
 const bullId = (id: number) => `j${id}`;
 const jobIdOf = (bullJobId: string) => Number(bullJobId.slice(1));
 
-export const modelQueueName = (modelId: string) => `model.${modelId}`;
+/** A base model's queue (`model.<id>`), or that of a model set (`model.<id>~<needsKey>`) for jobs that need more. */
+export const modelQueueName = (modelId: string, needs = '') => `model.${modelId}${needs ? `~${needs}` : ''}`;
+/** The base model of a model queue's name. */
+export const baseOfQueue = (name: string) => name.slice('model.'.length).split('~')[0]!;
 export const serverQueueName = (serverId: string) => `server.${serverId.replace(/:/g, '_')}`;
 
 export class RedisQueue implements JobQueue {
@@ -97,8 +136,8 @@ export class RedisQueue implements JobQueue {
   private readonly events = new EventEmitter();
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
-  /** Jobs claimed by this process: BullMQ job and lock token. */
-  private readonly active = new Map<number, { bull: BullJob; token: string }>();
+  /** Jobs claimed by this process: BullMQ job, lock token and the job as claimed. */
+  private readonly active = new Map<number, { bull: BullJob; token: string; job: Job }>();
   private readonly stalled: number[] = [];
   private readonly now: () => number;
   private closed = false;
@@ -108,7 +147,9 @@ export class RedisQueue implements JobQueue {
     this.now = o.now ?? Date.now;
     this.events.setMaxListeners(0);
     this.r = redis as Scripted;
-    this.r.defineCommand('cnFinish', { numberOfKeys: 5, lua: FINISH });
+    this.r.defineCommand('cnFinish', { numberOfKeys: 4, lua: FINISH });
+    this.r.defineCommand('cnAdd', { numberOfKeys: 3, lua: ADD });
+    this.r.defineCommand('cnCandidates', { numberOfKeys: 2, lua: CANDIDATES });
     this.r.defineCommand('cnClaim', { numberOfKeys: 1, lua: CLAIM });
     this.r.defineCommand('cnProgress', { numberOfKeys: 1, lua: PROGRESS });
     this.r.defineCommand('cnHandBack', { numberOfKeys: 1, lua: HAND_BACK });
@@ -117,7 +158,7 @@ export class RedisQueue implements JobQueue {
     void this.sub.subscribe(`${this.p}:added`, `${this.p}:finished`);
     this.sub.on('message', (channel: string, msg: string) => {
       if (channel === `${this.p}:added`) this.events.emit('added');
-      else this.events.emit('finished', Number(msg));
+      else this.events.emit('finished', Number(msg), undefined);
     });
   }
 
@@ -154,54 +195,62 @@ export class RedisQueue implements JobQueue {
   }
 
   async add(input: NewJob): Promise<Job> {
-    const id = await this.r.incr(this.key('jobid'));
     const now = this.now();
     const model = input.request.model_id ?? '';
     const pinnedTo = input.pinnedTo ?? this.o.pinAllTo;
-    const qname = pinnedTo ? serverQueueName(pinnedTo) : modelQueueName(model);
-    await this.r.multi()
-      .hset(this.key(`job:${id}`), {
-        id, key_id: input.keyId, status: 'queued', request: JSON.stringify(input.request), base_url: input.baseUrl, file_prefix: input.filePrefix,
-        step: 0, total_steps: input.request.num_inference_steps, attempts: 0, created_at: now, model, queue: qname, pinned_to: pinnedTo ?? '',
-      })
-      .sadd(this.key(`pending:${input.keyId}`), id)
-      .sadd(this.key('queues'), qname)
-      .exec();
+    const needs = needsOf(input.request);
+    const qname = pinnedTo ? serverQueueName(pinnedTo) : modelQueueName(model, needsKey(needs));
+    const record = { key_id: input.keyId, status: 'queued', request: JSON.stringify(input.request), base_url: input.baseUrl,
+      file_prefix: input.filePrefix, step: 0, total_steps: input.request.num_inference_steps, attempts: 0, created_at: now, model,
+      queue: qname, pinned_to: pinnedTo ?? '' };
+    const id = await this.r.cnAdd(this.key('jobid'), this.key('queues'), this.key('queue-needs'), this.p, input.keyId, qname,
+      pinnedTo || !needsKey(needs) ? '' : JSON.stringify(needs),
+      ...Object.entries(record).flatMap(([k, v]) => [k, String(v)]));
     // The record is written before the job is dispatched: a job BullMQ hands out always has one.
     await this.queue(qname).add('generate', { id }, { jobId: bullId(id), removeOnComplete: true, removeOnFail: true });
-    await this.r.publish(this.key('added'), String(id));
-    return (await this.getJob(id))!;
+    // Wakes this process's worker at once, and idle workers anywhere through Redis (not waited for: a worker that
+    // misses it finds the job at its next poll).
+    this.events.emit('added');
+    this.r.publish(this.key('added'), String(id)).catch(() => undefined);
+    return { id, keyId: input.keyId, status: 'queued', request: input.request, baseUrl: input.baseUrl, filePrefix: input.filePrefix,
+      step: 0, totalSteps: input.request.num_inference_steps, attempts: 0, pinnedTo, createdAt: now };
   }
 
   async getJob(id: number): Promise<Job | undefined> {
-    const h = await this.r.hgetall(this.key(`job:${id}`));
-    if (!h.id) return undefined;
-    const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
-    return {
-      id, keyId: Number(h.key_id), status: h.status as JobStatus, request: JSON.parse(h.request!) as GenerateRequest,
-      baseUrl: h.base_url!, filePrefix: h.file_prefix!, result: h.result ? (JSON.parse(h.result) as JobResult) : undefined,
-      error: h.error || undefined, errorStatus: num(h.error_status), step: Number(h.step ?? 0), totalSteps: Number(h.total_steps ?? 0),
-      attempts: Number(h.attempts ?? 0), worker: h.worker || undefined, pinnedTo: h.pinned_to || undefined, createdAt: Number(h.created_at),
-      startedAt: num(h.started_at), finishedAt: num(h.finished_at),
-    };
+    return jobOf(id, await this.r.hgetall(this.key(`job:${id}`)));
   }
 
-  /** The queues this worker pulls from, in order: its own, models loaded here, then installed ones (a starved one first). */
+  async getJobState(id: number): Promise<JobStatus | undefined> {
+    return ((await this.r.hget(this.key(`job:${id}`), 'status')) as JobStatus | null) ?? undefined;
+  }
+
+  /**
+   * The non-empty queues this worker pulls from, in order: its own; then the queues of models loaded here, then of
+   * the other installed ones (a queue whose next job waited longer than affinityMaxWaitMs first, oldest first);
+   * only queues whose base model and every needed ControlNet, LoRA and VAE are installed here. One round trip.
+   */
   private async claimOrder(o: ClaimOptions): Promise<string[]> {
     const own = serverQueueName(o.server ?? o.worker);
-    if (!o.models) return [own, ...((await this.r.smembers(this.key('queues'))).filter((q) => q.startsWith('model.')))];
-    const loaded = o.models.loaded.filter((m) => o.models!.installed.includes(m));
-    const rest = o.models.installed.filter((m) => !loaded.includes(m));
-    const order = [...loaded, ...rest].map(modelQueueName);
+    const flat = await this.r.cnCandidates(this.key('queues'), this.key('queue-needs'), `${this.p}-bull`, own);
+    const queues: { name: string; needs: string; head: number }[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) queues.push({ name: String(flat[i]), needs: String(flat[i + 1]), head: Number(flat[i + 2]) });
+    const m = o.models;
+    const mine = queues.slice(1).filter((q) => !m || (m.installed.includes(baseOfQueue(q.name))
+      && (!q.needs || !m.extras || firstMissing(m.extras, JSON.parse(q.needs) as ModelNeeds) === undefined)));
+    // Each queue's BullMQ worker runs its stalled-job check (leases that expired go back to wait): made for every
+    // queue this server may take from, empty or not.
+    this.worker(own);
+    for (const q of mine) this.worker(q.name);
+    const waiting = (q: { head: number }) => q.head >= 0;
+    const ownFirst = waiting(queues[0]!) ? [own] : [];
+    if (!m) return [...ownFirst, ...mine.filter(waiting).map((q) => q.name)];
+    const loaded = m.loaded.filter((b) => m.installed.includes(b));
+    const rank = (q: { name: string }) => { const i = loaded.indexOf(baseOfQueue(q.name)); return i < 0 ? loaded.length : i; };
+    const ordered = mine.filter(waiting).sort((a, b) => rank(a) - rank(b) || a.head - b.head);
     const maxWait = this.o.affinityMaxWaitMs ?? 10_000;
-    const starved: { q: string; at: number }[] = [];
-    for (const q of order.slice(loaded.length ? 1 : 0)) {
-      const [head] = await this.queue(q).getWaiting(0, 0);
-      if (head && this.now() - head.timestamp > maxWait) starved.push({ q, at: head.timestamp });
-    }
-    starved.sort((a, b) => a.at - b.at);
-    const first = starved.map((s) => s.q);
-    return [own, ...first, ...order.filter((q) => !first.includes(q))];
+    // The most recently used model is never "starved": it is first anyway.
+    const first = ordered.filter((q) => rank(q) > 0 && this.now() - q.head > maxWait).sort((a, b) => a.head - b.head);
+    return [...ownFirst, ...first.map((q) => q.name), ...ordered.filter((q) => !first.includes(q)).map((q) => q.name)];
   }
 
   async moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined> {
@@ -212,7 +261,7 @@ export class RedisQueue implements JobQueue {
       const bull = (await w.getNextJob(token, { block: false })) as BullJob | undefined;
       if (!bull) continue;
       const id = jobIdOf(bull.id!);
-      const c = await this.r.cnClaim(this.key(`job:${id}`), o.worker, token, this.now(), MAX_ATTEMPTS);
+      const [c, fields] = await this.r.cnClaim(this.key(`job:${id}`), o.worker, token, this.now(), MAX_ATTEMPTS);
       if (c === 0) {
         await bull.moveToCompleted(null, token, false).catch(() => undefined); // finished by an earlier run
         continue;
@@ -222,8 +271,11 @@ export class RedisQueue implements JobQueue {
         await bull.moveToCompleted(null, token, false).catch(() => undefined);
         continue;
       }
-      this.active.set(id, { bull, token });
-      return { job: (await this.getJob(id))!, token };
+      const h: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields!.length; i += 2) h[fields![i]!] = fields![i + 1]!;
+      const job = jobOf(id, h)!;
+      this.active.set(id, { bull, token, job });
+      return { job, token };
     }
     return undefined;
   }
@@ -245,11 +297,18 @@ export class RedisQueue implements JobQueue {
 
   private async finish(id: number, status: 'success' | 'failed', result: string, error: string, httpStatus: number,
     webhook: WebhookDelivery | undefined): Promise<boolean> {
-    const h = await this.r.hget(this.key(`job:${id}`), 'key_id');
     const w = webhook ? JSON.stringify({ url: webhook.url, body: JSON.stringify(webhook.body) }) : '';
-    const n = await this.r.cnFinish(this.key(`job:${id}`), this.key(`pending:${h ?? 0}`), this.key('webhooks:due'), this.key('webhookid'),
-      this.key('durations'), status, result, error, httpStatus, this.now(), id, w, this.p);
-    return n === 1;
+    const at = this.now();
+    const n = await this.r.cnFinish(this.key(`job:${id}`), this.key('webhooks:due'), this.key('webhookid'), this.key('durations'),
+      status, result, error, httpStatus, at, id, w, this.p);
+    if (n !== 1) return false;
+    // A waiter in this process (the request was accepted here) gets the finished job at once, without reading it back.
+    const a = this.active.get(id);
+    if (a) {
+      this.events.emit('finished', id, { ...a.job, status, result: result ? (JSON.parse(result) as JobResult) : undefined,
+        error: error || undefined, errorStatus: status === 'failed' ? httpStatus : undefined, finishedAt: at } satisfies Job);
+    }
+    return true;
   }
 
   private async release(id: number, token: string): Promise<void> {
@@ -307,9 +366,11 @@ export class RedisQueue implements JobQueue {
 
   async getJobCountsByModel(): Promise<Record<string, JobCounts>> {
     const out: Record<string, JobCounts> = {};
-    for (const name of await this.names()) {
-      const c = await this.queue(name).getJobCounts('wait', 'active', 'prioritized', 'delayed');
-      const label = name.startsWith('model.') ? name.slice(6) : name;
+    const names = await this.names();
+    const counts = await Promise.all(names.map((name) => this.queue(name).getJobCounts('wait', 'active', 'prioritized', 'delayed')));
+    for (const [i, name] of names.entries()) {
+      const c = counts[i]!;
+      const label = name.startsWith('model.') ? baseOfQueue(name) : name;
       const e = (out[label] ??= { queued: 0, running: 0 });
       e.queued += (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
       e.running += c.active ?? 0;
@@ -318,13 +379,11 @@ export class RedisQueue implements JobQueue {
   }
 
   async ahead(id: number): Promise<number> {
-    let n = 0;
-    for (const name of await this.names()) {
-      const ids = await this.r.lrange(`${this.p}-bull:${name}:wait`, 0, -1);
-      n += ids.filter((x) => jobIdOf(x) < id).length;
-      n += (await this.queue(name).getJobCounts('active')).active ?? 0;
-    }
-    return n;
+    const per = await Promise.all((await this.names()).map(async (name) => {
+      const [ids, c] = await Promise.all([this.r.lrange(`${this.p}-bull:${name}:wait`, 0, -1), this.queue(name).getJobCounts('active')]);
+      return ids.filter((x) => jobIdOf(x) < id).length + (c.active ?? 0);
+    }));
+    return per.reduce((a, b) => a + b, 0);
   }
 
   async jobsAhead(id: number, limit = 1000): Promise<Job[]> {
@@ -363,18 +422,29 @@ export class RedisQueue implements JobQueue {
   }
 
   async waitUntilFinished(id: number, ms: number): Promise<Job | undefined> {
-    let job = await this.getJob(id);
-    if (isFinished(job) || ms <= 0) return job;
+    if (ms <= 0) return this.getJob(id);
+    // Listening before the first read: a job that finishes in between is not missed.
+    let last: Job | undefined;
+    let done: Job | undefined;
     await new Promise<void>((resolve) => {
-      const onFinished = (fid: number) => { if (fid === id) finish(); };
-      const finish = () => { clearInterval(poll); clearTimeout(timer); this.events.off('finished', onFinished); resolve(); };
+      const onFinished = (fid: number, job: Job | undefined) => { if (fid === id) finish(job); };
+      // The status alone until it is finished (the record holds the request, images and all).
+      const check = () => void this.getJobState(id).then(async (st) => {
+        if (st === undefined || st === 'success' || st === 'failed') finish(last = await this.getJob(id));
+      }).catch(() => undefined);
+      const finish = (job?: Job) => {
+        done ??= job;
+        clearInterval(poll); clearTimeout(timer); this.events.off('finished', onFinished); resolve();
+      };
       // The pub/sub message is the fast path; the poll covers a message lost to a reconnect.
-      const poll = setInterval(() => void this.getJob(id).then((j) => { if (isFinished(j)) finish(); }, () => undefined), this.o.pollMs ?? 1000);
-      const timer = setTimeout(finish, ms);
+      const poll = setInterval(check, this.o.pollMs ?? 1000);
+      const timer = setTimeout(() => finish(), ms);
       this.events.on('finished', onFinished);
+      check();
     });
-    job = await this.getJob(id);
-    return job;
+    // Finished here (the completing process), read back (another server finished it), or as it is now (timed out).
+    if (done) return done;
+    return last && isFinished(last) ? last : this.getJob(id);
   }
 
   onAdded(fn: () => void): () => void {
@@ -389,4 +459,17 @@ export class RedisQueue implements JobQueue {
     this.sub.disconnect();
     this.events.removeAllListeners();
   }
+}
+
+/** A job record (HGETALL) as a Job, or undefined when there is none. */
+function jobOf(id: number, h: Record<string, string>): Job | undefined {
+  if (!h.id) return undefined;
+  const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+  return {
+    id, keyId: Number(h.key_id), status: h.status as JobStatus, request: JSON.parse(h.request!) as GenerateRequest,
+    baseUrl: h.base_url!, filePrefix: h.file_prefix!, result: h.result ? (JSON.parse(h.result) as JobResult) : undefined,
+    error: h.error || undefined, errorStatus: num(h.error_status), step: Number(h.step ?? 0), totalSteps: Number(h.total_steps ?? 0),
+    attempts: Number(h.attempts ?? 0), worker: h.worker || undefined, pinnedTo: h.pinned_to || undefined, createdAt: Number(h.created_at),
+    startedAt: num(h.started_at), finishedAt: num(h.finished_at),
+  };
 }

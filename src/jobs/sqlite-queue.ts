@@ -59,6 +59,10 @@ export class SqliteQueue implements JobQueue {
     return this.get(id);
   }
 
+  async getJobState(id: number): Promise<Job['status'] | undefined> {
+    return (this.db.prepare('SELECT status FROM jobs WHERE id = ?').get(id) as { status: Job['status'] } | undefined)?.status;
+  }
+
   async moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined> {
     const token = randomBytes(12).toString('hex');
     const now = this.now();

@@ -13,7 +13,8 @@ import type { Config } from '../config.ts';
 import type { Engine } from '../engine/pipeline/types.ts';
 import { cacheDir } from '../engine/store.ts';
 import { openDb } from '../jobs/db.ts';
-import type { JobQueue } from '../jobs/queue.ts';
+import type { ClaimOptions, JobQueue } from '../jobs/queue.ts';
+import { firstMissing, type ModelNeeds, type NeedKind } from '../jobs/model-set.ts';
 import { SqliteQueue } from '../jobs/sqlite-queue.ts';
 import { SqliteRateStore } from '../jobs/phase-rates.ts';
 import { LocalStore } from '../storage/local.ts';
@@ -27,7 +28,9 @@ import { ApiError } from '../api/errors.ts';
 import type { AppContext } from '../api/context.ts';
 import { KeyStore, type Keys } from '../api/keys.ts';
 import { Metrics } from '../api/metrics.ts';
-import { RateLimiter, type Limiter } from '../api/rate-limit.ts';
+import { RateLimiter } from '../api/rate-limit.ts';
+import { LocalGate, type Gate } from '../api/admission.ts';
+import { cachedCounts } from '../jobs/cached-counts.ts';
 import type { PoolDetails, ServerInfo } from '../cluster/details.ts';
 import { LoadedModels } from '../cluster/loaded-models.ts';
 
@@ -90,19 +93,29 @@ export function fetchOptions(config: Config, resolver?: Resolver) {
   return { allow: config.allowPrivateHosts, timeoutMs: config.fetchTimeoutMs, resolver };
 }
 
+/** The first of a request's models not installed in this models folder (base first), or undefined. */
+export function localMissing(models: ModelsFolder, base: string, needs: ModelNeeds): { kind: 'base' | NeedKind; id: string } | undefined {
+  if (!models.installed('base', base)) return { kind: 'base', id: base };
+  return firstMissing({ vae: models.installedIds('vae'), lora: models.installedIds('lora'), controlnet: models.installedIds('controlnet') }, needs);
+}
+
 /** The backends that differ between one machine and the pool. */
 export interface Backends {
   queue: JobQueue;
   outbox: WebhookOutbox;
   keys: Keys;
-  limiter: Limiter;
+  /** Admission of requests that may queue work: key, rate token and the key's unfinished count at once. */
+  gate: Gate;
   store: OutputStore;
-  /** Whether a model is installed where a job for it can run. */
-  installed(kind: 'base' | 'vae' | 'lora' | 'controlnet', id: string): Promise<boolean>;
+  /**
+   * The first model of a request that no server able to run it has, with the base model and its ControlNets, LoRAs
+   * and VAE together on one server (the pool); undefined when it can run. One machine: the first not installed here.
+   */
+  missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
   /** Reports this server's state (the pool's heartbeat); returns the pool's servers. */
   servers(self: () => ServerInfo): Promise<ServerInfo[]>;
   /** Base models this server may claim jobs for (the pool's routing); undefined on one machine. */
-  claimModels?(loaded: string[]): { installed: string[]; loaded: string[] };
+  claimModels?(loaded: string[]): NonNullable<ClaimOptions['models']>;
   /** The server whose pinned jobs this worker runs (pool). */
   claimServer?: string;
   close(): Promise<void>;
@@ -129,9 +142,10 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   } else {
     const queue = new SqliteQueue(db, now);
     b = {
-      queue, outbox: queue.outbox, keys: localKeys, limiter: new RateLimiter(config.rateLimitPerMinute, now),
+      queue, outbox: queue.outbox, keys: localKeys,
+      gate: new LocalGate(localKeys, new RateLimiter(config.rateLimitPerMinute, now), (keyId) => queue.pendingForKey(keyId)),
       store: new LocalStore(config.dataDir, linkSecret(config), now),
-      installed: async (kind, mid) => models.installed(kind, mid),
+      missingModel: async (base, needs) => localMissing(models, base, needs),
       servers: async (self) => [self()],
       close: async () => queue.close(),
     };
@@ -174,7 +188,9 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
   });
 
   const ctx: AppContext = {
-    config, serverId: id, queue, keys: b.keys, limiter: b.limiter, store, models, webhooks, metrics, log, startedAt: now(),
+    config, serverId: id, queue, keys: b.keys, gate: b.gate, store,
+    // SQLite counts in microseconds; the pool's count is one round trip per queue: at most a second old.
+    queueDepth: config.redisUrl ? cachedCounts(() => queue.getJobCounts(), 1000) : () => queue.getJobCounts(), models, webhooks, metrics, log, startedAt: now(),
     downloader: new ModelDownloader(models, { hfEndpoint: config.hfEndpoint, fetch: fetchOpts }),
     resolver: opts.resolver,
     fetch: fetchOpts,
@@ -184,7 +200,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     } : undefined,
     defaultModelId: () => config.defaultModelId ?? models.firstInstalled('base'),
     engineStats: async () => (engine?.stats ? engine.stats() : null),
-    installed: b.installed,
+    missingModel: b.missingModel,
     poolDetails: async (): Promise<PoolDetails> => ({
       mode: config.redisUrl ? 'redis' : 'single', servers: await b.servers(self), queues: await queue.getJobCountsByModel(),
     }),

@@ -9,7 +9,8 @@ import { presignGet, signedHeaders, uriEncode, type Credentials } from './sigv4.
 import type { OutputStore, StoredLinkOptions } from './store.ts';
 
 export class S3Error extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `code`: S3's error code (`NoSuchKey`, `SignatureDoesNotMatch`, ...), or `HTTP <status>` when the answer has none. */
+  constructor(readonly status: number, message: string, readonly code = `HTTP ${status}`) {
     super(message);
   }
 }
@@ -49,7 +50,7 @@ export class S3Store implements OutputStore {
     if (!res.ok) {
       const text = await res.text().catch(() => '');
       const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP ${res.status}`;
-      throw new S3Error(res.status, `S3 ${method} ${key ?? this.s.bucket}: ${code}`);
+      throw new S3Error(res.status, `S3 ${method} ${key ?? this.s.bucket}: ${code}`, code);
     }
     return res;
   }
@@ -60,7 +61,13 @@ export class S3Store implements OutputStore {
       await this.request('HEAD', undefined);
     } catch (e) {
       if (!(e instanceof S3Error) || e.status !== 404) throw e;
-      await this.request('PUT', undefined);
+      try {
+        await this.request('PUT', undefined);
+      } catch (err) {
+        // Servers of one pool starting together: another one created it in between (S3 outside us-east-1 and
+        // SeaweedFS answer 409 BucketAlreadyOwnedByYou; us-east-1 answers 200).
+        if (!(err instanceof S3Error) || err.code !== 'BucketAlreadyOwnedByYou') throw err;
+      }
     }
   }
 

@@ -7,7 +7,7 @@ import { clientMessage } from '../client-message.ts';
 import type { Engine, PhaseEvent, WorkPlan } from '../engine/pipeline/types.ts';
 import type { JobKey } from './eta.ts';
 import type { Job, JobResult } from '../jobs/job.ts';
-import { isFinished, type ClaimOptions, type JobQueue } from '../jobs/queue.ts';
+import type { ClaimOptions, JobQueue } from '../jobs/queue.ts';
 import type { OutputStore } from '../storage/store.ts';
 import { InputError, type ImageLimits } from '../inputs/image.ts';
 import { engineOptions } from './engine-options.ts';
@@ -177,7 +177,8 @@ export class JobWorker {
       if (steps.count) this.d.log?.info({ job: job.id, phase: 'step', steps: steps.count, seconds: round3(steps.seconds), perStep: round3(steps.seconds / steps.count), model: opts.modelId, size: `${opts.width}x${opts.height}` }, 'phase');
       if (ac.signal.aborted) return;
       // Another run finished it first: discard these outputs (D2's duplicates end here).
-      if (isFinished(await this.d.queue.getJob(job.id))) return;
+      const state = await this.d.queue.getJobState(job.id);
+      if (state === undefined || state === 'success' || state === 'failed') return;
       const temp = r.temp === 'yes';
       for (let i = 0; i < res.images.length; i++) await this.d.store.put(outputName(job.filePrefix, i), res.images[i]!, temp);
       const links = outputLinks(this.d.store, job, this.d.tempLinkTtlMs).slice(0, res.images.length);

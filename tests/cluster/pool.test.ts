@@ -6,9 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../../src/jobs/db.ts';
-import { KeyStore } from '../../src/api/keys.ts';
+import { hashKey, KeyStore } from '../../src/api/keys.ts';
 import { PoolKeys } from '../../src/cluster/pool-keys.ts';
-import { PoolLimiter } from '../../src/cluster/pool-limiter.ts';
+import { PoolGate } from '../../src/cluster/pool-gate.ts';
+import { RedisQueue } from '../../src/jobs/redis-queue.ts';
+import { parseRequest } from '../../src/request/schema.ts';
 import { ServerRegistry, type ServerRecord } from '../../src/cluster/registry.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
 
@@ -41,14 +43,23 @@ test('a key created on one server works on every server, with one pool-wide id; 
 });
 
 test('the per-key rate limit holds across servers', async () => {
-  const a = new PoolLimiter(redis.client(), 'rl', 3);
-  const b = new PoolLimiter(redis.client(), 'rl', 3);
-  assert.equal(await a.take(1), 0);
-  assert.equal(await b.take(1), 0);
-  assert.equal(await a.take(1), 0);
-  const wait = await b.take(1);
-  assert.ok(wait >= 1 && wait <= 20, `the 4th request in a minute waits (${wait} s), on whichever server`);
-  assert.equal(await b.take(2), 0, 'another key is not affected');
+  const dir = mkdtempSync(join(tmpdir(), 'cn-rl-'));
+  const db = openDb(dir);
+  try {
+    const keys = new PoolKeys(redis.client(), 'rl', new KeyStore(db));
+    const [k1, k2] = [keys.create().key, keys.create().key];
+    const a = new PoolGate(redis.client(), 'rl', 3, () => keys.flush());
+    const b = new PoolGate(redis.client(), 'rl', 3, () => keys.flush());
+    assert.equal((await a.admit(k1))!.retryAfter, 0);
+    assert.equal((await b.admit(k1))!.retryAfter, 0);
+    assert.equal((await a.admit(k1))!.retryAfter, 0);
+    const wait = (await b.admit(k1))!.retryAfter;
+    assert.ok(wait >= 1 && wait <= 20, `the 4th request in a minute waits (${wait} s), on whichever server`);
+    assert.equal((await b.admit(k2))!.retryAfter, 0, 'another key is not affected');
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('registry: servers alive while they beat, lost when silent, gone when they leave, back when they rejoin', async () => {
@@ -63,4 +74,32 @@ test('registry: servers alive while they beat, lost when silent, gone when they 
   assert.deepEqual((await r.list()).map((s) => [s.id, s.alive]), [['a', false], ['b', false]]);
   await r.beat(rec('a'));
   assert.equal((await r.list()).find((s) => s.id === 'a')!.alive, true, 'the same id rejoins');
+});
+
+test('admission in one script: the same key record as PoolKeys, a rate token, the queue\'s unfinished count', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cn-gate-'));
+  const db = openDb(dir);
+  const q = new RedisQueue(redis.client(), { prefix: 'gate', lockMs: 5000 });
+  try {
+    const keys = new PoolKeys(redis.client(), 'gate', new KeyStore(db));
+    const user = keys.create().key;
+    const admin = keys.create({ admin: true }).key;
+    const gate = new PoolGate(redis.client(), 'gate', 2, () => keys.flush());
+    assert.equal(await gate.admit('cn_unknown-key-000000000000000000'), undefined, 'an unknown key is not admitted');
+    const u = (await keys.verify(user))!;
+    const a1 = (await gate.admit(user))!;
+    assert.deepEqual(a1, { key: { id: u.id, admin: false }, retryAfter: 0, pending: 0 });
+    assert.equal((await gate.admit(admin))!.key.admin, true);
+    assert.equal((await gate.admit(user))!.retryAfter, 0);
+    const a3 = (await gate.admit(user))!;
+    assert.ok(a3.retryAfter >= 1 && a3.retryAfter <= 30, `the third request in a minute waits (${a3.retryAfter} s)`);
+    await q.add({ keyId: u.id, request: { ...parseRequest({ controlnet_model: 'canny', init_image: 'https://e/x.png' }), model_id: 'm' }, baseUrl: 'http://h', filePrefix: 'p' });
+    assert.equal((await gate.admit(user))!.pending, 1, 'the key\'s unfinished job is counted');
+    await keys.withdraw(hashKey(user));
+    assert.equal(await gate.admit(user), undefined, 'a withdrawn key is refused at once');
+  } finally {
+    await q.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -177,3 +177,51 @@ test('model affinity: loaded models first, a starved model is not left behind, n
     await q.close();
   }
 });
+
+test('waitUntilFinished: the finished job, whether this process or another server completed it; its state after the window', async () => {
+  const prefix = `t${++n}`;
+  const here = open(prefix, 5000); const other = open(prefix, 5000);
+  try {
+    for (const [finisher, label] of [[here, 'finished here'], [other, 'finished by another server']] as const) {
+      const j = await here.add({ keyId: 1, request: req(), baseUrl: 'http://h', filePrefix: label });
+      const waiting = here.waitUntilFinished(j.id, 20_000);
+      const a = (await finisher.moveToActive({ worker: 'w', lockMs: 5000 }))!;
+      assert.equal(a.job.id, j.id);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await finisher.moveToCompleted(j.id, a.token, result(label)));
+      const done = await waiting;
+      assert.equal(done?.status, 'success', label);
+      assert.equal(done?.result?.output[0], label);
+      assert.equal(await here.getJobState(j.id), 'success');
+    }
+    const q = await here.add({ keyId: 1, request: req(), baseUrl: 'http://h', filePrefix: 'late' });
+    assert.equal((await here.waitUntilFinished(q.id, 300))?.status, 'queued', 'after the window: as it is now');
+    assert.equal(await here.getJobState(999_999), undefined);
+  } finally {
+    await here.close(); await other.close();
+  }
+});
+
+test('routing on the whole model set: a server takes a job only with its base model and every ControlNet, LoRA and VAE', async () => {
+  const prefix = `t${++n}`;
+  const q = open(prefix, 5000);
+  try {
+    const add = (extra: Record<string, unknown>) => q.add({ keyId: 1, request: { ...req('m1'), ...extra } as ReturnType<typeof req>,
+      baseUrl: 'http://h', filePrefix: 'x' });
+    const both = await add({ controlnet_model: ['canny', 'depth'] });
+    const lora = await add({ controlnet_model: ['canny'], lora_model: ['style'] });
+    const plain = await add({ controlnet_model: ['canny'] });
+    const cannyOnly = { installed: ['m1'], loaded: [], extras: { controlnet: ['canny'], lora: [], vae: [] } };
+    assert.equal((await q.moveToActive({ worker: 'a', lockMs: 5000, models: cannyOnly }))!.job.id, plain.id,
+      'the older jobs need depth or a LoRA this server lacks');
+    assert.equal(await q.moveToActive({ worker: 'a', lockMs: 5000, models: cannyOnly }), undefined);
+    const withLora = { ...cannyOnly, extras: { ...cannyOnly.extras, lora: ['style'] } };
+    assert.equal((await q.moveToActive({ worker: 'b', lockMs: 5000, models: withLora }))!.job.id, lora.id);
+    const all = { ...cannyOnly, extras: { controlnet: ['canny', 'depth'], lora: [], vae: [] } };
+    assert.equal((await q.moveToActive({ worker: 'c', lockMs: 5000, models: { ...all, installed: ['m2'] } })), undefined, 'not without the base');
+    assert.equal((await q.moveToActive({ worker: 'c', lockMs: 5000, models: all }))!.job.id, both.id);
+    assert.deepEqual(Object.keys(await q.getJobCountsByModel()), ['m1'], 'queue depths per base model');
+  } finally {
+    await q.close();
+  }
+});

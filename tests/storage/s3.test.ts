@@ -1,4 +1,4 @@
-// The S3 output store against a real S3-compatible server that checks signatures (moto, authentication on), and
+// The S3 output store against a real S3-compatible server that checks signatures (SeaweedFS's S3 gateway), and
 // its presigned links against botocore's presigner (the reference SigV4 implementation).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,8 @@ test('put and read through signed requests; the bucket is created at init; unkno
   const store = new S3Store(settings());
   await store.init();
   await store.init(); // idempotent
+  // Servers of a pool starting together create one bucket; each of them must start.
+  await Promise.all([1, 2, 3].map(() => new S3Store({ ...settings(), bucket: 'created-together' }).init()));
   await store.put('job-0.png', Buffer.from('png bytes'), false);
   await store.put('job-1.png', Buffer.from('temp bytes'), true);
   assert.equal((await store.read('job-0.png', false))!.toString(), 'png bytes');
@@ -48,4 +50,28 @@ test('temp links: presigned GET URLs valid 24 h, identical to botocore\'s, the s
   const other = presignGet({ ...settings(), secretAccessKey: 'other' }, { origin: s3.endpoint, host: new URL(s3.endpoint).host,
     path: `/${s3.bucket}/temp/f00-0.png`, signedAt: createdAt, expiresSeconds: 86400 });
   assert.notEqual(other, link);
+});
+
+test('temp links are verified by the S3 server: ours is served; a changed signature, another secret or an expired link is refused', async () => {
+  const store = new S3Store(settings());
+  await store.init();
+  await store.put('presigned-0.png', Buffer.from('temp image bytes'), true);
+  const link = store.link('http://server', 'presigned-0.png', { temp: true });
+  const ok = await fetch(link);
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.equal(Buffer.from(await ok.arrayBuffer()).toString(), 'temp image bytes');
+  const sig = /X-Amz-Signature=([0-9a-f]{64})$/.exec(link)![1]!;
+  const flipped = `${sig.slice(0, 63)}${sig[63] === '0' ? '1' : '0'}`;
+  const refused = async (url: string, code: string, what: string) => {
+    const r = await fetch(url);
+    assert.equal(r.status, 403, what);
+    assert.match(await r.text(), new RegExp(`<Code>${code}</Code>`), what);
+  };
+  await refused(link.replace(sig, flipped), 'SignatureDoesNotMatch', 'one hex digit of the signature changed');
+  await refused(new S3Store({ ...settings(), secretAccessKey: `${s3.secretAccessKey}x` }).link('http://server', 'presigned-0.png', { temp: true }),
+    'SignatureDoesNotMatch', 'signed with another secret');
+  await refused(link.replace('presigned-0.png', 'presigned-1.png'), 'SignatureDoesNotMatch', 'the link of one object opens no other');
+  // Signed three days ago for one hour (the TTL the link carries is what the server enforces).
+  const old = new S3Store(settings(), { now: () => Date.now() - 3 * 86400_000, ttlMs: 3600_000 });
+  await refused(old.link('http://server', 'presigned-0.png', { temp: true }), 'AccessDenied', 'expired');
 });

@@ -5,10 +5,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
-import { keyHook, KEY_SECURITY } from '../auth.ts';
+import { KEY_SECURITY } from '../auth.ts';
+import { admissionHook } from '../admission.ts';
 import { ApiError } from '../errors.ts';
 import { bodySchema, resolveRequest, ValidationError, type Endpoint, type Family, type GenerateRequest, type Task, type ValidBody, type ResolveOptions } from '../../request/schema.ts';
 import { answerFor } from '../job-answer.ts';
+import { needsOf } from '../../jobs/model-set.ts';
 import { resultResponses } from '../responses.ts';
 import { checkAddress, ipLiteral } from '../../inputs/address.ts';
 import { assertAnnotatorAvailable } from '../../engine/annotators/models.ts';
@@ -49,15 +51,9 @@ export function baseUrlOf(ctx: AppContext, req: FastifyRequest): string {
   return ctx.config.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.host}`;
 }
 
-/** 429 when the key has used its requests per minute; runs before validation, like the hosted API's limiter. */
-export function rateLimitHook(ctx: AppContext) {
-  return async (req: FastifyRequest): Promise<void> => {
-    const wait = await ctx.limiter.take(req.apiKey!.id);
-    if (wait > 0) {
-      ctx.metrics.rejected.inc({ reason: 'rate' });
-      throw new ApiError(429, `rate limit exceeded: ${ctx.config.rateLimitPerMinute} requests per minute`, { retry_after: wait });
-    }
-  };
+/** 401 for a bad key, then 429 when the key has used its requests per minute; before validation, like the hosted API's limiter. */
+export function keyAndRateHook(ctx: AppContext) {
+  return admissionHook(ctx.gate, { perMinute: ctx.config.rateLimitPerMinute, metrics: ctx.metrics });
 }
 
 /** The cross-field rules as a 400. */
@@ -70,14 +66,15 @@ export function resolveOr400(body: ValidBody, e: Endpoint, opts: ResolveOptions 
   }
 }
 
+const FIELD_OF = { base: 'model_id', vae: 'vae', lora: 'lora_model', controlnet: 'controlnet_model' } as const;
+
 /** 422 for any named model that is not in the models folder (annotators and extras: the engine checks). */
 async function checkInstalled(ctx: AppContext, r: GenerateRequest): Promise<void> {
   const missing = (what: string, id: string) => new ApiError(422, `${what} "${id}" is not installed`);
-  if (!(await ctx.installed('base', r.model_id!))) throw missing('model_id', r.model_id!);
-  if (r.vae && !(await ctx.installed('vae', r.vae))) throw missing('vae', r.vae);
-  for (const l of r.lora_model) if (!(await ctx.installed('lora', l))) throw missing('lora_model', l);
-  // A ControlNet type's model lives under its type name (models/controlnet/<type>), as the engine expects.
-  for (const t of r.controlnet_model) if (!(await ctx.installed('controlnet', t))) throw missing('controlnet_model', t);
+  // A ControlNet type's model lives under its type name (models/controlnet/<type>), as the engine expects. In the
+  // pool, one live server must have them all (jobs are routed on the whole set).
+  const m = await ctx.missingModel(r.model_id!, needsOf(r));
+  if (m) throw missing(FIELD_OF[m.kind], m.id);
   if (r.auto_hint === 'yes') {
     for (const t of r.controlnet_model) {
       // scribble falls back to canny edges, face_detector and openpose to the bundled MediaPipe models; every other
@@ -106,11 +103,12 @@ export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
     r.model_id ??= ctx.defaultModelId();
     if (!r.model_id) throw new ApiError(422, 'no base model is installed and the request names no model_id');
     await checkInstalled(ctx, r);
-    if ((await ctx.queue.pendingForKey(key.id)) >= ctx.config.maxQueuedPerKey) {
+    // The key's unfinished requests were counted at admission, with its key and rate token (one round trip in the pool).
+    if (req.admission!.pending >= ctx.config.maxQueuedPerKey) {
       ctx.metrics.rejected.inc({ reason: 'key_queue' });
       throw new ApiError(429, `too many unfinished requests for this key (limit ${ctx.config.maxQueuedPerKey})`, { retry_after: 5 });
     }
-    const depth = await ctx.queue.getJobCounts();
+    const depth = await ctx.queueDepth();
     if (depth.queued >= ctx.config.maxQueueDepth) {
       ctx.metrics.rejected.inc({ reason: 'capacity' });
       throw new ApiError(503, `the server is at capacity (${depth.queued} requests queued); try again later`, { retry_after: 30 });
@@ -128,7 +126,7 @@ export function registerGenerate(app: FastifyInstance, ctx: AppContext): void {
       schema: { summary: SUMMARY[endpoint.task], tags: [endpoint.task === 'controlnet' ? 'ControlNet' : `${endpoint.family} siblings`],
         security: KEY_SECURITY,
         body: bodySchema(endpoint, true), response: resultResponses },
-      preValidation: [keyHook(ctx.keys), rateLimitHook(ctx)],
+      preValidation: keyAndRateHook(ctx),
       handler: async (req, reply) => {
         const a = await handler(req, endpoint);
         return reply.code(a.status).send(a.body);

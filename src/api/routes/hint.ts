@@ -4,13 +4,13 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { z } from 'zod';
-import { keyHook, KEY_SECURITY } from '../auth.ts';
+import { KEY_SECURITY } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { bodySchema, CONTROLNET_ENDPOINT, type ValidBody } from '../../request/schema.ts';
 import { errorSchema } from '../responses.ts';
 import { loadImage, InputError } from '../../inputs/image.ts';
 import { failureOf } from '../../worker/worker.ts';
-import { baseUrlOf, rateLimitHook, resolveOr400 } from './generate.ts';
+import { baseUrlOf, keyAndRateHook, resolveOr400 } from './generate.ts';
 
 const hintResult = z.looseObject({
   status: z.literal('success'), generationTime: z.number(), output: z.array(z.string()).meta({ description: 'one hint map per ControlNet type (URL or base64 PNG)' }),
@@ -24,7 +24,7 @@ export function registerHint(app: FastifyInstance, ctx: AppContext): void {
     app.route({ method: 'POST', url: path,
       schema: { summary: 'The hint maps auto_hint would feed each ControlNet type (the generate body; no generation)', tags: ['ControlNet'],
         security: KEY_SECURITY, body: bodySchema(CONTROLNET_ENDPOINT, true), response: { 200: hintResult, '4xx': errorSchema, '5xx': errorSchema } },
-      preValidation: [keyHook(ctx.keys), rateLimitHook(ctx)],
+      preValidation: keyAndRateHook(ctx),
       handler: async (req, reply) => {
       const r = resolveOr400(req.body as ValidBody, CONTROLNET_ENDPOINT, { denoising: false });
       if (!ctx.hint) throw new ApiError(503, 'this server runs no engine (serve --no-worker): send hint requests to a server that does');
