@@ -6,13 +6,12 @@
 // exactly once although every server's webhook sender polls the pool's outbox.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { startRedis } from '../support/redis.ts';
+import { startWebhookReceiver } from '../support/webhook-receiver.ts';
 import { startS3 } from '../support/s3.ts';
 import { post, startPoolServer, stopPoolServers, type PoolServer } from '../support/pool-server.ts';
 
@@ -21,18 +20,8 @@ const KEY = 'routing-test-key-0123456789abcdef';
 test('loadbalancer "no" stays on the receiving server; a job run on another server sends its webhook once', { timeout: 240_000 }, async () => {
   const redis = await startRedis();
   const s3 = await startS3();
-  const hooks = new Map<string, number>();
-  const receiver = http.createServer((req, res) => {
-    let b = '';
-    req.on('data', (c) => (b += c));
-    req.on('end', () => {
-      const t = String(JSON.parse(b).track_id);
-      hooks.set(t, (hooks.get(t) ?? 0) + 1);
-      setTimeout(() => res.writeHead(200).end('ok'), 1000); // the POST stays in flight while the other servers poll
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  const receiver = await startWebhookReceiver(1000); // answers late: the POST stays in flight while others poll
+  const { hooks, url: webhook } = receiver;
   const servers: PoolServer[] = [];
   const r = redis.client();
   const workerOf = async (id: number) => r.hget(`cn:job:${id}`, 'worker');

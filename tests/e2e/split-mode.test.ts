@@ -6,14 +6,13 @@
 //   D1: kill -9 of the worker running a job left it "running" for ever; a live worker must take it back.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
+import { startWebhookReceiver } from '../support/webhook-receiver.ts';
 
 const KEY = 'split-mode-key-0123456789abcdef';
 
@@ -21,18 +20,8 @@ test('split mode: one webhook per job (D3), a new worker leaves running jobs alo
   const dir = mkdtempSync(join(tmpdir(), 'cn-split-lease-'));
   const { createDemoModels } = await import('../../src/engine/models/demo.ts');
   await createDemoModels(join(dir, 'models'), { baseId: 'tiny-demo', types: ['canny'] });
-  const hooks = new Map<string, number>();
-  const receiver = http.createServer((req, res) => {
-    let b = '';
-    req.on('data', (c) => (b += c));
-    req.on('end', () => {
-      const t = String(JSON.parse(b).track_id);
-      hooks.set(t, (hooks.get(t) ?? 0) + 1);
-      setTimeout(() => res.writeHead(200).end('ok'), 1500); // the POST stays in flight while the other process polls
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  const receiver = await startWebhookReceiver(1500); // answers late: the POST stays in flight while others poll
+  const { hooks, url: webhook } = receiver;
   const env = { ...process.env, LOG_LEVEL: 'info', ENGINE_THREADS: '1', WAIT_WINDOW_MS: '0', CONTROLNET_API_KEY: KEY, LEASE_MS: '2000',
     ALLOW_PRIVATE_HOSTS: '127.0.0.1' };
   const children: ChildProcess[] = [];
