@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type FileChooser, type Page } from 'playwright-core';
 import { startDemoServer, type DemoServer } from '../support/demo-server.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -229,6 +229,23 @@ async function tabTo(page: Page, selector: string, max = 40): Promise<boolean> {
   return false;
 }
 
+/**
+ * Space on the focused file input opens the file chooser. Under a fully loaded machine (every test file at once) one
+ * full-suite run saw no chooser within 30 s after the keypress (not reproduced alone in 3 runs); the second try
+ * re-checks that the picker still has focus (so a page that steals focus still fails) and presses Space again.
+ */
+async function openChooserWithSpace(page: Page): Promise<FileChooser> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 15_000 }), page.keyboard.press('Space')]);
+      return chooser;
+    } catch (e) {
+      if (attempt === 2) throw e;
+      assert.ok(await page.evaluate(() => document.activeElement?.matches('.unit input[type="file"]') ?? false), 'the image picker kept the focus');
+    }
+  }
+}
+
 test('keyboard only: key, prompt, image picker, advanced settings and Ctrl+Enter reach an image', async () => {
   const { page, problems } = await openPage();
   await page.keyboard.press('Tab');
@@ -237,7 +254,7 @@ test('keyboard only: key, prompt, image picker, advanced settings and Ctrl+Enter
   assert.ok(await tabTo(page, '#prompt'), 'the prompt is reachable with Tab');
   await page.keyboard.type('shapes');
   assert.ok(await tabTo(page, '.unit input[type="file"]'), 'the image picker is reachable with Tab');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+  const chooser = await openChooserWithSpace(page);
   await chooser.setFiles(photo);
   await page.waitForSelector('.unit .drop-img:not([hidden])');
   assert.ok(await tabTo(page, '#advanced summary'), 'the advanced settings are reachable with Tab');
