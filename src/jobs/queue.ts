@@ -90,8 +90,6 @@ export interface JobQueue {
   jobsAhead(id: number, limit?: number): Promise<Job[]>;
   /** Unfinished jobs of one key. */
   pendingForKey(keyId: number): Promise<number>;
-  /** Mean seconds per finished job over the recent ones (undefined before the first). */
-  meanJobSeconds(): Promise<number | undefined>;
   /** Fails every queued (not running) job with a 503 and queues the webhook `webhookFor` gives, in one transaction; returns their ids. */
   drain(reason: string, webhookFor: (job: Job) => WebhookDelivery | undefined): Promise<number[]>;
   /** Resolves with the job once it is finished, or with its current state after `ms`. */

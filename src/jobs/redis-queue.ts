@@ -9,7 +9,7 @@
 // Round trips are counted (bench/pool.ts): adding a job is two (our record, BullMQ's add) plus a PUBLISH not waited
 // for; a claim is three (the queue heads, BullMQ's moveToActive, our claim returning the record); a completion two
 // (ours, BullMQ's). A waiter in the process that completed the job gets it without reading it back.
-// Keys: `<prefix>:job:<id>`, `<prefix>:jobid`, `<prefix>:pending:<key id>`, `<prefix>:queues`, `<prefix>:durations`,
+// Keys: `<prefix>:job:<id>`, `<prefix>:jobid`, `<prefix>:pending:<key id>`, `<prefix>:queues`,
 // the outbox (worker/redis-outbox.ts) and BullMQ's own under `<prefix>-bull`. One Redis, not Redis Cluster.
 import { EventEmitter } from 'node:events';
 import { Queue, Worker, type Job as BullJob } from 'bullmq';
@@ -46,8 +46,8 @@ redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4])
 return id`;
 
-// Completion, atomically: only an unfinished job; result or error, webhook into the outbox, per-key count, durations.
-// KEYS: job hash, outbox zset, webhook id counter, durations list. ARGV: status, result, error, error_status, now,
+// Completion, atomically: only an unfinished job; result or error, webhook into the outbox, per-key count.
+// KEYS: job hash, outbox zset, webhook id counter. ARGV: status, result, error, error_status, now,
 // job id, webhook JSON ('' for none), prefix.
 const FINISH = `
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -60,11 +60,6 @@ if ARGV[7] ~= '' then
   redis.call('HSET', ARGV[8] .. ':webhook:' .. wid, 'job_id', ARGV[6], 'url', w.url, 'body', w.body, 'status', 'pending', 'attempts', 0, 'last_error', '')
   redis.call('RPUSH', ARGV[8] .. ':webhooks:job:' .. ARGV[6], wid)
   redis.call('ZADD', KEYS[2], ARGV[5], wid)
-end
-local started = redis.call('HGET', KEYS[1], 'started_at')
-if ARGV[1] == 'success' and started and started ~= '' then
-  redis.call('LPUSH', KEYS[4], tonumber(ARGV[5]) - tonumber(started))
-  redis.call('LTRIM', KEYS[4], 0, 19)
 end
 redis.call('PUBLISH', ARGV[8] .. ':finished', ARGV[6])
 return 1`;
@@ -147,7 +142,7 @@ export class RedisQueue implements JobQueue {
     this.now = o.now ?? Date.now;
     this.events.setMaxListeners(0);
     this.r = redis as Scripted;
-    this.r.defineCommand('cnFinish', { numberOfKeys: 4, lua: FINISH });
+    this.r.defineCommand('cnFinish', { numberOfKeys: 3, lua: FINISH });
     this.r.defineCommand('cnAdd', { numberOfKeys: 3, lua: ADD });
     this.r.defineCommand('cnCandidates', { numberOfKeys: 2, lua: CANDIDATES });
     this.r.defineCommand('cnClaim', { numberOfKeys: 1, lua: CLAIM });
@@ -299,7 +294,7 @@ export class RedisQueue implements JobQueue {
     webhook: WebhookDelivery | undefined): Promise<boolean> {
     const w = webhook ? JSON.stringify({ url: webhook.url, body: JSON.stringify(webhook.body) }) : '';
     const at = this.now();
-    const n = await this.r.cnFinish(this.key(`job:${id}`), this.key('webhooks:due'), this.key('webhookid'), this.key('durations'),
+    const n = await this.r.cnFinish(this.key(`job:${id}`), this.key('webhooks:due'), this.key('webhookid'),
       status, result, error, httpStatus, at, id, w, this.p);
     if (n !== 1) return false;
     // A waiter in this process (the request was accepted here) gets the finished job at once, without reading it back.
@@ -401,10 +396,6 @@ export class RedisQueue implements JobQueue {
     return this.r.scard(this.key(`pending:${keyId}`));
   }
 
-  async meanJobSeconds(): Promise<number | undefined> {
-    const d = (await this.r.lrange(this.key('durations'), 0, -1)).map(Number);
-    return d.length ? d.reduce((a, b) => a + b, 0) / d.length / 1000 : undefined;
-  }
 
   async drain(reason: string, webhookFor: (job: Job) => WebhookDelivery | undefined): Promise<number[]> {
     const ids: number[] = [];

@@ -175,11 +175,6 @@ export class SqliteQueue implements JobQueue {
     return ids;
   }
 
-  async meanJobSeconds(recent = 20): Promise<number | undefined> {
-    const r = this.db.prepare(`SELECT AVG(d) AS s FROM (SELECT (finished_at - started_at) AS d FROM jobs
-      WHERE status = 'success' AND started_at IS NOT NULL ORDER BY id DESC LIMIT ?)`).get(recent) as { s: number | null };
-    return r.s === null ? undefined : r.s / 1000;
-  }
 
   async waitUntilFinished(id: number, ms: number): Promise<Job | undefined> {
     let job = this.get(id);
