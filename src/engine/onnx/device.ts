@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { GraphBuilder } from './graph.ts';
 import { writeModel } from './serialize.ts';
 import { createSession, keepsOutputsOnDevice, keyHash, ort, type Provider, type RuntimeOptions } from './session.ts';
+import { SessionMemo } from './session-memo.ts';
 
 /** Bytes copied host → device and device → host, and the ONNX Runtime runs that caused them. */
 export interface TransferCount {
@@ -28,7 +29,7 @@ const bytesOf = (t: ort.Tensor): number => (t.location === 'cpu' || t.location =
  * unconditional half), built once into the cache folder and held for the engine's life.
  */
 export class DeviceOps {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly sessions = new SessionMemo<string>();
 
   constructor(private readonly rt: RuntimeOptions) {}
 
@@ -39,25 +40,17 @@ export class DeviceOps {
   /** The session of a helper graph (built into <cache>/device/<key>.onnx on first use), outputs on the device. */
   session(name: string, count: number, build: () => GraphBuilder): Promise<ort.InferenceSession> {
     const key = `${name}-${count}`;
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = (async () => {
-        const dir = join(this.rt.cacheDir, 'device');
-        await mkdir(dir, { recursive: true });
-        const file = join(dir, `${key}-${keyHash({ v: 1, name, count })}.onnx`);
-        if (!existsSync(file)) await writeModel(build(), file);
-        return createSession(file, this.rt, { outputsOnDevice: true });
-      })();
-      s.catch(() => this.sessions.delete(key));
-      this.sessions.set(key, s);
-    }
-    return s;
+    return this.sessions.get(key, async () => {
+      const dir = join(this.rt.cacheDir, 'device');
+      await mkdir(dir, { recursive: true });
+      const file = join(dir, `${key}-${keyHash({ v: 1, name, count })}.onnx`);
+      if (!existsSync(file)) await writeModel(build(), file);
+      return createSession(file, this.rt, { outputsOnDevice: true });
+    });
   }
 
   async release(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(all.map((s) => s.then((x) => x.release(), () => undefined)));
+    await this.sessions.releaseAll();
   }
 }
 

@@ -3,30 +3,9 @@ import type { GraphBuilder } from '../../onnx/graph.ts';
 import { encodeModel } from '../../onnx/serialize.ts';
 import { createSession, ort, sessionOptions, type Provider } from '../../onnx/session.ts';
 
-/**
- * Sessions made once per key and kept; a failed one is forgotten, so the user may install or fix the file and
- * retry. Shared by installed ONNX files, checkpoint-built networks and the bundled MediaPipe models.
- */
-export class SessionMemo<K> {
-  private readonly sessions = new Map<K, Promise<ort.InferenceSession>>();
+import { SessionMemo } from '../../onnx/session-memo.ts';
 
-  get(key: K, make: () => Promise<ort.InferenceSession>): Promise<ort.InferenceSession> {
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = make();
-      s.catch(() => this.sessions.delete(key));
-      this.sessions.set(key, s);
-    }
-    return s;
-  }
-
-  /** Releases every session (tests, shutdown). */
-  async releaseAll(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(all.map(async (p) => (await p.catch(() => null))?.release()));
-  }
-}
+export { SessionMemo };
 
 /** A graph built in memory (a checkpoint or TFLite import) as a session on the annotators' provider. */
 export async function graphSession(graph: GraphBuilder): Promise<ort.InferenceSession> {
