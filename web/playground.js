@@ -330,12 +330,19 @@ const sizeOf = () => ({
   width: Number(sizeInputs.width?.value || props.width?.default || 512),
   height: Number(sizeInputs.height?.value || props.height?.default || 512),
 });
+// A demo default model names an example request (form.example): start from its prompt and native size.
+const LONG_SIDE = form.example ? Math.max(form.example.width, form.example.height) : 512;
+if (form.example) {
+  $('#prompt').placeholder = form.example.prompt;
+  if (!$('#prompt').value) $('#prompt').value = form.example.prompt;
+  for (const k of ['width', 'height']) if (sizeInputs[k]) sizeInputs[k].value = String(form.example[k]);
+}
 
-/** The first picture picked sets width and height (keeping its shape, long side 512) unless the user set them. */
+/** The first picture picked sets width and height (keeping its shape, long side LONG_SIDE) unless the user set them. */
 function fitSizeTo(w, h) {
   if (!sizeInputs.width || !sizeInputs.height || sizeTouched.width || sizeTouched.height || !w || !h) return;
   const long = Math.max(w, h);
-  const r8 = (v) => Math.max(64, Math.round((v * 512) / long / 8) * 8);
+  const r8 = (v) => Math.max(64, Math.round((v * LONG_SIDE) / long / 8) * 8);
   sizeInputs.width.value = String(r8(w));
   sizeInputs.height.value = String(r8(h));
 }

@@ -183,7 +183,7 @@ program.command('hint').description('write the hint maps auto_hint would compute
   });
 
 const models = program.command('models').description('the models folder');
-models.command('list').description('the installed models: kind, id, size, and whether the weights are the demo\'s (random) or real')
+models.command('list').description('the installed models: kind, id, size, and whether the weights are a demo\'s or real')
   .addOption(dataDirOpt()).option('--json', 'as JSON')
   .action(async (o) => {
     const cfg = config(o);
@@ -192,7 +192,7 @@ models.command('list').description('the installed models: kind, id, size, and wh
       say(JSON.stringify(list, null, 2));
       return;
     }
-    say(table(['KIND', 'ID', 'SIZE', 'WEIGHTS'], list.map((m) => [m.kind, m.id, formatBytes(m.bytes), m.demo ? 'demo (random weights, noise-like images)' : 'real'])));
+    say(table(['KIND', 'ID', 'SIZE', 'WEIGHTS'], list.map((m) => [m.kind, m.id, formatBytes(m.bytes), m.demo ? `demo (${m.demoNote})` : 'real'])));
     if (list.length === 0) say('(no models installed: "controlnet serve" installs the demo model; "controlnet models pull <type or repo>" gets real ones)');
   });
 models.command('annotators').description('per control type: what auto_hint runs with, and which annotator files are missing').addOption(dataDirOpt())

@@ -1,6 +1,7 @@
 """The demo model's architecture, taken from diffusers / transformers: for each network its config.json (as
 save_pretrained writes it) and every weight name with its shape. src/engine/models/demo.ts fills these with
-seeded random values, so `npm start` works on a fresh machine without downloading weights.
+seeded random values: the random tiny models the tests and benchmarks serve (the quick start installs the
+trained demo model of assets/demo-model instead, made by tools/demo_model/).
 
 Writes src/engine/models/demo-manifest.json. Latent factor 8 and 77-token CLIP with the real 49408 vocabulary
 (the demo uses the real tokenizer), 12 layers (every clip_skip of the API), everything else tiny.

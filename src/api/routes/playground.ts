@@ -1,7 +1,8 @@
 // GET the playground: the page (/), its script and style (/playground/*), and the form description it is built
 // from (/playground/form.json): the request body's JSON Schema (defaults, limits, enums) from the one request
-// schema, plus which ControlNet types this server has installed.
-import { readFileSync } from 'node:fs';
+// schema, plus which ControlNet types this server has installed and, for a demo default model, its example request.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { requestJsonSchema } from '../../request/schema.ts';
@@ -26,17 +27,36 @@ export interface PlaygroundForm {
   /** The ControlNet types with a model in this server's models folder (generate answers 422 for the others). */
   installed_controlnets: string[];
   default_model_id: string | null;
+  /** The default model's example request when it is a demo that names one (its DEMO.json "example"): the page
+   * starts from it, e.g. the shapes demo's prompt at its native 128x128. */
+  example: DemoExample | null;
   endpoints: { generate: string; hint: string; fetch: string; progress: string };
 }
 
+export interface DemoExample { prompt: string; width: number; height: number }
+
+/** The example in a demo model's DEMO.json (src/cli/demo-model.ts writes it), or null when there is none. */
+export function demoExample(modelPath: string | undefined): DemoExample | null {
+  if (!modelPath) return null;
+  const f = join(modelPath, 'DEMO.json');
+  if (!existsSync(f)) return null;
+  try {
+    const e = (JSON.parse(readFileSync(f, 'utf8')) as { example?: Partial<DemoExample> }).example;
+    if (typeof e?.prompt === 'string' && Number.isInteger(e.width) && Number.isInteger(e.height)) return { prompt: e.prompt, width: e.width!, height: e.height! };
+  } catch { /* an unreadable marker: no example */ }
+  return null;
+}
+
 export function playgroundForm(ctx: AppContext): PlaygroundForm {
+  const defaultId = ctx.defaultModelId();
   const { $schema: _drop, ...full } = requestJsonSchema();
   const request = { ...full, properties: Object.fromEntries(Object.entries((full.properties ?? {}) as Record<string, JsonSchema>).map(([k, v]) => [k, mainForm(v)])) };
   return {
     request,
     controlnet_types: CONTROLNET_TYPES,
     installed_controlnets: CONTROLNET_TYPES.filter((t) => ctx.models.installed('controlnet', t)),
-    default_model_id: ctx.defaultModelId() ?? null,
+    default_model_id: defaultId ?? null,
+    example: defaultId ? demoExample(ctx.models.find('base', defaultId)) : null,
     endpoints: {
       generate: CONTROLNET_PATHS.find((p) => p.startsWith('/api/v6/'))!,
       hint: HINT_PATHS[0]!,

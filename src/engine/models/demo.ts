@@ -1,5 +1,6 @@
-// The demo models: a tiny SD 1.5-shaped base model and one tiny ControlNet per control type, with seeded
-// random weights, so a fresh machine with no network can serve (noise-like) images end to end.
+// The random tiny models: a tiny SD 1.5-shaped base model and one tiny ControlNet per control type, with seeded
+// random weights (noise-like images), made in seconds. Tests and benchmarks use them as fixtures for the whole
+// server; the quick start installs the trained demo model of assets/demo-model instead (src/cli/demo-model.ts).
 // Architectures (configs, weight names and shapes) come from diffusers via tools/oracle/networks_demo.py.
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -67,7 +68,7 @@ async function atomically(dir: string, fill: (tmp: string) => Promise<void>): Pr
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await fill(tmp);
-  await writeFile(join(tmp, 'DEMO.json'), JSON.stringify({ demo: true, note: 'random weights: produces noise-like images' }));
+  await writeFile(join(tmp, 'DEMO.json'), JSON.stringify({ demo: true, note: 'random weights, noise-like images' }));
   await rename(tmp, dir);
 }
 
