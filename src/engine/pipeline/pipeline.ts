@@ -319,18 +319,28 @@ export class Pipeline {
   }
 
   /**
-   * The prompt stage before encoding: translation (multi_lingual), then enhancement (enhance_prompt). Returns the
-   * prompt to encode and what each step did.
+   * The prompt stage before encoding: translation (multi_lingual, of the prompt and, on its own, of a non-empty
+   * negative prompt), then enhancement (enhance_prompt, the prompt only). Returns the texts to encode and what each
+   * step did.
    */
-  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement' | 'promptLanguage'> }> {
+  private async preparePrompt(r: RequestRun): Promise<{ text: string; negative: string; applied: Pick<Applied, 'prompt' | 'negativePrompt' | 'translation' | 'negativeTranslation' | 'promptEnhancement' | 'promptLanguage'> }> {
     const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt) : undefined;
     const translation: Applied['translation'] = translated?.outcome ?? { status: 'off' };
+    const negative = r.o.multiLingual && r.o.negativePrompt.trim() ? await this.translators.translate(r.o.negativePrompt) : undefined;
     const enhanced = await this.enhancers.run(translated?.text ?? r.o.prompt, r.o, r.signal);
-    return { text: enhanced.text, applied: { prompt: enhanced.text, translation, promptLanguage: translated?.language, promptEnhancement: enhanced.outcome } };
+    const negativeText = negative?.text ?? r.o.negativePrompt;
+    return {
+      text: enhanced.text,
+      negative: negativeText,
+      applied: {
+        prompt: enhanced.text, negativePrompt: negativeText, translation, promptLanguage: translated?.language, promptEnhancement: enhanced.outcome,
+        ...(negative ? { negativeTranslation: { ...negative.outcome, language: negative.language } } : {}),
+      },
+    };
   }
 
   /** diffusers' encode_prompt: [negative; prompt] embeddings for CFG (clip skip, LoRA on the text encoder). */
-  private async encodePrompt(r: RequestRun, prompt: { text: string }): Promise<PromptEmbeds> {
+  private async encodePrompt(r: RequestRun, prompt: { text: string; negative: string }): Promise<PromptEmbeds> {
     const { o, model } = r;
     const text = await r.hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
     const lora = loraFeedsFor(o, 'text encoder', () => loraFeeds(text.loraSlots, r.loras.combined));
@@ -342,7 +352,7 @@ export class Pipeline {
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true));
+    }, prompt.text, prompt.negative, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true));
     if (model.tokenizer.source === 'bundled') r.applied.tokenizerNote = 'bundled clip-vit-large-patch14 (the model carries no tokenizer vocabulary)';
     // uploaded once; every ControlNet and UNet run of the loop reads them on the device
     const both = await r.io.toDevice(tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]));
