@@ -17,12 +17,15 @@ function requestSeconds(ctx: AppContext, job: Job): number {
 }
 
 /**
- * Seconds until a running job is done: from its engine plan when it runs in this process (worker/eta.ts), else
- * its request's predicted seconds less the time it has run (at least a tenth of them).
+ * Seconds until a running job is done: from its engine plan when it runs in this process (worker/eta.ts); else
+ * from the eta its runner wrote with its progress (another server of the pool, or a `worker` process beside a
+ * `serve --no-worker`), run down by the time since; else (the runner has not planned yet) its request's predicted
+ * seconds less the time it has run (at least a tenth of them).
  */
 function runningSeconds(ctx: AppContext, job: Job): number {
   const planned = ctx.metrics.eta.remaining(job.id);
   if (planned !== undefined) return planned;
+  if (job.eta && (job.startedAt === undefined || job.eta.at >= job.startedAt)) return Math.max(0, job.eta.seconds - (Date.now() - job.eta.at) / 1000);
   const total = requestSeconds(ctx, job);
   const ran = job.startedAt !== undefined ? (Date.now() - job.startedAt) / 1000 : 0;
   return Math.max(total / 10, total - ran);

@@ -59,6 +59,10 @@ export class Metrics implements WorkerMetrics {
     this.eta.finish(jobId);
   }
 
+  remaining(jobId: JobKey): number | undefined {
+    return this.eta.remaining(jobId);
+  }
+
   step(secondsPerStep: number): void {
     this.stepSeconds.observe(secondsPerStep);
   }
