@@ -40,23 +40,24 @@ async function workAhead(ctx: AppContext, id: number): Promise<{ running: number
   };
 }
 
-/** Seconds until this server's worker has done every job queued or running now (system_details' queue_time). */
+/** Seconds until the workers have done every job queued or running now (system_details' queue_time). */
 export async function queueSeconds(ctx: AppContext): Promise<number> {
   const w = await workAhead(ctx, Number.MAX_SAFE_INTEGER);
-  return EtaModel.queued(w.running, w.queued, 0, 1);
+  return EtaModel.queued(w.running, w.queued, 0, await ctx.workers());
 }
 
 /**
  * Seconds until the job is likely done, at the seconds per unit of work measured on this server per phase
- * (worker/eta.ts). Running: what its plan has left. Queued: the jobs ahead of it (those running, what they have
- * left; those queued, their request's work) dealt to this server's one worker, then its own request's work.
+ * (worker/eta.ts). Running: what its plan has left (or its runner's eta). Queued: the jobs ahead of it (those
+ * running, what they have left; those queued, their request's work) dealt to the workers sharing the queue (the
+ * pool's live servers that run jobs; 1 on one machine), then its own request's work.
  */
 export async function etaSeconds(ctx: AppContext, job: Job): Promise<number> {
   let s: number;
   if (job.status === 'running') s = runningSeconds(ctx, job);
   else {
     const w = await workAhead(ctx, job.id);
-    s = EtaModel.queued(w.running, w.queued, requestSeconds(ctx, job), 1);
+    s = EtaModel.queued(w.running, w.queued, requestSeconds(ctx, job), await ctx.workers());
   }
   return Math.max(0.1, Math.round(s * 10) / 10);
 }
