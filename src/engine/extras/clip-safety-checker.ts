@@ -84,6 +84,11 @@ export class ClipSafetyChecker {
     return clipPixelValues(img, this.pre);
   }
 
+  /** Frees its session (the engine's memory budget evicts it, SessionCache.useResource). */
+  release(): Promise<void> {
+    return this.session.release();
+  }
+
   /** diffusers' has_nsfw_concepts for each image. */
   async check(images: RgbImage[]): Promise<boolean[]> {
     const c = this.pre.crop, per = 3 * c * c;

@@ -9,7 +9,7 @@ import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError } from '../errors.ts';
 import { checkerFiles, ClipSafetyChecker } from '../extras/clip-safety-checker.ts';
-import { PromptTranslators } from '../extras/prompt-translation.ts';
+import { PromptTranslators, weightFilesMB } from '../extras/prompt-translation.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
 import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
@@ -70,9 +70,6 @@ export class Pipeline {
   lastTransfers: StepTransfers | undefined;
 
   private readonly modelsDir: string;
-  /** The embedded safety checker and upscalers, loaded on first use. */
-  private readonly checkers = new Map<string, Promise<NsfwClassifier | ClipSafetyChecker>>();
-  private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
   /** enhance_prompt's installed GPT-2, loaded on first use. */
   private readonly enhancers: PromptEnhancers;
   /** multi_lingual's translators (models/translator/opus-mt-*), loaded on first use. */
@@ -81,9 +78,9 @@ export class Pipeline {
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
     this.files = new ModelFiles(this.modelsDir, rt.cacheDir);
-    this.translators = new PromptTranslators(this.modelsDir, rt);
+    this.translators = new PromptTranslators(this.modelsDir, rt, nets.cache);
     this.deviceOps = new DeviceOps(rt);
-    this.enhancers = new PromptEnhancers(this.modelsDir, rt);
+    this.enhancers = new PromptEnhancers(this.modelsDir, rt, nets.cache);
   }
 
   /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
@@ -516,34 +513,34 @@ export class Pipeline {
    */
   private async safetyCheck(o: GenerateOptions, images: RgbImage[], clock: PhaseClock): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
     if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
-    const checker = await this.safetyChecker(o.modelId);
-    // the phase is the check itself (loading the checker, once per process, is not part of it)
-    const nsfw = await clock.time({ phase: 'safety_check', units: (o.width * o.height * o.samples) / 1e6 },
-      async () => checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : checker.check(images));
+    // the phase is the check itself (loading the checker, once while it stays in memory, is not part of it)
+    const { nsfw, model } = await this.withSafetyChecker(o.modelId, async (checker) => ({
+      model: checker.model,
+      nsfw: await clock.time({ phase: 'safety_check', units: (o.width * o.height * o.samples) / 1e6 },
+        async () => checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : checker.check(images)),
+    }));
     const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
     const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
-    return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
+    return { images: out, nsfw, outcome: { status: 'ran', model, flagged: nsfw.filter(Boolean).length, replacement } };
   }
 
   /**
-   * The checker for a base model, loaded once per folder: the model's own (safety_checker/ + feature_extractor/),
-   * else an installed standalone one (models/safety_checker/default), else the embedded nsfwjs classifier.
+   * Runs fn with the checker for a base model, kept in memory under the engine's budget (SessionCache.useResource):
+   * the model's own (safety_checker/ + feature_extractor/), else an installed standalone one
+   * (models/safety_checker/default), else the embedded nsfwjs classifier.
    */
-  private safetyChecker(modelId: string): Promise<NsfwClassifier | ClipSafetyChecker> {
+  private withSafetyChecker<T>(modelId: string, fn: (c: NsfwClassifier | ClipSafetyChecker) => Promise<T>): Promise<T> {
     const base = this.files.path('base', modelId);
     const standalone = this.files.path('safety_checker', 'default');
     const own = base && statSync(base).isDirectory() ? checkerFiles(base) : undefined;
     const installed = !own && standalone && statSync(standalone).isDirectory() ? checkerFiles(standalone) : undefined;
     const files = own ?? installed;
-    const key = files?.dir ?? 'embedded:nsfwjs';
-    let c = this.checkers.get(key);
-    if (!c) {
-      const model = own ? `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)` : 'safety_checker/default (diffusers StableDiffusionSafetyChecker)';
-      c = files ? asUserFile(this.modelsDir, 'safety_checker', files.dir, () => ClipSafetyChecker.load(files, model, this.rt)) : NsfwClassifier.load(this.rt);
-      this.checkers.set(key, c);
-      c.catch(() => this.checkers.delete(key));
-    }
-    return c;
+    const model = own ? `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)` : 'safety_checker/default (diffusers StableDiffusionSafetyChecker)';
+    return this.nets.cache.useResource<NsfwClassifier | ClipSafetyChecker, T>(`extra:safety_checker:${files?.dir ?? 'embedded:nsfwjs'}`, async () => ({
+      // twice its weight files, as a network's first estimate (nsfwjs: ~3 MB of uint8 weights in float32)
+      estimateMB: files ? 2 * weightFilesMB(files.dir) : 40,
+      create: () => (files ? asUserFile(this.modelsDir, 'safety_checker', files.dir, () => ClipSafetyChecker.load(files, model, this.rt)) : NsfwClassifier.load(this.rt)),
+    }), fn);
   }
 
   /**
@@ -554,25 +551,25 @@ export class Pipeline {
     if (o.upscale === 1) return { images, outcome: { status: 'off' } };
     const factor = o.upscale;
     const installed = REAL_ESRGAN_IDS[factor].map((id) => ({ id, path: this.files.upscaler(id) })).find((x) => x.path);
-    const key = installed ? `${installed.id}:${installed.path}` : `esrgan-slim-x${factor}`;
-    let net = this.upscalers.get(key);
-    if (!net) {
-      net = installed
-        ? asUserFile(this.modelsDir, 'upscale', installed.path!, () => rrdbNet(installed.path!, installed.id, this.rt))
-        : esrganSlim(factor, this.rt);
-      this.upscalers.set(key, net);
-      net.catch(() => this.upscalers.delete(key));
-    }
-    const n = await net;
+    const key = `extra:upscaler:${installed ? `${installed.id}:${installed.path}` : `esrgan-slim-x${factor}`}`;
     const out: RgbImage[] = [];
-    // the phase is the upscaling itself (loading the upscaler, once per process, is not part of it)
-    await clock.time({ phase: 'upscale', units: (o.width * o.height * o.samples) / 1e6, key: `x${factor}` }, async () => {
-      for (const im of images) {
-        const up = await upscaleTiled(n, im, signal);
-        out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
-      }
+    // kept in memory under the engine's budget (SessionCache.useResource); the phase is the upscaling itself
+    // (loading the upscaler, once while it stays in memory, is not part of it)
+    const model = await this.nets.cache.useResource<UpscaleNet, string>(key, async () => ({
+      // twice its weights (esrgan-slim: well under 1 MB)
+      estimateMB: installed ? 2 * statSync(installed.path!).size / 2 ** 20 : 20,
+      create: () => (installed
+        ? asUserFile(this.modelsDir, 'upscale', installed.path!, () => rrdbNet(installed.path!, installed.id, this.rt))
+        : esrganSlim(factor, this.rt)),
+    }), async (n) => {
+      await clock.time({ phase: 'upscale', units: (o.width * o.height * o.samples) / 1e6, key: `x${factor}` }, async () => {
+        for (const im of images) {
+          const up = await upscaleTiled(n, im, signal);
+          out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
+        }
+      });
+      return n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
     });
-    const model = n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
     return { images: out, outcome: { status: 'ran', model, factor } };
   }
 }
