@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeOptions } from '../onnx/session.ts';
 import type { SessionCache } from '../pipeline/sessions.ts';
+import type { PhaseTimer } from '../pipeline/phases.ts';
 import { asUserFile } from '../pipeline/model-files.ts';
 import type { ExtraOutcome } from '../pipeline/types.ts';
 import { modelPath } from '../store.ts';
@@ -52,7 +53,13 @@ export class PromptTranslators {
    * translator is installed. Throws EngineError('bad_model_file') naming the translator's file (relative to the
    * models folder) when an installed translator cannot be used.
    */
-  async translate(prompt: string): Promise<PromptTranslation> {
+  /** Whether translate(text) will run a translator: the text is not English (nor undetermined) and one is installed. */
+  willTranslate(text: string): boolean {
+    const language = promptLanguage(text);
+    return language !== 'eng' && language !== 'und' && this.installedFor(language) !== undefined;
+  }
+
+  async translate(prompt: string, clock?: PhaseTimer): Promise<PromptTranslation> {
     const language = promptLanguage(prompt);
     if (language === 'eng' || language === 'und') {
       const note = language === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged';
@@ -71,7 +78,11 @@ export class PromptTranslators {
     const t = await this.cache.useResource<MarianTranslator, { text: string }>(`extra:translator:${dir}:${statSync(join(dir, 'config.json')).mtimeMs}`, async () => ({
       estimateMB: 2 * weightFilesMB(dir),
       create: () => asUserFile(this.modelsDir, 'multi_lingual', dir, () => MarianTranslator.load(dir, id, this.rt)),
-    }), (translator) => asUserFile(this.modelsDir, 'multi_lingual', dir, () => translator.translate(prompt)));
+    }), (translator) => {
+      // the phase is the translation itself (loading the translator, once while it stays in memory, is not part of it)
+      const run = () => asUserFile(this.modelsDir, 'multi_lingual', dir, () => translator.translate(prompt));
+      return clock ? clock.time({ phase: 'translate', units: 1 }, run) : run();
+    });
     return { text: t.text, language, outcome: { status: 'ran', model: id, note: `translated from ${source} with ${id}` } };
   }
 }

@@ -37,7 +37,7 @@ import { PromptEnhancers } from './prompt-enhancement.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
 import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
-import { PhaseClock, stepUnits, type TestDelays } from './phases.ts';
+import { PhaseClock, stepUnits, type PlannedWork, type TestDelays } from './phases.ts';
 import { planOf } from './plan.ts';
 import { stepKey } from './work.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
@@ -275,7 +275,10 @@ export class Pipeline {
     for (const unit of o.controls) await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
     const hashed = this.files.hashedMB - hashedBefore;
     if (hashed > 0) await clock.ended({ phase: 'hash', units: hashed }, t0);
-    if (hooks.onPlan) hooks.onPlan(await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }, inpaintUnet));
+    if (hooks.onPlan) {
+      const plan = await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }, inpaintUnet);
+      hooks.onPlan({ ...plan, work: [...this.promptWork(o), ...plan.work] });
+    }
     const loopStart = performance.now();
     const step = { units: 0, start: undefined as number | undefined };
     return {
@@ -320,11 +323,23 @@ export class Pipeline {
    * negative prompt), then enhancement (enhance_prompt, the prompt only). Returns the texts to encode and what each
    * step did.
    */
+  /** The prompt stage's planned work: each translation that will run (an installed translator for a text that is
+   * not English), then the enhancement when an enhancer is installed. */
+  private promptWork(o: GenerateOptions): PlannedWork[] {
+    const work: PlannedWork[] = [];
+    if (o.multiLingual) {
+      for (const text of [o.prompt, o.negativePrompt]) if (text.trim() && this.translators.willTranslate(text)) work.push({ phase: 'translate', units: 1 });
+    }
+    if (this.enhancers.willRun(o)) work.push({ phase: 'enhance', units: 1 });
+    return work;
+  }
+
   private async preparePrompt(r: RequestRun): Promise<{ text: string; negative: string; applied: Pick<Applied, 'prompt' | 'negativePrompt' | 'translation' | 'negativeTranslation' | 'promptEnhancement' | 'promptLanguage'> }> {
-    const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt) : undefined;
+    const clock = r.clock;
+    const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt, clock) : undefined;
     const translation: Applied['translation'] = translated?.outcome ?? { status: 'off' };
-    const negative = r.o.multiLingual && r.o.negativePrompt.trim() ? await this.translators.translate(r.o.negativePrompt) : undefined;
-    const enhanced = await this.enhancers.run(translated?.text ?? r.o.prompt, r.o, r.signal);
+    const negative = r.o.multiLingual && r.o.negativePrompt.trim() ? await this.translators.translate(r.o.negativePrompt, clock) : undefined;
+    const enhanced = await this.enhancers.run(translated?.text ?? r.o.prompt, r.o, r.signal, clock);
     const negativeText = negative?.text ?? r.o.negativePrompt;
     return {
       text: enhanced.text,

@@ -7,6 +7,7 @@ import { ENHANCE_DECODING, PromptEnhancer } from '../extras/prompt-enhancer.ts';
 import type { RuntimeOptions } from '../onnx/session.ts';
 import { weightFilesMB } from '../extras/prompt-translation.ts';
 import type { SessionCache } from './sessions.ts';
+import type { PhaseTimer } from './phases.ts';
 import { modelPath } from '../store.ts';
 import { asUserFile } from './model-files.ts';
 import type { Applied } from './types.ts';
@@ -47,7 +48,12 @@ export class PromptEnhancers {
    * A model folder the enhancer cannot use is EngineError('bad_model_file') naming it relative to the models
    * folder (HTTP 422); an aborted signal is EngineError('cancelled').
    */
-  async run(text: string, o: { enhancePrompt: boolean; seed: number }, signal?: AbortSignal): Promise<{ text: string; outcome: Applied['promptEnhancement'] }> {
+  /** Whether run() will continue the prompt: enhance_prompt asked for and an enhancer installed. */
+  willRun(o: { enhancePrompt: boolean }): boolean {
+    return o.enhancePrompt && installedPromptEnhancer(this.modelsDir) !== undefined;
+  }
+
+  async run(text: string, o: { enhancePrompt: boolean; seed: number }, signal?: AbortSignal, clock?: PhaseTimer): Promise<{ text: string; outcome: Applied['promptEnhancement'] }> {
     if (!o.enhancePrompt) return { text, outcome: { status: 'off' } };
     const found = installedPromptEnhancer(this.modelsDir);
     if (!found) return { text, outcome: { status: 'unavailable', reason: NO_PROMPT_ENHANCER } };
@@ -56,7 +62,9 @@ export class PromptEnhancers {
       estimateMB: 2 * weightFilesMB(found.dir),
       create: () => asUserFile(this.modelsDir, 'enhance_prompt', found.dir, () => PromptEnhancer.load(found.dir, `prompt_enhancer/${found.id} (GPT2LMHeadModel)`, this.rt)),
     }), async (enhancer: PromptEnhancer) => {
-      const out = await enhancer.enhance(text, o.seed, ENHANCE_DECODING, signal);
+      // the phase is the enhancement itself (loading the enhancer is not part of it)
+      const enhance = () => enhancer.enhance(text, o.seed, ENHANCE_DECODING, signal);
+      const out = await (clock ? clock.time({ phase: 'enhance', units: 1 }, enhance) : enhance());
       return { text: out.prompt, outcome: { status: 'ran' as const, model: enhancer.model, note: out.note } };
     });
   }

@@ -88,6 +88,19 @@ test('a French negative prompt is translated on its own (the English prompt pass
   assert.equal((await engine.generate({ ...opts, prompt: 'a photo of a cat' })).applied.negativeTranslation, undefined);
 });
 
+test('each translation that will run is planned as a translate phase before the text encoder, and timed as one', async () => {
+  const plans: string[][] = [], phases: string[] = [];
+  const hooks = { onPlan: (p: { work: { phase: string }[] }) => plans.push(p.work.map((w) => w.phase)), onPhase: (e: { phase: string }) => phases.push(e.phase) };
+  await engine.generate({ ...opts, negativePrompt: FRENCH }, hooks);
+  assert.deepEqual(plans[0]!.filter((p) => p === 'translate').length, 2, 'the prompt and the negative prompt');
+  assert.ok(plans[0]!.lastIndexOf('translate') < plans[0]!.indexOf('encode'));
+  assert.equal(phases.filter((p) => p === 'translate').length, 2);
+  // English, or a language with no translator installed: nothing planned, nothing timed
+  plans.length = 0; phases.length = 0;
+  await engine.generate({ ...opts, prompt: 'a photo of a cat on a sofa', negativePrompt: GERMAN }, hooks);
+  assert.ok(!plans[0]!.includes('translate') && !phases.includes('translate'));
+});
+
 test('German with only opus-mt-fr-en installed runs untranslated and names the model to install; opus-mt-mul-en then translates it', async () => {
   assert.equal(detectLanguage(GERMAN), 'deu');
   const de = await engine.generate({ ...opts, prompt: GERMAN });
