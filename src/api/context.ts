@@ -47,6 +47,8 @@ export interface AppContext {
   hint?(req: HintRequest): Promise<Buffer[]>;
   /** The first of a request's models that no server able to run it has (all on one server), or undefined. */
   missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
+  /** Workers sharing the queue: the pool's live servers that run jobs (at most a second old), 1 on one machine. */
+  workers(): Promise<number>;
   /** The servers of the pool (one machine: this one) and the queue depth per model, for system_details. */
   poolDetails(): Promise<PoolDetails>;
 }

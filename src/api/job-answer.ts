@@ -17,12 +17,15 @@ function requestSeconds(ctx: AppContext, job: Job): number {
 }
 
 /**
- * Seconds until a running job is done: from its engine plan when it runs in this process (worker/eta.ts), else
- * its request's predicted seconds less the time it has run (at least a tenth of them).
+ * Seconds until a running job is done: from its engine plan when it runs in this process (worker/eta.ts); else
+ * from the eta its runner wrote with its progress (another server of the pool, or a `worker` process beside a
+ * `serve --no-worker`), run down by the time since; else (the runner has not planned yet) its request's predicted
+ * seconds less the time it has run (at least a tenth of them).
  */
 function runningSeconds(ctx: AppContext, job: Job): number {
   const planned = ctx.metrics.eta.remaining(job.id);
   if (planned !== undefined) return planned;
+  if (job.eta && (job.startedAt === undefined || job.eta.at >= job.startedAt)) return Math.max(0, job.eta.seconds - (Date.now() - job.eta.at) / 1000);
   const total = requestSeconds(ctx, job);
   const ran = job.startedAt !== undefined ? (Date.now() - job.startedAt) / 1000 : 0;
   return Math.max(total / 10, total - ran);
@@ -37,23 +40,24 @@ async function workAhead(ctx: AppContext, id: number): Promise<{ running: number
   };
 }
 
-/** Seconds until this server's worker has done every job queued or running now (system_details' queue_time). */
+/** Seconds until the workers have done every job queued or running now (system_details' queue_time). */
 export async function queueSeconds(ctx: AppContext): Promise<number> {
   const w = await workAhead(ctx, Number.MAX_SAFE_INTEGER);
-  return EtaModel.queued(w.running, w.queued, 0, 1);
+  return EtaModel.queued(w.running, w.queued, 0, await ctx.workers());
 }
 
 /**
  * Seconds until the job is likely done, at the seconds per unit of work measured on this server per phase
- * (worker/eta.ts). Running: what its plan has left. Queued: the jobs ahead of it (those running, what they have
- * left; those queued, their request's work) dealt to this server's one worker, then its own request's work.
+ * (worker/eta.ts). Running: what its plan has left (or its runner's eta). Queued: the jobs ahead of it (those
+ * running, what they have left; those queued, their request's work) dealt to the workers sharing the queue (the
+ * pool's live servers that run jobs; 1 on one machine), then its own request's work.
  */
 export async function etaSeconds(ctx: AppContext, job: Job): Promise<number> {
   let s: number;
   if (job.status === 'running') s = runningSeconds(ctx, job);
   else {
     const w = await workAhead(ctx, job.id);
-    s = EtaModel.queued(w.running, w.queued, requestSeconds(ctx, job), 1);
+    s = EtaModel.queued(w.running, w.queued, requestSeconds(ctx, job), await ctx.workers());
   }
   return Math.max(0.1, Math.round(s * 10) / 10);
 }

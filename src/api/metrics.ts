@@ -35,7 +35,7 @@ export class Metrics implements WorkerMetrics {
       buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40], registers: [this.registry] });
     this.httpSeconds = new Histogram({ name: 'controlnet_http_seconds', help: 'HTTP request durations', labelNames: ['route', 'status'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
-    this.phaseSeconds = new Histogram({ name: 'controlnet_phase_seconds', help: 'Seconds of each engine phase (hash, build, load, encode, annotate, vae_encode, step: one denoising step, decode, safety_check, upscale)',
+    this.phaseSeconds = new Histogram({ name: 'controlnet_phase_seconds', help: 'Seconds of each engine phase (hash, translate, enhance, build, load, encode, annotate, vae_encode, step: one denoising step, decode, safety_check, upscale)',
       labelNames: ['phase', 'model', 'size'], buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160], registers: [this.registry] });
     this.rejected = new Counter({ name: 'controlnet_rejected_total', help: 'Requests refused, by reason', labelNames: ['reason'], registers: [this.registry] });
   }
@@ -57,6 +57,10 @@ export class Metrics implements WorkerMetrics {
 
   jobEnded(jobId: JobKey): void {
     this.eta.finish(jobId);
+  }
+
+  remaining(jobId: JobKey): number | undefined {
+    return this.eta.remaining(jobId);
   }
 
   step(secondsPerStep: number): void {

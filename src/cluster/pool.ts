@@ -87,6 +87,7 @@ export async function joinPool(config: Config, o: JoinOptions): Promise<Backends
       await registry.beat(last);
       return (await registry.list()).map(({ installed: _i, left: _l, ...info }) => info);
     },
+    workers: async () => Math.max(1, (await liveServers()).filter((s) => s.alive && s.worker).length),
     claimModels: (loaded) => ({ installed: o.models.installedIds('base'), loaded,
       extras: { vae: o.models.installedIds('vae'), lora: o.models.installedIds('lora'), controlnet: o.models.installedIds('controlnet') } }),
     claimServer: o.homeId,

@@ -75,4 +75,7 @@ function migrate(db: Db): void {
   if (!cols.has('lease_token')) db.exec('ALTER TABLE jobs ADD COLUMN lease_token TEXT');
   if (!cols.has('lease_until')) db.exec('ALTER TABLE jobs ADD COLUMN lease_until INTEGER');
   db.exec('CREATE INDEX IF NOT EXISTS jobs_lease ON jobs (status, lease_until)');
+  // The runner's eta with its progress (Job.eta): seconds left as of eta_at (ms since epoch).
+  if (!cols.has('eta_seconds')) db.exec('ALTER TABLE jobs ADD COLUMN eta_seconds REAL');
+  if (!cols.has('eta_at')) db.exec('ALTER TABLE jobs ADD COLUMN eta_at INTEGER');
 }

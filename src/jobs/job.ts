@@ -12,6 +12,13 @@ export interface JobResult {
   meta: Record<string, unknown>;
 }
 
+/** A remaining-time estimate made by the server running a job (worker/eta.ts on that server). */
+export interface RunnerEta {
+  seconds: number;
+  /** When it was made (ms since epoch, the runner's clock). */
+  at: number;
+}
+
 export interface Job {
   id: number;
   keyId: number;
@@ -25,6 +32,9 @@ export interface Job {
   errorStatus?: number;
   step: number;
   totalSteps: number;
+  /** The running server's own estimate of the job's remaining time, with its progress: `seconds` left as of `at`
+   * (ms since epoch). Any server's fetch answers from it (pool, split mode); absent until the runner wrote one. */
+  eta?: RunnerEta;
   attempts: number;
   /** The worker (server id in the pool) running or last running it. */
   worker?: string;

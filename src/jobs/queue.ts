@@ -7,7 +7,7 @@
 // (moveStalledJobsToWait); a job whose worker crashed this many times is failed instead (a poison request).
 // Completion is idempotent: the first moveToCompleted / moveToFailed of an unfinished job wins, and it stores
 // the result and queues the job's webhook delivery in one transaction.
-import type { Job, JobResult } from './job.ts';
+import type { Job, JobResult, RunnerEta } from './job.ts';
 import type { GenerateRequest } from '../request/schema.ts';
 
 /** A job that stopped its worker this many times is failed instead of re-queued. */
@@ -71,8 +71,8 @@ export interface JobQueue {
   moveToActive(o: ClaimOptions): Promise<ActiveJob | undefined>;
   /** Renews the lease; false when it was lost (expired and taken by another worker, or the job is finished). */
   extendLock(id: number, token: string, lockMs: number): Promise<boolean>;
-  /** Records denoising progress (only the lease holder's is kept). */
-  updateProgress(id: number, token: string, step: number, totalSteps: number): Promise<void>;
+  /** Records denoising progress and the runner's eta (only the lease holder's is kept). */
+  updateProgress(id: number, token: string, step: number, totalSteps: number, eta?: RunnerEta): Promise<void>;
   /** Stores the result (first completion wins) and queues `webhook` in the same transaction; false if it was already finished. */
   moveToCompleted(id: number, token: string, result: JobResult, webhook?: WebhookDelivery): Promise<boolean>;
   /** Fails the job (first completion wins) and queues `webhook` in the same transaction. */

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { Queue, Worker, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Job, JobResult, JobStatus } from './job.ts';
+import type { Job, JobResult, JobStatus, RunnerEta } from './job.ts';
 import { isFinished, MAX_ATTEMPTS, type ActiveJob, type ClaimOptions, type Failure, type JobCounts, type JobQueue, type NewJob,
   type WebhookDelivery } from './queue.ts';
 import type { GenerateRequest } from '../request/schema.ts';
@@ -71,7 +71,7 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if (not st) or st == 'success' or st == 'failed' then return { 0 } end
 local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if n > tonumber(ARGV[4]) then return { -1 } end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'token', ARGV[2], 'started_at', ARGV[3], 'step', 0)
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'token', ARGV[2], 'started_at', ARGV[3], 'step', 0, 'eta_seconds', '', 'eta_at', '')
 return { 1, redis.call('HGETALL', KEYS[1]) }`;
 
 // The queues a worker may take from, in one round trip: its own queue and every model queue (name, the models its
@@ -94,13 +94,13 @@ return out`;
 // Progress only from the lease holder. KEYS: job hash. ARGV: token, step, total.
 const PROGRESS = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'step', ARGV[2], 'total_steps', ARGV[3])
+redis.call('HSET', KEYS[1], 'step', ARGV[2], 'total_steps', ARGV[3], 'eta_seconds', ARGV[4], 'eta_at', ARGV[5])
 return 1`;
 
 // Hand back: KEYS: job hash. ARGV: token.
 const HAND_BACK = `
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'token', '', 'worker', '', 'step', 0)
+redis.call('HSET', KEYS[1], 'status', 'queued', 'token', '', 'worker', '', 'step', 0, 'eta_seconds', '', 'eta_at', '')
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
 return 1`;
 
@@ -286,8 +286,8 @@ export class RedisQueue implements JobQueue {
     }
   }
 
-  async updateProgress(id: number, token: string, step: number, totalSteps: number): Promise<void> {
-    await this.r.cnProgress(this.key(`job:${id}`), token, step, totalSteps);
+  async updateProgress(id: number, token: string, step: number, totalSteps: number, eta?: RunnerEta): Promise<void> {
+    await this.r.cnProgress(this.key(`job:${id}`), token, step, totalSteps, eta?.seconds ?? '', eta?.at ?? '');
   }
 
   private async finish(id: number, status: 'success' | 'failed', result: string, error: string, httpStatus: number,
@@ -462,5 +462,6 @@ function jobOf(id: number, h: Record<string, string>): Job | undefined {
     error: h.error || undefined, errorStatus: num(h.error_status), step: Number(h.step ?? 0), totalSteps: Number(h.total_steps ?? 0),
     attempts: Number(h.attempts ?? 0), worker: h.worker || undefined, pinnedTo: h.pinned_to || undefined, createdAt: Number(h.created_at),
     startedAt: num(h.started_at), finishedAt: num(h.finished_at),
+    ...(num(h.eta_seconds) !== undefined && num(h.eta_at) !== undefined ? { eta: { seconds: num(h.eta_seconds)!, at: num(h.eta_at)! } } : {}),
   };
 }

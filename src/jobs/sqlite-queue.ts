@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Db } from './db.ts';
-import type { Job, JobResult, JobStatus } from './job.ts';
+import type { Job, JobResult, JobStatus, RunnerEta } from './job.ts';
 import { isFinished, MAX_ATTEMPTS, type ActiveJob, type ClaimOptions, type Failure, type JobCounts, type JobQueue, type NewJob,
   type WebhookDelivery } from './queue.ts';
 import type { GenerateRequest } from '../request/schema.ts';
@@ -18,6 +18,7 @@ interface Row {
   id: number; key_id: number; status: JobStatus; request: string; base_url: string; file_prefix: string;
   result: string | null; error: string | null; error_status: number | null; step: number; total_steps: number; attempts: number;
   worker: string | null; created_at: number; started_at: number | null; finished_at: number | null;
+  eta_seconds: number | null; eta_at: number | null;
 }
 
 function toJob(r: Row): Job {
@@ -27,6 +28,7 @@ function toJob(r: Row): Job {
     result: r.result ? (JSON.parse(r.result) as JobResult) : undefined, error: r.error ?? undefined, errorStatus: r.error_status ?? undefined,
     step: r.step, totalSteps: r.total_steps, attempts: r.attempts, worker: r.worker ?? undefined, createdAt: r.created_at,
     startedAt: r.started_at ?? undefined, finishedAt: r.finished_at ?? undefined,
+    ...(r.eta_seconds !== null && r.eta_at !== null ? { eta: { seconds: r.eta_seconds, at: r.eta_at } } : {}),
   };
 }
 
@@ -67,7 +69,7 @@ export class SqliteQueue implements JobQueue {
     const token = randomBytes(12).toString('hex');
     const now = this.now();
     const row = this.db.prepare(`UPDATE jobs SET status = 'running', worker = ?, started_at = ?, attempts = attempts + 1, step = 0,
-        lease_token = ?, lease_until = ?
+        eta_seconds = NULL, eta_at = NULL, lease_token = ?, lease_until = ?
       WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1) RETURNING *`)
       .get(o.worker, now, token, now + o.lockMs) as Row | undefined;
     return row && { job: toJob(row), token };
@@ -78,8 +80,9 @@ export class SqliteQueue implements JobQueue {
       .run(this.now() + lockMs, id, token).changes === 1;
   }
 
-  async updateProgress(id: number, token: string, step: number, totalSteps: number): Promise<void> {
-    this.db.prepare(`UPDATE jobs SET step = ?, total_steps = ? WHERE id = ? AND status = 'running' AND lease_token = ?`).run(step, totalSteps, id, token);
+  async updateProgress(id: number, token: string, step: number, totalSteps: number, eta?: RunnerEta): Promise<void> {
+    this.db.prepare(`UPDATE jobs SET step = ?, total_steps = ?, eta_seconds = ?, eta_at = ? WHERE id = ? AND status = 'running' AND lease_token = ?`)
+      .run(step, totalSteps, eta?.seconds ?? null, eta?.at ?? null, id, token);
   }
 
   /** The first completion of an unfinished job wins, whichever run it comes from (a second run gives the same images: same seed). */

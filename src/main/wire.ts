@@ -114,6 +114,9 @@ export interface Backends {
   missingModel(base: string, needs: ModelNeeds): Promise<{ kind: 'base' | NeedKind; id: string } | undefined>;
   /** Reports this server's state (the pool's heartbeat); returns the pool's servers. */
   servers(self: () => ServerInfo): Promise<ServerInfo[]>;
+  /** How many workers share the queue (the live servers that run jobs, in the pool; 1 on one machine): a queued
+   * job's eta deals the jobs ahead of it to them. */
+  workers(): Promise<number>;
   /** Base models this server may claim jobs for (the pool's routing); undefined on one machine. */
   claimModels?(loaded: string[]): NonNullable<ClaimOptions['models']>;
   /** The server whose pinned jobs this worker runs (pool). */
@@ -147,6 +150,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
       store: new LocalStore(config.dataDir, linkSecret(config), now),
       missingModel: async (base, needs) => localMissing(models, base, needs),
       servers: async (self) => [self()],
+      workers: async () => 1,
       close: async () => queue.close(),
     };
   }
@@ -201,6 +205,7 @@ export async function wire(config: Config, opts: WireOptions = {}): Promise<Wire
     defaultModelId: () => config.defaultModelId ?? models.firstInstalled('base'),
     engineStats: async () => (engine?.stats ? engine.stats() : null),
     missingModel: b.missingModel,
+    workers: b.workers,
     poolDetails: async (): Promise<PoolDetails> => ({
       mode: config.redisUrl ? 'redis' : 'single', servers: await b.servers(self), queues: await queue.getJobCountsByModel(),
     }),

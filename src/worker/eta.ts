@@ -12,10 +12,12 @@ import type { Phase, PhaseEvent, PlannedWork, WorkPlan } from '../engine/pipelin
  * UNet build 18 s and load 17 s for its 3.3 GB; one prompt encoding ≈ 0.5 s; a CFG step with one ControlNet
  * ≈ 15 s for 1.05 megapixel-passes (0.26 MP × (2 UNet rows + 2 ControlNet rows)); decode 14 s for 0.26 MP.
  * Not measured, estimated: VAE encoding at half the decoder's cost, annotators 2 s/MP, the safety check 10 s/MP
- * (CLIP ViT-L once per image), upscale 60 s/MP (Real-ESRGAN x4plus on CPU).
+ * (CLIP ViT-L once per image), upscale 60 s/MP (Real-ESRGAN x4plus on CPU); measured on one thread with random weights
+ * of the real shapes (bench/translate.ts, bench/prompt-enhancer.ts): a translation ≈ 3 s (opus-mt, 4 beams, ~20
+ * tokens), an enhancement ≈ 6 s (GPT-2 small, 64 new tokens at ~93 ms).
  */
 export const PRIOR_SECONDS_PER_UNIT: Record<Phase, number> = {
-  hash: 0.002, build: 0.0055, load: 0.0052, encode: 0.5, vae_encode: 27, annotate: 2, step: 14.5, decode: 53, safety_check: 10, upscale: 60,
+  hash: 0.002, translate: 3, enhance: 6, build: 0.0055, load: 0.0052, encode: 0.5, vae_encode: 27, annotate: 2, step: 14.5, decode: 53, safety_check: 10, upscale: 60,
 };
 
 /**

@@ -31,6 +31,7 @@ function yesNo(x: ExtraOutcome): 'yes' | 'no' | 'unavailable' {
 export function appliedMeta(a: Applied): Record<string, unknown> {
   const out: Record<string, unknown> = {
     prompt: a.prompt,
+    negative_prompt: a.negativePrompt,
     use_karras_sigmas: a.karrasSigmas === 'applied' ? 'yes' : a.karrasSigmas === 'off' ? 'no' : 'ignored',
     algorithm_type: a.algorithmType,
     tomesd: a.tome ? 'yes' : 'no',
@@ -45,6 +46,12 @@ export function appliedMeta(a: Applied): Record<string, unknown> {
   };
   if (a.tokenizerNote) out.tokenizer = a.tokenizerNote;
   if (a.promptLanguage) out.prompt_language = a.promptLanguage;
+  const nt = a.negativeTranslation;
+  if (nt) {
+    out.negative_prompt_language = nt.language;
+    if (nt.status === 'ran') out.negative_prompt_note = nt.note;
+    else if (nt.status === 'unavailable') out.negative_prompt_note = nt.reason;
+  }
   if (a.loraIgnored.length) out.lora_ignored = a.loraIgnored;
   if (a.loraUnmatched.length) out.lora_unmatched = a.loraUnmatched;
   for (const [type, note] of Object.entries(a.annotatorNotes)) out[`auto_hint_${type}`] = note;

@@ -24,6 +24,8 @@ export interface WorkerMetrics {
   phase?(jobId: JobKey, e: PhaseEvent): void;
   /** The job left the engine (done, failed or cancelled). */
   jobEnded?(jobId: JobKey): void;
+  /** Seconds until a job running here is done (worker/eta.ts), undefined before its plan. */
+  remaining?(jobId: JobKey): number | undefined;
 }
 
 export interface WorkerDeps {
@@ -155,23 +157,36 @@ export class JobWorker {
     try {
       const opts = await engineOptions(r, this.d.limits);
       let lastProgressWrite = 0;
+      const progress = { step: 0, totalSteps: r.num_inference_steps };
+      // progress with this server's eta (any server's fetch answers from it); at most every 250 ms unless `force`
+      const writeProgress = (force: boolean) => {
+        const now = Date.now();
+        if (!force && now - lastProgressWrite <= 250) return;
+        lastProgressWrite = now;
+        const seconds = this.d.metrics?.remaining?.(job.id);
+        const eta = seconds === undefined ? undefined : { seconds: Math.round(seconds * 1000) / 1000, at: now };
+        void this.d.queue.updateProgress(job.id, token, progress.step, progress.totalSteps, eta).catch(() => undefined);
+      };
       const steps = { count: 0, seconds: 0 };
       const res = await this.d.engine.generate(opts, {
         signal: ac.signal,
-        onPlan: (plan) => this.d.metrics?.plan?.(job.id, plan),
+        onPlan: (plan) => {
+          this.d.metrics?.plan?.(job.id, plan);
+          writeProgress(true);
+        },
         onPhase: (e) => {
           this.d.metrics?.phase?.(job.id, e);
+          // a phase's end changes the eta most (its rate was just learned); steps write through onProgress
+          if (e.phase !== 'step') writeProgress(true);
           // one line per phase; the denoising steps as one line when the job ends
           if (e.phase === 'step') { steps.count++; steps.seconds += e.seconds; return; }
           this.d.log?.info({ job: job.id, phase: e.phase, seconds: round3(e.seconds), model: e.model, size: `${e.width}x${e.height}`, network: e.network }, 'phase');
         },
         onProgress: (p) => {
           if (p.step > 0) this.d.metrics?.step(p.elapsed / p.step);
-          const now = Date.now();
-          if (now - lastProgressWrite > 250 || p.step === p.totalSteps) {
-            lastProgressWrite = now;
-            void this.d.queue.updateProgress(job.id, token, p.step, p.totalSteps).catch(() => undefined);
-          }
+          progress.step = p.step;
+          progress.totalSteps = p.totalSteps;
+          writeProgress(p.step === p.totalSteps);
         },
       });
       if (steps.count) this.d.log?.info({ job: job.id, phase: 'step', steps: steps.count, seconds: round3(steps.seconds), perStep: round3(steps.seconds / steps.count), model: opts.modelId, size: `${opts.width}x${opts.height}` }, 'phase');

@@ -84,3 +84,48 @@ test('a queued job\'s eta: the jobs ahead of it and its own work, within ±25% o
     await again.close();
   }
 });
+
+test('a job running in another process: a fetch there answers the runner\'s eta (split mode; the pool does the same through Redis)', async (t) => {
+  // rates as test 1 left them in the DATA_DIR database; the runner (a) has the engine, the other server (b) none
+  const engineTestDelays = { build: 300, load: 200, encode: 300, step: 100_000, decode: 150_000 };
+  const cfg = loadConfig({}, { dataDir, port: 0, host: '127.0.0.1', engineThreads: 1, waitWindowMs: 0, rateLimitPerMinute: 10_000, engineTestDelays, logLevel: 'silent' });
+  const runner = await createApp(cfg, { engine: engineFactory(cfg) });
+  const other = await createApp(cfg, {});
+  try {
+    assert.equal(other.worker, undefined, 'the other server runs no jobs');
+    const key = other.ctx.keys.create().key;
+    const url = await other.listen();
+    const img = await tinyPngBase64();
+    const job = await (await fetch(`${url}/api/v6/images/controlnet`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key, controlnet_model: 'canny', width: 64, height: 64, num_inference_steps: 4, strength: 1, prompt: 'a barn',
+        init_image: img, seed: 5, safety_checker: 'no', instant_response: 'yes' }) })).json() as any;
+    const fetchJob = async () => (await fetch(job.fetch_result, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) })).json() as Promise<any>;
+    // wait until the runner is in the denoising loop and has written its eta with its progress
+    let answer: any, at = 0, record: Awaited<ReturnType<typeof other.ctx.queue.getJob>>;
+    for (let i = 0; ; i++) {
+      record = await other.ctx.queue.getJob(job.id);
+      if (record?.status === 'running' && record.eta && record.step >= 1) {
+        at = performance.now();
+        answer = await fetchJob();
+        break;
+      }
+      assert.ok(i < 2000, 'the job never ran');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(other.ctx.metrics.eta.remaining(job.id), undefined, 'the other server has no plan of its own for it');
+    const fromRunner = Math.max(0.1, record!.eta!.seconds - (Date.now() - record!.eta!.at) / 1000);
+    assert.ok(Math.abs(answer.eta - fromRunner) <= 0.3, `answered ${answer.eta}, the runner's eta run down ${fromRunner.toFixed(2)}`);
+    for (;;) {
+      const f = await fetchJob();
+      if (f.status === 'success') break;
+      assert.equal(f.status, 'processing');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const real = (performance.now() - at) / 1000;
+    t.diagnostic(`eta ${answer.eta} s, really ${real.toFixed(2)} s`);
+    assert.ok(Math.abs(answer.eta - real) <= 0.25 * real + 0.2, `eta ${answer.eta} vs ${real.toFixed(2)} s`);
+  } finally {
+    await other.close();
+    await runner.close();
+  }
+});

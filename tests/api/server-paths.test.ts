@@ -49,7 +49,7 @@ test('a job failure (fetch answer and webhook) and meta notes carry no server pa
   }
   assert.equal(failureOf(new EngineError('bad_model_file', 'x')).status, 422);
   const applied: Applied = {
-    mode: 'txt2img', stepsRun: 1, prompt: 'p', guessMode: false, tome: false, karrasSigmas: 'off', algorithmType: 'none',
+    mode: 'txt2img', stepsRun: 1, prompt: 'p', negativePrompt: '', guessMode: false, tome: false, karrasSigmas: 'off', algorithmType: 'none',
     loraIgnored: [`${models}/lora/a: k`], loraUnmatched: [], annotatorNotes: { canny: `read ${models}/annotator/x.onnx` },
     safetyChecker: { status: 'off' }, upscale: { status: 'off' }, translation: { status: 'off' }, promptEnhancement: { status: 'off' }, promptWeighting: false,
   };

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SessionCache } from '../../src/engine/pipeline/sessions.ts';
 import { PromptEnhancers, installedPromptEnhancer } from '../../src/engine/pipeline/prompt-enhancement.ts';
 import { NAMED_MODELS } from '../../src/storage/default-models.ts';
 import { FIXTURES } from '../support/fixtures.ts';
@@ -34,7 +35,7 @@ test('models pull MagicPrompt-Stable-Diffusion installs prompt_enhancer/default,
     const models = join(dir, 'models');
     assert.deepEqual(readdirSync(join(models, 'prompt_enhancer', 'default')).sort(), readdirSync(tiny).sort(), 'the Core ML folder and training_args.bin are not fetched');
     assert.equal(installedPromptEnhancer(models)?.id, 'default');
-    const out = await new PromptEnhancers(models, { provider: 'cpu', threads: 1, cacheDir: join(dir, 'cache') }).run('a photo of a cat', { enhancePrompt: true, seed: 3 });
+    const out = await new PromptEnhancers(models, { provider: 'cpu', threads: 1, cacheDir: join(dir, 'cache') }, new SessionCache(16_000)).run('a photo of a cat', { enhancePrompt: true, seed: 3 });
     assert.equal(out.outcome.status, 'ran');
     assert.ok(out.text.startsWith('a photo of a cat'));
   } finally {

@@ -79,8 +79,9 @@ test('completion is idempotent and stores the result and its webhook atomically;
     const j = await q1.add({ keyId: 1, request: req(), baseUrl: 'http://h', filePrefix: 'a' });
     assert.equal(await q1.pendingForKey(1), 1);
     const r1 = (await q1.moveToActive({ worker: 'w1', lockMs: 300 }))!;
-    await q1.updateProgress(j.id, r1.token, 1, 2);
+    await q1.updateProgress(j.id, r1.token, 1, 2, { seconds: 12.25, at: 1000 });
     assert.equal((await q2.getJob(j.id))!.step, 1, 'progress is visible from any server');
+    assert.deepEqual((await q2.getJob(j.id))!.eta, { seconds: 12.25, at: 1000 }, 'and so is the runner\'s eta');
     // w1 stalls past its lease (no renewals); w2 takes the job back and runs it again.
     const r2 = await until(async () => {
       await q2.moveStalledJobsToWait();
@@ -89,6 +90,7 @@ test('completion is idempotent and stores the result and its webhook atomically;
     assert.equal(await q1.extendLock(j.id, r1.token, 300), false, 'the stalled run lost its lease');
     await q1.updateProgress(j.id, r1.token, 2, 2);
     assert.equal((await q2.getJob(j.id))!.step, 0, 'a lost lease writes no progress');
+    assert.equal((await q2.getJob(j.id))!.eta, undefined, 'a new run starts without the old run\'s eta');
     const hook = (who: string) => ({ url: 'http://hook/', body: { who } });
     assert.equal(await q1.moveToCompleted(j.id, r1.token, result('first'), hook('first')), true, 'the first completion wins');
     assert.equal(await q2.moveToCompleted(j.id, r2.token, result('second'), hook('second')), false);

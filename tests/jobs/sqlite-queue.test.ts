@@ -69,10 +69,12 @@ test('FIFO claims with leases; a live lease is never taken back (D2), an expired
   assert.equal(rb2.job.id, b.id, 'the recovered job keeps its place');
   assert.equal(rb2.job.attempts, 2);
   assert.equal(await w1.extendLock(b.id, rb.token, 5000), false, 'the dead run lost its lease');
-  await w1.updateProgress(b.id, rb.token, 9, 10);
+  await w1.updateProgress(b.id, rb.token, 9, 10, { seconds: 1, at: now });
   assert.equal((await w2.getJob(b.id))!.step, 0, 'a lost lease writes no progress');
-  await w2.updateProgress(b.id, rb2.token, 3, 10);
+  assert.equal((await w2.getJob(b.id))!.eta, undefined, 'nor its eta');
+  await w2.updateProgress(b.id, rb2.token, 3, 10, { seconds: 42.5, at: now });
   assert.equal((await w1.getJob(b.id))!.step, 3);
+  assert.deepEqual((await w1.getJob(b.id))!.eta, { seconds: 42.5, at: now }, 'the runner\'s eta is read by the other process');
   assert.equal((await w1.getJob(a.id))!.result!.output[0], 'x');
 }));
 

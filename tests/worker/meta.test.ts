@@ -10,7 +10,7 @@ const SPEC_META_KEYS = ['prompt', 'negative_prompt', 'model_id', 'controlnet_mod
   'control_image', 'mask_image', 'auto_hint', 'guess_mode', 'file_prefix'];
 
 const applied: Applied = {
-  mode: 'img2img', stepsRun: 12, prompt: 'enhanced prompt', guessMode: false, tome: false, karrasSigmas: 'ignored', algorithmType: 'none',
+  mode: 'img2img', stepsRun: 12, prompt: 'enhanced prompt', negativePrompt: 'blurry', guessMode: false, tome: false, karrasSigmas: 'ignored', algorithmType: 'none',
   loraIgnored: [], loraUnmatched: [], annotatorNotes: {},
   safetyChecker: { status: 'unavailable', reason: 'no safety checker installed' }, upscale: { status: 'ran', model: 'x2', factor: 2 },
   translation: { status: 'unavailable', reason: 'no translator installed' }, promptEnhancement: { status: 'off' }, promptWeighting: true,
@@ -26,7 +26,7 @@ test('meta has every SPEC key under the hosted names; the engine\'s applied valu
   assert.equal(m.W, 256); assert.equal(m.H, 512); assert.equal(m.n_samples, 3); assert.equal(m.seed, 9); assert.equal(m.steps, 30);
   assert.equal(m.controlnet_model, 'canny,depth'); assert.deepEqual(m.controlnet_conditioning_scale, [1, 1]);
   assert.equal(m.lora, 'a,b'); assert.equal(m.lora_strength, '0.5,0.5'); assert.equal(m.file_prefix, 'pfx');
-  assert.equal(m.prompt, 'enhanced prompt'); assert.equal(m.safety_checker, 'unavailable');
+  assert.equal(m.prompt, 'enhanced prompt'); assert.equal(m.negative_prompt, 'blurry'); assert.equal(m.safety_checker, 'unavailable');
   assert.equal(m.safety_checker_note, 'no safety checker installed');
   assert.equal(m.upscale, 'yes'); assert.equal(m.upscale_model, 'x2'); assert.equal(m.enhance_prompt, 'no'); assert.equal(m.multi_lingual, 'unavailable');
   assert.equal(m.use_karras_sigmas, 'ignored'); assert.equal(m.tomesd, 'no'); assert.equal(m.mode, 'img2img'); assert.equal(m.steps_run, 12);

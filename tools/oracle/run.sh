@@ -23,7 +23,7 @@ scripts=("$@")
 # directory) as its argument: run it by name with that path.
 all=(graph_ops.py random_noise.py schedulers.py tokenizer.py tiny_models.py checkpoints.py tokenizer_json.py single_file.py single_file_sd2.py
      alpha_inputs.py networks_demo.py networks_tome.py lora.py tome.py annotators.py annotator_face.py tflite_models.py annotator_iris.py
-     annotator_checkpoints.py annotator_midas.py safety_checker.py marian.py pipeline.py pipeline_inpaint9.py)
+     annotator_checkpoints.py annotator_midas.py safety_checker.py clip_preprocess.py marian.py pipeline.py pipeline_inpaint9.py)
 all+=(gpt2.py)  # enhance_prompt's tiny GPT-2 and its generate() ids (independent of the others)
 [ ${#scripts[@]} -gt 0 ] || scripts=("${all[@]}")
 for s in "${scripts[@]}"; do

@@ -61,4 +61,9 @@ export class NsfwClassifier {
     const k = NSFWJS_MOBILENET_V2.classes.length;
     return images.map((_, i) => Object.fromEntries(NSFWJS_MOBILENET_V2.classes.map((c, j) => [c, p[i * k + j]!])) as Record<NsfwClass, number>);
   }
+
+  /** Frees its session (the engine's memory budget evicts it, SessionCache.useResource). */
+  release(): Promise<void> {
+    return this.session.release();
+  }
 }

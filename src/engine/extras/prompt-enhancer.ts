@@ -50,6 +50,11 @@ export interface Enhanced {
 export class PromptEnhancer {
   private constructor(readonly model: string, readonly dims: Gpt2Dims, readonly tokenizer: Gpt2Tokenizer, private readonly session: ort.InferenceSession) {}
 
+  /** Frees its session (the engine's memory budget evicts it, SessionCache.useResource). */
+  release(): Promise<void> {
+    return this.session.release();
+  }
+
   /**
    * Builds (once, into the compiled-model cache) the GPT-2 in `dir` and loads its tokenizer. `model` is the name
    * meta reports. Throws (naming the file) for a folder that is not a GPT-2 it can run.

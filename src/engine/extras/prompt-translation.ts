@@ -3,9 +3,11 @@
 // neither English nor undetermined, translate it to English with the installed translator for that language
 // (translator/opus-mt-<src>-en, else translator/opus-mt-mul-en). With none installed the prompt runs as written and
 // the outcome says why. Runs inside the engine (the worker thread), never on the HTTP event loop.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeOptions } from '../onnx/session.ts';
+import type { SessionCache } from '../pipeline/sessions.ts';
+import type { PhaseTimer } from '../pipeline/phases.ts';
 import { asUserFile } from '../pipeline/model-files.ts';
 import type { ExtraOutcome } from '../pipeline/types.ts';
 import { modelPath } from '../store.ts';
@@ -22,11 +24,19 @@ export interface PromptTranslation {
   outcome: ExtraOutcome<{ model: string; note: string }>;
 }
 
-/** The installed translators of a models folder, each loaded once (per folder and modification time). */
-export class PromptTranslators {
-  private readonly loaded = new Map<string, Promise<MarianTranslator>>();
+/** Size of a model folder's weight files (not its sub-folders) in MB: twice it is a model's first memory estimate. */
+export function weightFilesMB(dir: string): number {
+  let bytes = 0;
+  for (const f of readdirSync(dir)) if (/\.(safetensors|bin|pth?|ckpt)$/.test(f)) bytes += statSync(join(dir, f)).size;
+  return bytes / 2 ** 20;
+}
 
-  constructor(private readonly modelsDir: string, private readonly rt: RuntimeOptions) {}
+/**
+ * The installed translators of a models folder, each loaded once (per folder and modification time) and kept in
+ * memory under the engine's budget (SessionCache.useResource).
+ */
+export class PromptTranslators {
+  constructor(private readonly modelsDir: string, private readonly rt: RuntimeOptions, private readonly cache: SessionCache) {}
 
   /** The first installed translator folder for a language (ISO 639-3): its id and path, or undefined. */
   installedFor(language: string): { id: string; dir: string } | undefined {
@@ -43,7 +53,13 @@ export class PromptTranslators {
    * translator is installed. Throws EngineError('bad_model_file') naming the translator's file (relative to the
    * models folder) when an installed translator cannot be used.
    */
-  async translate(prompt: string): Promise<PromptTranslation> {
+  /** Whether translate(text) will run a translator: the text is not English (nor undetermined) and one is installed. */
+  willTranslate(text: string): boolean {
+    const language = promptLanguage(text);
+    return language !== 'eng' && language !== 'und' && this.installedFor(language) !== undefined;
+  }
+
+  async translate(prompt: string, clock?: PhaseTimer): Promise<PromptTranslation> {
     const language = promptLanguage(prompt);
     if (language === 'eng' || language === 'und') {
       const note = language === 'eng' ? 'English: passed unchanged' : 'language undetermined (too short): passed unchanged';
@@ -58,19 +74,15 @@ export class PromptTranslators {
         outcome: { status: 'unavailable', reason: `not translated: no translator installed (the prompt looks like ISO 639-3 "${language}"; install translator/${wanted}: models pull ${wanted})` },
       };
     }
-    const translator = await this.load(installed.id, installed.dir);
-    const t = await asUserFile(this.modelsDir, 'multi_lingual', installed.dir, () => translator.translate(prompt));
-    return { text: t.text, language, outcome: { status: 'ran', model: installed.id, note: `translated from ${source} with ${installed.id}` } };
-  }
-
-  private load(id: string, dir: string): Promise<MarianTranslator> {
-    const key = `${dir}:${statSync(join(dir, 'config.json')).mtimeMs}`;
-    let t = this.loaded.get(key);
-    if (!t) {
-      t = asUserFile(this.modelsDir, 'multi_lingual', dir, () => MarianTranslator.load(dir, id, this.rt));
-      this.loaded.set(key, t);
-      t.catch(() => this.loaded.delete(key));
-    }
-    return t;
+    const { id, dir } = installed;
+    const t = await this.cache.useResource<MarianTranslator, { text: string }>(`extra:translator:${dir}:${statSync(join(dir, 'config.json')).mtimeMs}`, async () => ({
+      estimateMB: 2 * weightFilesMB(dir),
+      create: () => asUserFile(this.modelsDir, 'multi_lingual', dir, () => MarianTranslator.load(dir, id, this.rt)),
+    }), (translator) => {
+      // the phase is the translation itself (loading the translator, once while it stays in memory, is not part of it)
+      const run = () => asUserFile(this.modelsDir, 'multi_lingual', dir, () => translator.translate(prompt));
+      return clock ? clock.time({ phase: 'translate', units: 1 }, run) : run();
+    });
+    return { text: t.text, language, outcome: { status: 'ran', model: id, note: `translated from ${source} with ${id}` } };
   }
 }

@@ -22,6 +22,8 @@ export interface UpscaleNet {
   range: 255 | 1;
   /** Input pixels of context kept around each tile: at least the receptive radius in input pixels. */
   margin: number;
+  /** Frees its session (the engine's memory budget evicts it, SessionCache.useResource). */
+  release(): Promise<void>;
   /** Tile side in input pixels (before the margin). */
   tile: number;
 }
@@ -75,8 +77,9 @@ export async function esrganSlim(scale: 2 | 3 | 4, rt: RuntimeOptions): Promise<
   const version = packageVersion(ESRGAN_SLIM.package);
   const compiled = await compiledModel(rt.cacheDir, { kind: 'upscaler', package: ESRGAN_SLIM.package, version, scale }, async () =>
     buildKerasGraph(await readTfjsLayersModel(ESRGAN_SLIM.modelJson(scale)), { name: `esrgan-slim-x${scale}` }));
+  const session = await createSession(compiled.path, rt);
   return {
-    model: `esrgan-slim-x${scale} (${ESRGAN_SLIM.package}@${version})`, session: await createSession(compiled.path, rt),
+    model: `esrgan-slim-x${scale} (${ESRGAN_SLIM.package}@${version})`, session, release: () => session.release(),
     scale, range: 255, margin: 12, tile: ESRGAN_SLIM.patchSize,
   };
 }
@@ -91,7 +94,8 @@ export async function rrdbNet(path: string, model: string, rt: RuntimeOptions): 
   const config = rrdbNetConfig(src);
   if (config.scale === 1 || config.numInCh !== 3 || config.numOutCh !== 3) throw new Error(`an RRDBNet of scale ${config.scale} with ${config.numInCh}→${config.numOutCh} channels is not an RGB ×2/×4 upscaler`);
   const compiled = await compiledModel(rt.cacheDir, { kind: 'upscaler-rrdbnet', config, weights: src.fingerprint() }, () => buildRrdbNet(src, config, model));
-  return { model, session: await createSession(compiled.path, rt), scale: config.scale, range: 1, margin: 16, tile: 128 };
+  const session = await createSession(compiled.path, rt);
+  return { model, session, release: () => session.release(), scale: config.scale, range: 1, margin: 16, tile: 128 };
 }
 
 /** Resizes with Lanczos (sharp) to exactly width × height: ×4 models asked for ×2 or ×3. */

@@ -1,18 +1,21 @@
 // The phases of a generation, timed: what the engine reports for logs, /metrics and the eta. A request first
 // announces its plan (each phase it will run with its amount of work in that phase's unit), then reports each
 // phase as it ends with its seconds. The eta (worker/eta.ts) learns seconds per unit of each phase from these
-// reports. Units (see PHASE_UNITS): hash, build and load, MB of weights; encode, one prompt encoding;
+// reports. Units (see PHASE_UNITS): hash, build and load, MB of weights; translate and enhance, one text;
+// encode, one prompt encoding;
 // vae_encode and annotate, input megapixels; step, megapixel-passes of one denoising step (stepUnits);
 // decode, safety_check and upscale, megapixels of the decoded images.
 import type { WeightSource } from '../weights/types.ts';
 
-export const PHASES = ['hash', 'build', 'load', 'encode', 'vae_encode', 'annotate', 'step', 'decode', 'safety_check', 'upscale'] as const;
+export const PHASES = ['hash', 'translate', 'enhance', 'build', 'load', 'encode', 'vae_encode', 'annotate', 'step', 'decode', 'safety_check', 'upscale'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** The unit each phase's work is counted in (what one `units` of a PlannedWork means). Changing one: bump
  *  PHASE_UNITS_VERSION (jobs/phase-rates.ts), so that rates kept in a DATA_DIR are not read in the new unit. */
 export const PHASE_UNITS: Record<Phase, string> = {
   hash: 'MB of weight files hashed',
+  translate: 'one text translated (the prompt or the negative prompt; multi_lingual)',
+  enhance: 'one prompt continued (enhance_prompt, at most 64 new tokens)',
   build: 'MB of the network\'s weights',
   load: 'MB of the network\'s weights',
   encode: 'one prompt encoding (negative and positive prompt, every sample)',
@@ -35,6 +38,11 @@ export function stepUnits(s: { width: number; height: number; samples: number; c
   const unetRows = s.samples * (s.cfg ? 2 : 1);
   const controlRows = s.guessMode && s.cfg ? s.samples : unetRows;
   return (s.width * s.height * (unetRows + s.controls * controlRows)) / 1e6;
+}
+
+/** What times a phase (PhaseClock): the extras' stages take one without depending on the whole clock. */
+export interface PhaseTimer {
+  time<T>(work: PlannedWork, fn: () => Promise<T>): Promise<T>;
 }
 
 /** One planned piece of work. `key` tells apart rates that differ (the network kind of a build or load, the upscale factor). */

@@ -9,7 +9,7 @@ import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError } from '../errors.ts';
 import { checkerFiles, ClipSafetyChecker } from '../extras/clip-safety-checker.ts';
-import { PromptTranslators } from '../extras/prompt-translation.ts';
+import { PromptTranslators, weightFilesMB } from '../extras/prompt-translation.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
 import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
@@ -37,7 +37,7 @@ import { PromptEnhancers } from './prompt-enhancement.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
 import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
-import { PhaseClock, stepUnits, type TestDelays } from './phases.ts';
+import { PhaseClock, stepUnits, type PlannedWork, type TestDelays } from './phases.ts';
 import { planOf } from './plan.ts';
 import { stepKey } from './work.ts';
 import { blendByMask, cat, divide, gaussianSample, guidance, repeat, scale } from './tensor-math.ts';
@@ -70,9 +70,6 @@ export class Pipeline {
   lastTransfers: StepTransfers | undefined;
 
   private readonly modelsDir: string;
-  /** The embedded safety checker and upscalers, loaded on first use. */
-  private readonly checkers = new Map<string, Promise<NsfwClassifier | ClipSafetyChecker>>();
-  private readonly upscalers = new Map<string, Promise<UpscaleNet>>();
   /** enhance_prompt's installed GPT-2, loaded on first use. */
   private readonly enhancers: PromptEnhancers;
   /** multi_lingual's translators (models/translator/opus-mt-*), loaded on first use. */
@@ -81,9 +78,9 @@ export class Pipeline {
   private constructor(private readonly rt: RuntimeOptions, private readonly nets: Networks, private readonly config: EngineConfig, private readonly tome: typeof TOME) {
     this.modelsDir = config.modelsDir ?? defaultModelsDir(config.dataDir);
     this.files = new ModelFiles(this.modelsDir, rt.cacheDir);
-    this.translators = new PromptTranslators(this.modelsDir, rt);
+    this.translators = new PromptTranslators(this.modelsDir, rt, nets.cache);
     this.deviceOps = new DeviceOps(rt);
-    this.enhancers = new PromptEnhancers(this.modelsDir, rt);
+    this.enhancers = new PromptEnhancers(this.modelsDir, rt, nets.cache);
   }
 
   /** Starts the engine on `config` (config.ts validated it); an unavailable provider fails here, loudly. */
@@ -278,7 +275,10 @@ export class Pipeline {
     for (const unit of o.controls) await this.files.controlnet(unit.modelId ?? unit.type, unit.type);
     const hashed = this.files.hashedMB - hashedBefore;
     if (hashed > 0) await clock.ended({ phase: 'hash', units: hashed }, t0);
-    if (hooks.onPlan) hooks.onPlan(await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }, inpaintUnet));
+    if (hooks.onPlan) {
+      const plan = await planOf(o, { nets: this.nets, files: this.files, model, vaeFiles, vaeId, tome: this.tome }, inpaintUnet);
+      hooks.onPlan({ ...plan, work: [...this.promptWork(o), ...plan.work] });
+    }
     const loopStart = performance.now();
     const step = { units: 0, start: undefined as number | undefined };
     return {
@@ -319,18 +319,40 @@ export class Pipeline {
   }
 
   /**
-   * The prompt stage before encoding: translation (multi_lingual), then enhancement (enhance_prompt). Returns the
-   * prompt to encode and what each step did.
+   * The prompt stage before encoding: translation (multi_lingual, of the prompt and, on its own, of a non-empty
+   * negative prompt), then enhancement (enhance_prompt, the prompt only). Returns the texts to encode and what each
+   * step did.
    */
-  private async preparePrompt(r: RequestRun): Promise<{ text: string; applied: Pick<Applied, 'prompt' | 'translation' | 'promptEnhancement' | 'promptLanguage'> }> {
-    const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt) : undefined;
+  /** The prompt stage's planned work: each translation that will run (an installed translator for a text that is
+   * not English), then the enhancement when an enhancer is installed. */
+  private promptWork(o: GenerateOptions): PlannedWork[] {
+    const work: PlannedWork[] = [];
+    if (o.multiLingual) {
+      for (const text of [o.prompt, o.negativePrompt]) if (text.trim() && this.translators.willTranslate(text)) work.push({ phase: 'translate', units: 1 });
+    }
+    if (this.enhancers.willRun(o)) work.push({ phase: 'enhance', units: 1 });
+    return work;
+  }
+
+  private async preparePrompt(r: RequestRun): Promise<{ text: string; negative: string; applied: Pick<Applied, 'prompt' | 'negativePrompt' | 'translation' | 'negativeTranslation' | 'promptEnhancement' | 'promptLanguage'> }> {
+    const clock = r.clock;
+    const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt, clock) : undefined;
     const translation: Applied['translation'] = translated?.outcome ?? { status: 'off' };
-    const enhanced = await this.enhancers.run(translated?.text ?? r.o.prompt, r.o, r.signal);
-    return { text: enhanced.text, applied: { prompt: enhanced.text, translation, promptLanguage: translated?.language, promptEnhancement: enhanced.outcome } };
+    const negative = r.o.multiLingual && r.o.negativePrompt.trim() ? await this.translators.translate(r.o.negativePrompt, clock) : undefined;
+    const enhanced = await this.enhancers.run(translated?.text ?? r.o.prompt, r.o, r.signal, clock);
+    const negativeText = negative?.text ?? r.o.negativePrompt;
+    return {
+      text: enhanced.text,
+      negative: negativeText,
+      applied: {
+        prompt: enhanced.text, negativePrompt: negativeText, translation, promptLanguage: translated?.language, promptEnhancement: enhanced.outcome,
+        ...(negative ? { negativeTranslation: { ...negative.outcome, language: negative.language } } : {}),
+      },
+    };
   }
 
   /** diffusers' encode_prompt: [negative; prompt] embeddings for CFG (clip skip, LoRA on the text encoder). */
-  private async encodePrompt(r: RequestRun, prompt: { text: string }): Promise<PromptEmbeds> {
+  private async encodePrompt(r: RequestRun, prompt: { text: string; negative: string }): Promise<PromptEmbeds> {
     const { o, model } = r;
     const text = await r.hold(this.nets.textEncoder(o.modelId, { config: model.configs.textEncoder, weights: model.textEncoder }));
     const lora = loraFeedsFor(o, 'text encoder', () => loraFeeds(text.loraSlots, r.loras.combined));
@@ -342,7 +364,7 @@ export class Pipeline {
       });
       const hs = out.hidden_states!;
       return { data: hs.data as Float32Array, dim: hs.dims[2]! };
-    }, prompt.text, o.negativePrompt, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true));
+    }, prompt.text, prompt.negative, o.samples, r.cfg, o.clipSkip - 1, o.promptWeighting === true));
     if (model.tokenizer.source === 'bundled') r.applied.tokenizerNote = 'bundled clip-vit-large-patch14 (the model carries no tokenizer vocabulary)';
     // uploaded once; every ControlNet and UNet run of the loop reads them on the device
     const both = await r.io.toDevice(tensor(embeds.data, [embeds.batch, embeds.seq, embeds.dim]));
@@ -506,34 +528,34 @@ export class Pipeline {
    */
   private async safetyCheck(o: GenerateOptions, images: RgbImage[], clock: PhaseClock): Promise<{ images: RgbImage[]; nsfw: boolean[]; outcome: Applied['safetyChecker'] }> {
     if (!o.safetyChecker) return { images, nsfw: images.map(() => false), outcome: { status: 'off' } };
-    const checker = await this.safetyChecker(o.modelId);
-    // the phase is the check itself (loading the checker, once per process, is not part of it)
-    const nsfw = await clock.time({ phase: 'safety_check', units: (o.width * o.height * o.samples) / 1e6 },
-      async () => checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : checker.check(images));
+    // the phase is the check itself (loading the checker, once while it stays in memory, is not part of it)
+    const { nsfw, model } = await this.withSafetyChecker(o.modelId, async (checker) => ({
+      model: checker.model,
+      nsfw: await clock.time({ phase: 'safety_check', units: (o.width * o.height * o.samples) / 1e6 },
+        async () => checker instanceof NsfwClassifier ? (await checker.classify(images)).map(isFlagged) : checker.check(images)),
+    }));
     const replacement = o.safetyCheckerType ?? 'sensitive_content_text';
     const out = await Promise.all(images.map((im, i) => (nsfw[i] ? replaceFlagged(im, replacement) : im)));
-    return { images: out, nsfw, outcome: { status: 'ran', model: checker.model, flagged: nsfw.filter(Boolean).length, replacement } };
+    return { images: out, nsfw, outcome: { status: 'ran', model, flagged: nsfw.filter(Boolean).length, replacement } };
   }
 
   /**
-   * The checker for a base model, loaded once per folder: the model's own (safety_checker/ + feature_extractor/),
-   * else an installed standalone one (models/safety_checker/default), else the embedded nsfwjs classifier.
+   * Runs fn with the checker for a base model, kept in memory under the engine's budget (SessionCache.useResource):
+   * the model's own (safety_checker/ + feature_extractor/), else an installed standalone one
+   * (models/safety_checker/default), else the embedded nsfwjs classifier.
    */
-  private safetyChecker(modelId: string): Promise<NsfwClassifier | ClipSafetyChecker> {
+  private withSafetyChecker<T>(modelId: string, fn: (c: NsfwClassifier | ClipSafetyChecker) => Promise<T>): Promise<T> {
     const base = this.files.path('base', modelId);
     const standalone = this.files.path('safety_checker', 'default');
     const own = base && statSync(base).isDirectory() ? checkerFiles(base) : undefined;
     const installed = !own && standalone && statSync(standalone).isDirectory() ? checkerFiles(standalone) : undefined;
     const files = own ?? installed;
-    const key = files?.dir ?? 'embedded:nsfwjs';
-    let c = this.checkers.get(key);
-    if (!c) {
-      const model = own ? `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)` : 'safety_checker/default (diffusers StableDiffusionSafetyChecker)';
-      c = files ? asUserFile(this.modelsDir, 'safety_checker', files.dir, () => ClipSafetyChecker.load(files, model, this.rt)) : NsfwClassifier.load(this.rt);
-      this.checkers.set(key, c);
-      c.catch(() => this.checkers.delete(key));
-    }
-    return c;
+    const model = own ? `${modelId}/safety_checker (diffusers StableDiffusionSafetyChecker)` : 'safety_checker/default (diffusers StableDiffusionSafetyChecker)';
+    return this.nets.cache.useResource<NsfwClassifier | ClipSafetyChecker, T>(`extra:safety_checker:${files?.dir ?? 'embedded:nsfwjs'}`, async () => ({
+      // twice its weight files, as a network's first estimate (nsfwjs: ~3 MB of uint8 weights in float32)
+      estimateMB: files ? 2 * weightFilesMB(files.dir) : 40,
+      create: () => (files ? asUserFile(this.modelsDir, 'safety_checker', files.dir, () => ClipSafetyChecker.load(files, model, this.rt)) : NsfwClassifier.load(this.rt)),
+    }), fn);
   }
 
   /**
@@ -544,25 +566,25 @@ export class Pipeline {
     if (o.upscale === 1) return { images, outcome: { status: 'off' } };
     const factor = o.upscale;
     const installed = REAL_ESRGAN_IDS[factor].map((id) => ({ id, path: this.files.upscaler(id) })).find((x) => x.path);
-    const key = installed ? `${installed.id}:${installed.path}` : `esrgan-slim-x${factor}`;
-    let net = this.upscalers.get(key);
-    if (!net) {
-      net = installed
-        ? asUserFile(this.modelsDir, 'upscale', installed.path!, () => rrdbNet(installed.path!, installed.id, this.rt))
-        : esrganSlim(factor, this.rt);
-      this.upscalers.set(key, net);
-      net.catch(() => this.upscalers.delete(key));
-    }
-    const n = await net;
+    const key = `extra:upscaler:${installed ? `${installed.id}:${installed.path}` : `esrgan-slim-x${factor}`}`;
     const out: RgbImage[] = [];
-    // the phase is the upscaling itself (loading the upscaler, once per process, is not part of it)
-    await clock.time({ phase: 'upscale', units: (o.width * o.height * o.samples) / 1e6, key: `x${factor}` }, async () => {
-      for (const im of images) {
-        const up = await upscaleTiled(n, im, signal);
-        out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
-      }
+    // kept in memory under the engine's budget (SessionCache.useResource); the phase is the upscaling itself
+    // (loading the upscaler, once while it stays in memory, is not part of it)
+    const model = await this.nets.cache.useResource<UpscaleNet, string>(key, async () => ({
+      // twice its weights (esrgan-slim: well under 1 MB)
+      estimateMB: installed ? 2 * statSync(installed.path!).size / 2 ** 20 : 20,
+      create: () => (installed
+        ? asUserFile(this.modelsDir, 'upscale', installed.path!, () => rrdbNet(installed.path!, installed.id, this.rt))
+        : esrganSlim(factor, this.rt)),
+    }), async (n) => {
+      await clock.time({ phase: 'upscale', units: (o.width * o.height * o.samples) / 1e6, key: `x${factor}` }, async () => {
+        for (const im of images) {
+          const up = await upscaleTiled(n, im, signal);
+          out.push(n.scale === factor ? up : await resizeTo(up, im.width * factor, im.height * factor));
+        }
+      });
+      return n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
     });
-    const model = n.scale === factor ? n.model : `${n.model} ×${n.scale}, then Lanczos to ×${factor}`;
     return { images: out, outcome: { status: 'ran', model, factor } };
   }
 }

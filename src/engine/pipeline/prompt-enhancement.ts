@@ -5,6 +5,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENHANCE_DECODING, PromptEnhancer } from '../extras/prompt-enhancer.ts';
 import type { RuntimeOptions } from '../onnx/session.ts';
+import { weightFilesMB } from '../extras/prompt-translation.ts';
+import type { SessionCache } from './sessions.ts';
+import type { PhaseTimer } from './phases.ts';
 import { modelPath } from '../store.ts';
 import { asUserFile } from './model-files.ts';
 import type { Applied } from './types.ts';
@@ -32,11 +35,12 @@ export function installedPromptEnhancer(modelsDir: string): { id: string; dir: s
   return id === undefined ? undefined : { id, dir: modelPath('prompt_enhancer', id, modelsDir) };
 }
 
-/** The enhance step, with each installed enhancer loaded once (again when its config.json changes). */
+/**
+ * The enhance step, with each installed enhancer loaded once (again when its config.json changes) and kept in
+ * memory under the engine's budget (SessionCache.useResource).
+ */
 export class PromptEnhancers {
-  private readonly loaded = new Map<string, Promise<PromptEnhancer>>();
-
-  constructor(private readonly modelsDir: string, private readonly rt: RuntimeOptions) {}
+  constructor(private readonly modelsDir: string, private readonly rt: RuntimeOptions, private readonly cache: SessionCache) {}
 
   /**
    * enhance_prompt for one request: `text` (after translation) unchanged when not asked for or when no enhancer is
@@ -44,19 +48,24 @@ export class PromptEnhancers {
    * A model folder the enhancer cannot use is EngineError('bad_model_file') naming it relative to the models
    * folder (HTTP 422); an aborted signal is EngineError('cancelled').
    */
-  async run(text: string, o: { enhancePrompt: boolean; seed: number }, signal?: AbortSignal): Promise<{ text: string; outcome: Applied['promptEnhancement'] }> {
+  /** Whether run() will continue the prompt: enhance_prompt asked for and an enhancer installed. */
+  willRun(o: { enhancePrompt: boolean }): boolean {
+    return o.enhancePrompt && installedPromptEnhancer(this.modelsDir) !== undefined;
+  }
+
+  async run(text: string, o: { enhancePrompt: boolean; seed: number }, signal?: AbortSignal, clock?: PhaseTimer): Promise<{ text: string; outcome: Applied['promptEnhancement'] }> {
     if (!o.enhancePrompt) return { text, outcome: { status: 'off' } };
     const found = installedPromptEnhancer(this.modelsDir);
     if (!found) return { text, outcome: { status: 'unavailable', reason: NO_PROMPT_ENHANCER } };
-    const key = `${found.dir}:${statSync(join(found.dir, 'config.json')).mtimeMs}`;
-    let e = this.loaded.get(key);
-    if (!e) {
-      e = asUserFile(this.modelsDir, 'enhance_prompt', found.dir, () => PromptEnhancer.load(found.dir, `prompt_enhancer/${found.id} (GPT2LMHeadModel)`, this.rt));
-      this.loaded.set(key, e);
-      e.catch(() => this.loaded.delete(key));
-    }
-    const enhancer = await e;
-    const out = await enhancer.enhance(text, o.seed, ENHANCE_DECODING, signal);
-    return { text: out.prompt, outcome: { status: 'ran', model: enhancer.model, note: out.note } };
+    const key = `extra:prompt_enhancer:${found.dir}:${statSync(join(found.dir, 'config.json')).mtimeMs}`;
+    return this.cache.useResource(key, async () => ({
+      estimateMB: 2 * weightFilesMB(found.dir),
+      create: () => asUserFile(this.modelsDir, 'enhance_prompt', found.dir, () => PromptEnhancer.load(found.dir, `prompt_enhancer/${found.id} (GPT2LMHeadModel)`, this.rt)),
+    }), async (enhancer: PromptEnhancer) => {
+      // the phase is the enhancement itself (loading the enhancer is not part of it)
+      const enhance = () => enhancer.enhance(text, o.seed, ENHANCE_DECODING, signal);
+      const out = await (clock ? clock.time({ phase: 'enhance', units: 1 }, enhance) : enhance());
+      return { text: out.prompt, outcome: { status: 'ran' as const, model: enhancer.model, note: out.note } };
+    });
   }
 }

@@ -2,10 +2,24 @@
 // Each session is charged what it measurably added: the RSS growth while it loaded, plus the growth during its
 // first run (ONNX Runtime's arena and activation buffers). Before a load, least recently used idle sessions are
 // released until the process's RSS plus the newcomer's expected size fits the budget; after a first run or a
-// release, until the process fits again. A session that a running request holds is never released.
+// release, until the process fits again. A session that a running request holds is never released. The extras'
+// models (safety checker, upscaler, translator, prompt enhancer: their sessions and tables) live under the same
+// budget as resources (useResource): their load and first use are measured the same way.
 import { statSync } from 'node:fs';
 import type { ort } from '../onnx/session.ts';
 import { processRssMB } from './memory.ts';
+
+/** What the cache can hold: an ONNX Runtime session, or an extra's model (its sessions and tables). */
+export interface Releasable {
+  release(): Promise<void>;
+}
+
+/** A resource to be loaded (useResource): its expected resident size, and how to create it. */
+export interface ResourcePlan<R extends Releasable> {
+  /** Expected resident MB when nothing was measured for this key yet (e.g. twice its weight files). */
+  estimateMB: number;
+  create(): Promise<R>;
+}
 
 /** A session to be loaded: its expected resident size, and how to create it. */
 export interface SessionPlan {
@@ -15,7 +29,7 @@ export interface SessionPlan {
 }
 
 interface Entry {
-  session: Promise<ort.InferenceSession>;
+  session: Promise<Releasable>;
   /** RSS growth (MB) while the session was created. */
   loadMB: number;
   /** RSS growth (MB) during its first run; undefined until it ran. */
@@ -23,6 +37,8 @@ interface Entry {
   lastUsed: number;
   users: number;
   ready: boolean;
+  /** A resource's first use is being measured (useResource). */
+  metering?: boolean;
 }
 
 export interface LoadedSessionStats {
@@ -91,10 +107,37 @@ export class SessionCache {
    * are released first to make room, then the session is created and its RSS growth measured.
    */
   async acquire(key: string, plan: () => Promise<SessionPlan>): Promise<ort.InferenceSession> {
+    return this.acquireEntry(key, plan, true) as Promise<ort.InferenceSession>;
+  }
+
+  /**
+   * Runs fn with a resource other than a session (an extra's model) under the same budget: created by `plan` on a
+   * miss with its RSS growth measured, the growth during its first use charged to it too, held against eviction
+   * while fn runs. A failed creation is forgotten (the next call tries again) and its error thrown.
+   */
+  async useResource<R extends Releasable, T>(key: string, plan: () => Promise<ResourcePlan<R>>, fn: (r: R) => Promise<T>): Promise<T> {
+    const r = (await this.acquireEntry(key, plan, false)) as R;
+    const e = this.entries.get(key);
+    try {
+      if (!e || e.runMB !== undefined || e.metering) return await fn(r);
+      e.metering = true;
+      const before = this.rss();
+      try {
+        return await fn(r);
+      } finally {
+        e.runMB = Math.max(0, this.rss() - before);
+        this.measured.set(key, e.loadMB + e.runMB);
+      }
+    } finally {
+      this.release(key);
+    }
+  }
+
+  private async acquireEntry(key: string, plan: () => Promise<{ estimateMB: number; create(): Promise<Releasable> }>, session: boolean): Promise<Releasable> {
     let e = this.entries.get(key);
     if (!e) {
-      const entry: Entry = { session: undefined as unknown as Promise<ort.InferenceSession>, loadMB: 0, lastUsed: 0, users: 0, ready: false };
-      entry.session = this.load(key, entry, plan);
+      const entry: Entry = { session: undefined as unknown as Promise<Releasable>, loadMB: 0, lastUsed: 0, users: 0, ready: false };
+      entry.session = this.load(key, entry, plan, session);
       this.entries.set(key, entry);
       entry.session.catch(() => this.entries.delete(key));
       e = entry;
@@ -104,15 +147,15 @@ export class SessionCache {
     return e.session;
   }
 
-  private async load(key: string, entry: Entry, plan: () => Promise<SessionPlan>): Promise<ort.InferenceSession> {
+  private async load(key: string, entry: Entry, plan: () => Promise<{ estimateMB: number; create(): Promise<Releasable> }>, session: boolean): Promise<Releasable> {
     const p = await plan();
     this.makeRoom(this.measured.get(key) ?? p.estimateMB, key);
     const before = this.rss();
-    const session = await p.create();
+    const made = await p.create();
     entry.loadMB = Math.max(0, this.rss() - before);
     entry.ready = true;
-    this.meterFirstRun(key, entry, session);
-    return session;
+    if (session) this.meterFirstRun(key, entry, made as ort.InferenceSession);
+    return made;
   }
 
   /** Wraps session.run so that its first call's RSS growth is charged to the session. */

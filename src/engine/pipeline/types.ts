@@ -106,6 +106,8 @@ export interface Applied {
   stepsRun: number;
   /** The prompt actually encoded (after translation and enhancement, when those ran). */
   prompt: string;
+  /** The negative prompt actually encoded (translated when multi_lingual ran on it; never enhanced). */
+  negativePrompt: string;
   guessMode: boolean;
   tome: boolean;
   /** Karras sigmas: used, asked for but unsupported by the scheduler, or not asked for. */
@@ -126,6 +128,9 @@ export interface Applied {
   translation: ExtraOutcome<{ model: string; note: string }>;
   /** The prompt's language as identified (ISO 639-3, "und" when undetermined); absent when multi_lingual is off. */
   promptLanguage?: string;
+  /** multi_lingual on a non-empty negative prompt (identified and translated on its own, as the prompt is); absent
+   * when multi_lingual is off or the negative prompt is empty. */
+  negativeTranslation?: ExtraOutcome<{ model: string; note: string }> & { language: string };
   /** enhance_prompt: the GPT-2 that continued the prompt and how it decoded (see extras/prompt-enhancer.ts). */
   promptEnhancement: ExtraOutcome<{ model: string; note: string }>;
   /** The prompts' weighting syntax ((word:1.3), [word], BREAK) was read (GenerateOptions.promptWeighting). */

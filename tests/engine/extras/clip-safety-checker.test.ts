@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { clipPixelValues } from '../../../src/engine/extras/clip-safety-checker.ts';
 import { Pipeline } from '../../../src/engine/pipeline/pipeline.ts';
 import { openSafetensors, writeSafetensors } from '../../../src/engine/weights/safetensors.ts';
-import { FIXTURES } from '../../support/fixtures.ts';
+import { FIXTURES, loadFixture, maxAbsDiff } from '../../support/fixtures.ts';
 import { fx, options } from '../../support/pipeline-cases.ts';
 import { tinyDataDir } from '../../support/tiny-models.ts';
 
@@ -59,4 +60,14 @@ test('the model\'s own checker runs; everything flagged (threshold -2) is replac
   const installed = await pipeline.generate({ ...o, modelId: 'tiny' });
   assert.deepEqual(installed.nsfw, [true, true]);
   assert.equal(installed.applied.safetyChecker.status === 'ran' && installed.applied.safetyChecker.model, 'safety_checker/default (diffusers StableDiffusionSafetyChecker)');
+});
+
+test('pixel values equal transformers\' CLIPImageProcessor (Pillow bicubic, truncated long side, centre crop)', () => {
+  const fx = loadFixture('safety_checker/clip_preprocess');
+  const pre = { mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711] };
+  for (const [i, c] of (fx.meta.cases as { width: number; height: number; size: number }[]).entries()) {
+    const ours = clipPixelValues({ width: c.width, height: c.height, data: fx.get(`image${i}`).data as Uint8Array }, { ...pre, size: c.size, crop: c.size });
+    // float32 rounding of (v / 255 − mean) / std only
+    assert.ok(maxAbsDiff(ours, fx.f32(`pixel_values${i}`)) <= 1e-6, `case ${i}: ${maxAbsDiff(ours, fx.f32(`pixel_values${i}`))}`);
+  }
 });

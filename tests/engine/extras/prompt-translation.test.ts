@@ -2,7 +2,7 @@
 // translator/opus-mt-fr-en): through the engine's worker thread, a French prompt is translated before the text
 // encoder (the images equal those of the translation given as the prompt), meta names the model and the language;
 // a language without its translator runs untranslated and says which one to install; opus-mt-mul-en stands in for
-// any language; English passes unchanged.
+// any language; English passes unchanged; a negative prompt is translated on its own.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,6 +65,40 @@ test('a French prompt is translated in the worker; the translation is what the t
   assert.ok(translated.images[0]!.equals(asTranslation.images[0]!), 'the text encoder received the translation');
   const untranslated = await engine.generate({ ...opts, multiLingual: false });
   assert.ok(!translated.images[0]!.equals(untranslated.images[0]!), 'the translation changed what was encoded');
+});
+
+test('a French negative prompt is translated on its own (the English prompt passes unchanged); meta shows the encoded one', async () => {
+  const expected = (await engine.generate(opts)).applied.prompt; // FRENCH's translation, as the prompt
+  const r = await engine.generate({ ...opts, prompt: 'a photo of a cat', negativePrompt: FRENCH });
+  assert.equal(r.applied.prompt, 'a photo of a cat');
+  assert.equal(r.applied.negativePrompt, expected);
+  assert.deepEqual(r.applied.negativeTranslation, { status: 'ran', model: 'opus-mt-fr-en', note: 'translated from fr with opus-mt-fr-en', language: 'fra' });
+  const m = appliedMeta(r.applied);
+  assert.equal(m.negative_prompt, expected);
+  assert.equal(m.negative_prompt_language, 'fra');
+  assert.equal(m.negative_prompt_note, 'translated from fr with opus-mt-fr-en');
+  // the text encoder received the translated negative prompt
+  const asTranslation = await engine.generate({ ...opts, prompt: 'a photo of a cat', negativePrompt: expected, multiLingual: false });
+  assert.ok(r.images[0]!.equals(asTranslation.images[0]!));
+  assert.equal(asTranslation.applied.negativePrompt, expected);
+  assert.equal(asTranslation.applied.negativeTranslation, undefined, 'multi_lingual off: nothing to report');
+  const untranslated = await engine.generate({ ...opts, prompt: 'a photo of a cat', negativePrompt: FRENCH, multiLingual: false });
+  assert.ok(!r.images[0]!.equals(untranslated.images[0]!));
+  // an empty negative prompt is not identified at all
+  assert.equal((await engine.generate({ ...opts, prompt: 'a photo of a cat' })).applied.negativeTranslation, undefined);
+});
+
+test('each translation that will run is planned as a translate phase before the text encoder, and timed as one', async () => {
+  const plans: string[][] = [], phases: string[] = [];
+  const hooks = { onPlan: (p: { work: { phase: string }[] }) => plans.push(p.work.map((w) => w.phase)), onPhase: (e: { phase: string }) => phases.push(e.phase) };
+  await engine.generate({ ...opts, negativePrompt: FRENCH }, hooks);
+  assert.deepEqual(plans[0]!.filter((p) => p === 'translate').length, 2, 'the prompt and the negative prompt');
+  assert.ok(plans[0]!.lastIndexOf('translate') < plans[0]!.indexOf('encode'));
+  assert.equal(phases.filter((p) => p === 'translate').length, 2);
+  // English, or a language with no translator installed: nothing planned, nothing timed
+  plans.length = 0; phases.length = 0;
+  await engine.generate({ ...opts, prompt: 'a photo of a cat on a sofa', negativePrompt: GERMAN }, hooks);
+  assert.ok(!plans[0]!.includes('translate') && !phases.includes('translate'));
 });
 
 test('German with only opus-mt-fr-en installed runs untranslated and names the model to install; opus-mt-mul-en then translates it', async () => {

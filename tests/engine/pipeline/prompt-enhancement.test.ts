@@ -42,8 +42,13 @@ test('installed: the enhanced prompt (prompt + the seeded continuation) is what 
     assert.equal(enhanced.applied.prompt, reference.prompt);
     assert.ok(enhanced.applied.prompt.length > o.prompt.length && enhanced.applied.prompt.startsWith(o.prompt), enhanced.applied.prompt);
     assert.deepEqual(enhanced.applied.promptEnhancement, { status: 'ran', model: 'prompt_enhancer/default (GPT2LMHeadModel)', note: reference.note });
-    // the same request again: the same text (seeded)
-    assert.equal((await pipeline.generateRaw({ ...o, enhancePrompt: true })).applied.prompt, enhanced.applied.prompt);
+    // the same request again: the same text (seeded); planned and timed as one enhance phase, before the encoding
+    const plan: string[] = [], phases: string[] = [];
+    const again = await pipeline.generateRaw({ ...o, enhancePrompt: true }, { onPlan: (p) => plan.push(...p.work.map((w) => w.phase)), onPhase: (e) => phases.push(e.phase) });
+    assert.equal(again.applied.prompt, enhanced.applied.prompt);
+    assert.equal(plan.filter((p) => p === 'enhance').length, 1);
+    assert.ok(plan.indexOf('enhance') < plan.indexOf('encode'));
+    assert.deepEqual(phases.filter((p) => p === 'enhance'), ['enhance']);
     // the encoder saw the enhanced text: the same pixels as sending it as the prompt, other pixels than the original's
     const plain = await pipeline.generateRaw({ ...o, prompt: enhanced.applied.prompt, enhancePrompt: false });
     assert.deepEqual(plain.pixels, enhanced.pixels);

@@ -99,3 +99,51 @@ test('SessionCache charges each session its measured RSS growth (load and first 
   cache.release('e');
   assert.equal(cache.evictionCount(), 3);
 });
+
+test('useResource: an extra\'s model is charged its load and first use, shares the budget with sessions and is evicted like them, never while in use', async () => {
+  let rss = 50;
+  const evicted: string[] = [];
+  const cache = new SessionCache({ budgetMB: 200, rssMB: () => rss, onEvict: (k) => evicted.push(k) });
+  const resource = (mb: number, firstUseMB: number) => async () => ({
+    estimateMB: 5,
+    create: async () => {
+      rss += mb;
+      let used = false;
+      return { use: () => { if (!used) { used = true; rss += firstUseMB; } }, release: async () => { rss -= used ? mb + firstUseMB : mb; } };
+    },
+  });
+  const session = async () => ({ estimateMB: 10, create: async () => { rss += 60; return { run: async () => ({}), release: async () => { rss -= 60; } } as unknown as ort.InferenceSession; } });
+  assert.equal(await cache.useResource('extra:checker', resource(30, 10), async (r) => { r.use(); return 'flags'; }), 'flags');
+  assert.deepEqual(cache.loaded().map((l) => [l.key, l.loadMB, l.runMB]), [['extra:checker', 30, 10]]);
+  await cache.use('unet', session, (s) => s.run({})); // 50 + 40 + 60 = 150
+  // a second resource, larger than its estimate: once it is measured over the budget, the checker (idle, least
+  // recently used) goes
+  await cache.useResource('extra:upscaler', resource(70, 0), async (r) => r.use());
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(evicted, ['extra:checker']);
+  assert.ok(rss <= 200, `rss ${rss}`);
+  // a resource in use is held: a newcomer evicts the idle UNet instead
+  await cache.useResource('extra:translator', resource(20, 0), async (r) => {
+    r.use();
+    await cache.use('controlnet', session, (s) => s.run({}));
+  });
+  assert.ok(!evicted.includes('extra:translator'));
+  assert.ok(evicted.includes('unet'), `evicted ${evicted.join(', ')}`);
+  // a failed creation is forgotten and thrown
+  await assert.rejects(cache.useResource('extra:bad', async () => ({ estimateMB: 1, create: async () => { throw new Error('bad file'); } }), async () => 1), /bad file/);
+  assert.ok(!cache.has('extra:bad'));
+});
+
+test('the safety checker and the upscaler are held in the sessions\' cache, under its budget', async () => {
+  const p = await Pipeline.create({ dataDir, threads: 1 });
+  await p.generate({ ...opts, safetyChecker: true, upscale: 2 });
+  const keys = p.stats().loaded.map((l) => l.key);
+  assert.ok(keys.includes('extra:safety_checker:embedded:nsfwjs'), keys.join(', '));
+  assert.ok(keys.includes('extra:upscaler:esrgan-slim-x2'), keys.join(', '));
+  for (const l of p.stats().loaded.filter((x) => x.key.startsWith('extra:'))) assert.notEqual(l.runMB, null, `${l.key}: its first use was measured`);
+  // a budget of 1 MB: every idle session and extra is released after the request
+  const tight = await Pipeline.create({ dataDir, threads: 1, memoryBudgetMB: 1 });
+  await tight.generate({ ...opts, safetyChecker: true, upscale: 2 });
+  assert.deepEqual(tight.stats().loaded.map((l) => l.key), []);
+  assert.ok(tight.stats().evictions >= 2);
+});
