@@ -1,21 +1,24 @@
 """Trains the demo model on CPU from a fixed seed, phase by phase, and exports it in diffusers' layout.
 
-    python train.py WORK_DIR [--phases vae,latents,unet,canny,scribble,export] [--smoke]
+    python train.py WORK_DIR [--phases vae,latents,hints,joint,export] [--threads 2] [--max-minutes vae=12,joint=40]
+
+The shipped model (assets/demo-model, see its README.md): vae, latents, hints, joint (40 min), then joint_more
+(20 min), export, with --threads 2 on a 2-core machine otherwise idle.
 
 Phases (each writes its result under WORK_DIR, so a later run resumes after the last finished phase):
   vae       AutoencoderKL on random 64x64 crops of dataset images: MSE + L1 of the decoded posterior mean,
             + 0.1 mean variance (driven to ~0) + 1e-4 mean square of the latents.
-  latents   encodes the first N_LATENT training images (posterior mean); scaling_factor = 1 / std.
-  decoder   the VAE decoder alone, encoder frozen (the latents do not change, so it may run beside unet).
-  unet      UNet2DConditionModel + CLIPTextModel (trained jointly from scratch), epsilon prediction with SD 1.5's
-            noise schedule (scaled_linear 0.00085-0.012, 1000 steps); 10% empty captions so guidance works.
-  canny, scribble
-            ControlNetModel.from_unet (UNet and text encoder frozen) on the same latents and our annotators' hints;
-            30% empty captions so the control alone carries the layout. The two are independent (the committed
-            run trained them in two processes side by side).
+  latents   encodes the first N_LATENT training images (posterior mean); scaling_factor = 1 / std; logs the VAE's
+            held-out reconstruction scores.
+  hints     the canny and scribble maps of those images (our annotators' algorithms, dataset.py).
+  joint     text encoder, UNet and the canny and scribble ControlNets together from scratch (train_joint);
+            joint_more continues them with a warm restart of the learning rate. Held-out scores are logged
+            every EVAL_EVERY_SECONDS (quick_eval).
   export    fp16 safetensors: WORK_DIR/export/base (model_index.json, scheduler/, text_encoder/, tokenizer/, unet/,
             vae/) and WORK_DIR/export/controlnet-<type>/.
-Everything runs with torch.set_num_threads(1) and torch.manual_seed(SEED + phase number).
+Earlier recipe, kept for reference (the first, unshipped run): decoder (the VAE decoder alone), unet / unet_more
+(text encoder + UNet), canny / scribble (+ _more: ControlNets against a frozen UNet).
+Everything runs with torch.set_num_threads(--threads) and torch.manual_seed(SEED + phase number).
 """
 import argparse
 import json
@@ -34,7 +37,7 @@ import dataset
 import tokenizer as small_tokenizer
 
 SEED = 0
-N_LATENT = 3000
+N_LATENT = 6000
 LATENT_FACTOR = 8  # 128x128 images -> 4x16x16 latents
 VAE = dict(
     in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, block_out_channels=(16, 32, 64, 64),
@@ -51,7 +54,7 @@ UNET = dict(
     up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'),
     cross_attention_dim=64, attention_head_dim=4, norm_num_groups=32,
 )
-CONDITIONING_CHANNELS = (16, 32, 64, 64)  # 3 stride-2 convs: 128x128 hint -> 16x16, the latent size
+CONDITIONING_CHANNELS = (8, 16, 32, 32)  # 3 stride-2 convs: 128x128 hint -> 16x16, the latent size
 SD15_SCHEDULER = {
     '_class_name': 'PNDMScheduler', '_diffusers_version': '0.6.0', 'beta_end': 0.012, 'beta_schedule': 'scaled_linear',
     'beta_start': 0.00085, 'clip_sample': False, 'num_train_timesteps': 1000, 'set_alpha_to_one': False,
@@ -59,9 +62,9 @@ SD15_SCHEDULER = {
 }
 # Steps and batch sizes of the committed model (see README.md); --smoke divides the steps by 100.
 STEPS = {'vae': 100000, 'vae_more': 100000, 'decoder': 100000, 'unet': 100000, 'unet_more': 100000, 'canny': 100000, 'scribble': 100000,
-         'canny_more': 100000, 'scribble_more': 100000}  # the committed run: capped by --max-minutes (see README.md)
-BATCH = {'vae': 8, 'vae_more': 8, 'decoder': 8, 'unet': 32, 'canny': 16, 'scribble': 16}
-LR = {'vae': 1e-3, 'vae_more': 1e-3, 'decoder': 5e-4, 'unet': 1e-3, 'unet_more': 1e-3, 'canny': 1e-3, 'scribble': 1e-3}
+         'canny_more': 100000, 'scribble_more': 100000, 'joint': 100000, 'joint_more': 100000}  # the committed run: capped by --max-minutes (see README.md)
+BATCH = {'joint': 32, 'vae': 8, 'vae_more': 8, 'decoder': 8, 'unet': 32, 'canny': 16, 'scribble': 16}
+LR = {'joint': 1e-3, 'joint_more': 5e-4, 'vae': 1e-3, 'vae_more': 1e-3, 'decoder': 5e-4, 'unet': 1e-3, 'unet_more': 1e-3, 'canny': 1e-3, 'scribble': 1e-3}
 VAE_CROP = 64  # the VAE trains on random 64x64 crops (4x cheaper; it is convolutional)
 # --max-minutes caps each phase's wall time (the phase then ends early and logs how many steps it made).
 DEVICE = torch.device('cpu')
@@ -189,8 +192,22 @@ def encode_latents(work: str, n: int) -> None:
     captions = [dataset.sample(SEED, i).caption for i in range(n)]
     torch.save({'latents': lat * scale, 'captions': captions}, os.path.join(work, 'latents.pt'))
     SCALING['v'] = scale
+    log(f'vae held-out reconstruction: {vae_check(vae)}')
     finished('vae', 'vae', vae, DONE_STEPS.get('vae'))
     log(f'latents {tuple(lat.shape)} mean {lat.mean().item():.3f} std {lat.std().item():.3f} -> scaling_factor {scale:.4f}')
+
+
+@torch.no_grad()
+def vae_check(vae, n: int = 48) -> str:
+    """Shape / background colour accuracy of VAE reconstructions of held-out images (evaluate.py's scores)."""
+    import evaluate
+    samples = [dataset.sample(1, i) for i in range(n)]
+    x = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    r = ((vae.decode(vae.encode(x).latent_dist.mean).sample + 1) * 127.5).clamp(0, 255).round()
+    img = r.permute(0, 2, 3, 1).to(torch.uint8).numpy()
+    sc = [evaluate.scores(img[i], samples[i]) for i in range(n)]
+    return (f"shape {np.mean([r['shape_ok'] for r in sc]):.2f} bg {np.mean([r['background_ok'] for r in sc]):.2f} "
+            f"shape error {np.mean([r['shape_error'] for r in sc]):.1f}")
 
 
 def noise_scheduler() -> DDPMScheduler:
@@ -308,6 +325,135 @@ def train_controlnet(work: str, kind: str, steps: int, more: bool = False) -> No
     finished(kind, f'controlnet-{kind}', cn, step + 1)
 
 
+JOINT_MODES = (('none', 0.4), ('canny', 0.3), ('scribble', 0.3))  # per step: which ControlNet (if any) joins
+MIN_SNR_GAMMA = 5.0  # Min-SNR weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting")
+
+
+def precompute_hints(work: str, n: int) -> None:
+    """WORK_DIR/hints.pt: uint8 [n,128,128] canny and scribble maps of the first n training images."""
+    out = {k: torch.from_numpy(np.stack([dataset.HINTS[k](dataset.sample(SEED, i).image) for i in range(n)]))
+           for k in dataset.HINTS}
+    torch.save(out, os.path.join(work, 'hints.pt'))
+    log(f'hints for {n} images')
+
+
+def hint_batch(maps: torch.Tensor, idx) -> torch.Tensor:
+    """[B,3,128,128] in [0, 1] from uint8 maps, as the pipeline feeds control images."""
+    return (maps[idx].float() / 255)[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+@torch.no_grad()
+def quick_eval(text, unet, nets, tok, vae, n: int = 16) -> str:
+    """Held-out check during training: DDIM 10 steps, CFG 5, on dataset seed 1: shape / background colour accuracy
+    (evaluate.py's scores) with the canny hint and without any hint."""
+    import evaluate
+    from diffusers import DDIMScheduler
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', clip_sample=False,
+                          set_alpha_to_one=False, steps_offset=1)
+    text.eval(); unet.eval(); [c.eval() for c in nets.values()]
+    samples = [dataset.sample(1, i) for i in range(n)]
+    cond = text(token_ids(tok, [s.caption for s in samples])).last_hidden_state
+    uncond = text(token_ids(tok, [''] * n)).last_hidden_state
+    parts = []
+    for kind in ('canny', None):
+        g = torch.Generator().manual_seed(1234)
+        x = torch.randn(n, 4, 16, 16, generator=g)
+        sched.set_timesteps(10)
+        hint = None
+        if kind:
+            hint = torch.from_numpy(np.stack([dataset.HINTS[kind](s.image) for s in samples])).float() / 255
+            hint = hint[:, None].expand(-1, 3, -1, -1).repeat(2, 1, 1, 1)
+        for t in sched.timesteps:
+            xx, cc = torch.cat([x, x]), torch.cat([uncond, cond])
+            extra = {}
+            if kind:
+                d, m = nets[kind](xx, t, cc, controlnet_cond=hint, return_dict=False)
+                extra = dict(down_block_additional_residuals=d, mid_block_additional_residual=m)
+            e_u, e_c = unet(xx, t, cc, **extra).sample.chunk(2)
+            x = sched.step(e_u + 5.0 * (e_c - e_u), t, x).prev_sample
+        img = ((vae.decode(x / vae.config.scaling_factor).sample + 1) * 127.5).clamp(0, 255).round()
+        img = img.permute(0, 2, 3, 1).to(torch.uint8).numpy()
+        sc = [evaluate.scores(img[i], samples[i]) for i in range(n)]
+        parts.append(f"{kind or 'none'}: shape {np.mean([r['shape_ok'] for r in sc]):.2f} "
+                     f"bg {np.mean([r['background_ok'] for r in sc]):.2f} iou {np.mean([r['edge_iou'] for r in sc]):.2f}")
+    text.train(); unet.train(); [c.train() for c in nets.values()]
+    return ' | '.join(parts)
+
+
+def train_joint(work: str, steps: int, more: bool = False) -> None:
+    """Phase joint: text encoder, UNet and the canny and scribble ControlNets trained together from scratch. Each
+    step picks one mode (JOINT_MODES): no ControlNet (the base model alone, so scale 0 and plain txt2img work) or
+    one ControlNet whose residuals the UNet adds, as the pipeline does. As nothing is pretrained, the ControlNets'
+    output convolutions start from PyTorch's default initialisation rather than zero (the zero init protects a
+    pretrained UNet; here it would only delay the hint's effect). Epsilon loss with Min-SNR-5 weights.
+    more: continue the saved networks (phase joint_more: a warm restart of the learning-rate schedule)."""
+    phase = 'joint_more' if more else 'joint'
+    torch.manual_seed(SEED + (9 if more else 3))
+    tok = load_tokenizer(work)
+    data = torch.load(os.path.join(work, 'latents.pt'))
+    maps = torch.load(os.path.join(work, 'hints.pt'))
+    vae = AutoencoderKL.from_pretrained(os.path.join(work, 'vae')).eval().requires_grad_(False)
+    if more:
+        text = CLIPTextModel.from_pretrained(os.path.join(work, 'text_encoder'))
+        unet = UNet2DConditionModel.from_pretrained(os.path.join(work, 'unet'))
+        nets = {k: ControlNetModel.from_pretrained(os.path.join(work, f'controlnet-{k}')) for k in dataset.HINTS}
+    else:
+        text = CLIPTextModel(text_encoder_config(tok))
+        unet = UNet2DConditionModel(**UNET)
+        nets = {}
+        for kind in dataset.HINTS:
+            cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=CONDITIONING_CHANNELS)
+            for m in [*cn.controlnet_down_blocks, cn.controlnet_mid_block, cn.controlnet_cond_embedding.conv_out]:
+                m.reset_parameters()
+            nets[kind] = cn
+    for m in [text, unet, *nets.values()]:
+        m.train()
+    modules = [text, unet, *nets.values()]
+    params = [p for m in modules for p in m.parameters()]
+    opt = torch.optim.AdamW(params, lr=LR[phase], weight_decay=1e-2)
+    lr_sched = schedule(opt, steps, phase)
+    sched = noise_scheduler()
+    snr = sched.alphas_cumprod / (1 - sched.alphas_cumprod)
+    weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr
+    rng = np.random.default_rng(SEED + (9 if more else 3))
+    n = len(data['captions'])
+    names, probs = zip(*JOINT_MODES)
+    t0 = time.time()
+    last_eval = t0
+    for step in range(steps):
+        if out_of_time(phase, step, t0):
+            break
+        mode = names[rng.choice(len(names), p=probs)]
+        idx = rng.integers(0, n, BATCH['joint'])
+        noisy, noise, t, ids = diffusion_batch(data, idx, tok, 0.1, rng, sched)
+        cond = text(ids).last_hidden_state
+        extra = {}
+        if mode != 'none':
+            d, m = nets[mode](noisy, t, cond, controlnet_cond=hint_batch(maps[mode], idx), return_dict=False)
+            extra = dict(down_block_additional_residuals=d, mid_block_additional_residual=m)
+        pred = unet(noisy, t, cond, **extra).sample
+        loss = (F.mse_loss(pred, noise, reduction='none').mean((1, 2, 3)) * weight[t]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        lr_sched.step()
+        if step % 50 == 0:
+            log(f'{phase} step {step} ({mode}) loss {loss.item():.4f} ({(step + 1) / (time.time() - t0):.2f} it/s)')
+        if time.time() - last_eval > EVAL_EVERY_SECONDS:
+            log(f'{phase} step {step} held-out: {quick_eval(text, unet, nets, tok, vae)}')
+            last_eval = time.time()
+    log(f'{phase}: {step + 1} steps; held-out: {quick_eval(text, unet, nets, tok, vae)}')
+    unet.save_pretrained(os.path.join(work, 'unet'))
+    text.save_pretrained(os.path.join(work, 'text_encoder'))
+    for kind, cn in nets.items():
+        cn.save_pretrained(os.path.join(work, f'controlnet-{kind}'))
+    DONE_STEPS[phase] = step + 1
+
+
+EVAL_EVERY_SECONDS = 360
+
+
 def import_flat(work: str, flat: str) -> None:
     """Rebuilds WORK_DIR's networks from a --flat folder (training run elsewhere, e.g. on a GPU machine)."""
     from safetensors.torch import load_file
@@ -371,6 +517,7 @@ def main() -> None:
     p.add_argument('--force', action='store_true', help='redo phases whose output exists')
     p.add_argument('--device', default='cpu')
     p.add_argument('--max-minutes', default='', help='per-phase wall-time caps, e.g. vae=1.2,unet=3.5')
+    p.add_argument('--threads', type=int, default=1, help='torch threads (2 only with the machine to itself)')
     p.add_argument('--flat', help='also write each finished network to FLAT/<name>.safetensors + meta.json')
     a = p.parse_args()
     global DEVICE, FLAT
@@ -382,7 +529,7 @@ def main() -> None:
         k, v = kv.split('=')
         MAX_SECONDS[k] = 60 * float(v)
     # one thread: on the shared 2-core machine two threads ran 5-8x slower (OpenMP barriers wait on the other)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     os.makedirs(a.work, exist_ok=True)
@@ -402,6 +549,13 @@ def main() -> None:
             encode_latents(a.work, n_latent)
         elif phase == 'decoder' and not done('vae_decoder'):
             train_decoder(a.work, steps['decoder'])
+        elif phase == 'hints' and not done('hints.pt'):
+            precompute_hints(a.work, n_latent)
+        elif phase == 'joint' and not done('unet'):
+            train_joint(a.work, steps['joint'])
+        elif phase == 'joint_more' and not done('joint_more.done'):
+            train_joint(a.work, steps['joint'], more=True)
+            open(os.path.join(a.work, 'joint_more.done'), 'w').close()
         elif phase == 'unet' and not done('unet'):
             train_unet(a.work, steps['unet'])
         elif phase == 'unet_more' and not done('unet_more.done'):
