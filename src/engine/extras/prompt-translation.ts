@@ -3,9 +3,10 @@
 // neither English nor undetermined, translate it to English with the installed translator for that language
 // (translator/opus-mt-<src>-en, else translator/opus-mt-mul-en). With none installed the prompt runs as written and
 // the outcome says why. Runs inside the engine (the worker thread), never on the HTTP event loop.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeOptions } from '../onnx/session.ts';
+import { weightFilesMB } from '../pipeline/memory.ts';
 import type { SessionCache } from '../pipeline/sessions.ts';
 import type { PhaseTimer } from '../pipeline/phases.ts';
 import { asUserFile } from '../pipeline/model-files.ts';
@@ -22,13 +23,6 @@ export interface PromptTranslation {
   /** franc's ISO 639-3 code ("und" when undetermined). */
   language: string;
   outcome: ExtraOutcome<{ model: string; note: string }>;
-}
-
-/** Size of a model folder's weight files (not its sub-folders) in MB: twice it is a model's first memory estimate. */
-export function weightFilesMB(dir: string): number {
-  let bytes = 0;
-  for (const f of readdirSync(dir)) if (/\.(safetensors|bin|pth?|ckpt)$/.test(f)) bytes += statSync(join(dir, f)).size;
-  return bytes / 2 ** 20;
 }
 
 /**

@@ -1,6 +1,7 @@
 // What the process really holds: resident memory (RSS) as the kernel counts it, the machine's memory (or the
-// container's limit), and the default budget for loaded networks derived from it.
-import { readFileSync } from 'node:fs';
+// container's limit), the default budget for loaded networks derived from it, and a model folder's first estimate.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { totalmem } from 'node:os';
 
 const MB = 2 ** 20;
@@ -40,4 +41,11 @@ export function defaultMemoryBudgetMB(): number {
  */
 export function mallocReturnsMemory(env: Record<string, string | undefined>): boolean {
   return process.platform !== 'linux' || (env.MALLOC_MMAP_THRESHOLD_ ?? '') !== '';
+}
+
+/** Size of a model folder's weight files (not its sub-folders) in MB: twice it is a model's first memory estimate. */
+export function weightFilesMB(dir: string): number {
+  let bytes = 0;
+  for (const f of readdirSync(dir)) if (/\.(safetensors|bin|pth?|ckpt)$/.test(f)) bytes += statSync(join(dir, f)).size;
+  return bytes / MB;
 }

@@ -9,7 +9,7 @@ import { inpaintCondition, inpaintPreview } from '../annotators/inpaint.ts';
 import { configureAnnotatorSessions } from '../annotators/neural/session.ts';
 import { EngineError } from '../errors.ts';
 import { checkerFiles, ClipSafetyChecker } from '../extras/clip-safety-checker.ts';
-import { PromptTranslators, weightFilesMB } from '../extras/prompt-translation.ts';
+import { PromptTranslators } from '../extras/prompt-translation.ts';
 import { isFlagged, NsfwClassifier } from '../extras/nsfw-classifier.ts';
 import { replaceFlagged } from '../extras/replace.ts';
 import { esrganSlim, REAL_ESRGAN_IDS, resizeTo, rrdbNet, upscaleTiled, type UpscaleNet } from '../extras/upscaler.ts';
@@ -36,7 +36,7 @@ import { encodePrompts } from './prompt.ts';
 import { PromptEnhancers } from './prompt-enhancement.ts';
 import { INPAINT_UNET_CHANNELS, inpaintUnetExtra, maskedImage, withInpaintChannels, type InpaintUnetExtra } from './inpaint-unet.ts';
 import { parseUNetConfig } from '../models/unet-config.ts';
-import { defaultMemoryBudgetMB, processRssMB } from './memory.ts';
+import { defaultMemoryBudgetMB, processRssMB, weightFilesMB } from './memory.ts';
 import { PhaseClock, stepUnits, type PlannedWork, type TestDelays } from './phases.ts';
 import { planOf } from './plan.ts';
 import { stepKey } from './work.ts';
@@ -318,11 +318,6 @@ export class Pipeline {
     return { combined: combineLoras(loras), ignored: ignored.slice(0, 20) };
   }
 
-  /**
-   * The prompt stage before encoding: translation (multi_lingual, of the prompt and, on its own, of a non-empty
-   * negative prompt), then enhancement (enhance_prompt, the prompt only). Returns the texts to encode and what each
-   * step did.
-   */
   /** The prompt stage's planned work: each translation that will run (an installed translator for a text that is
    * not English), then the enhancement when an enhancer is installed. */
   private promptWork(o: GenerateOptions): PlannedWork[] {
@@ -334,6 +329,11 @@ export class Pipeline {
     return work;
   }
 
+  /**
+   * The prompt stage before encoding: translation (multi_lingual, of the prompt and, on its own, of a non-empty
+   * negative prompt), then enhancement (enhance_prompt, the prompt only). Returns the texts to encode and what each
+   * step did.
+   */
   private async preparePrompt(r: RequestRun): Promise<{ text: string; negative: string; applied: Pick<Applied, 'prompt' | 'negativePrompt' | 'translation' | 'negativeTranslation' | 'promptEnhancement' | 'promptLanguage'> }> {
     const clock = r.clock;
     const translated = r.o.multiLingual ? await this.translators.translate(r.o.prompt, clock) : undefined;

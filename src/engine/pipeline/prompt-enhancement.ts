@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENHANCE_DECODING, PromptEnhancer } from '../extras/prompt-enhancer.ts';
 import type { RuntimeOptions } from '../onnx/session.ts';
-import { weightFilesMB } from '../extras/prompt-translation.ts';
+import { weightFilesMB } from './memory.ts';
 import type { SessionCache } from './sessions.ts';
 import type { PhaseTimer } from './phases.ts';
 import { modelPath } from '../store.ts';

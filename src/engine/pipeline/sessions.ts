@@ -14,19 +14,16 @@ export interface Releasable {
   release(): Promise<void>;
 }
 
-/** A resource to be loaded (useResource): its expected resident size, and how to create it. */
+/** Something to be loaded: its expected resident size, and how to create it. */
 export interface ResourcePlan<R extends Releasable> {
-  /** Expected resident MB when nothing was measured for this key yet (e.g. twice its weight files). */
+  /** Expected resident MB when nothing was measured for this key yet (a session: SessionCache.modelMB × 2; an
+   * extra's model: twice its weight files). */
   estimateMB: number;
   create(): Promise<R>;
 }
 
-/** A session to be loaded: its expected resident size, and how to create it. */
-export interface SessionPlan {
-  /** Expected resident MB when nothing was measured for this key yet (e.g. SessionCache.modelMB × 2). */
-  estimateMB: number;
-  create(): Promise<ort.InferenceSession>;
-}
+/** A session to be loaded (acquire, use). */
+export type SessionPlan = ResourcePlan<ort.InferenceSession>;
 
 interface Entry {
   session: Promise<Releasable>;
@@ -133,7 +130,7 @@ export class SessionCache {
     }
   }
 
-  private async acquireEntry(key: string, plan: () => Promise<{ estimateMB: number; create(): Promise<Releasable> }>, session: boolean): Promise<Releasable> {
+  private async acquireEntry(key: string, plan: () => Promise<ResourcePlan<Releasable>>, session: boolean): Promise<Releasable> {
     let e = this.entries.get(key);
     if (!e) {
       const entry: Entry = { session: undefined as unknown as Promise<Releasable>, loadMB: 0, lastUsed: 0, users: 0, ready: false };
@@ -147,7 +144,7 @@ export class SessionCache {
     return e.session;
   }
 
-  private async load(key: string, entry: Entry, plan: () => Promise<{ estimateMB: number; create(): Promise<Releasable> }>, session: boolean): Promise<Releasable> {
+  private async load(key: string, entry: Entry, plan: () => Promise<ResourcePlan<Releasable>>, session: boolean): Promise<Releasable> {
     const p = await plan();
     this.makeRoom(this.measured.get(key) ?? p.estimateMB, key);
     const before = this.rss();
