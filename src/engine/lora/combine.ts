@@ -124,8 +124,13 @@ export interface LoraSlotSpec {
 }
 
 export interface FeedOptions {
-  /** Rank of the branch fed to slots no LoRA touches: 0 (default: zero-sized tensors, which ONNX Runtime's MatMul,
-   *  Mul and Conv take and add exact zeros for, at no cost) or 1 (one zero row, for runtimes without empty tensors). */
+  /**
+   * Rank of the branch fed to linear slots no LoRA touches: 0 (default: zero-sized tensors; ONNX Runtime's MatMul
+   * folds [B, T, 0] @ [0, out] into one GEMM, which it fills with zeros) or 1 (one zero row, for runtimes without
+   * empty tensors). Conv slots always get at least rank 1: ONNX Runtime 1.30's CPU Conv with no input channels
+   * ([B, 0, H, W] into [out, 0, 1, 1]) returns its output buffer unwritten, so a rank-0 conv branch added whatever
+   * that memory held (stale activations with the arena, NaN seen without it; tests/engine/lora/empty-rank.test.ts).
+   */
   emptyRank?: 0 | 1;
 }
 
@@ -172,10 +177,12 @@ export function loraFeeds(slots: LoraSlotSpec[], combined: Map<string, FeedTenso
       feeds.set(scaleName, { dims: [R], data: scale.data });
       used.add(downName).add(upName).add(scaleName);
     } else {
-      const { d, u } = shapes(emptyRank);
-      feeds.set(downName, { dims: d, data: zeros(emptyRank * s.inFeatures * kh * kw) });
-      feeds.set(upName, { dims: u, data: zeros(s.outFeatures * emptyRank) });
-      feeds.set(scaleName, { dims: [emptyRank], data: zeros(emptyRank) });
+      // a zero branch: rank 1 at least for a conv (FeedOptions.emptyRank says why)
+      const R = s.kind === 'conv' ? Math.max(1, emptyRank) : emptyRank;
+      const { d, u } = shapes(R);
+      feeds.set(downName, { dims: d, data: zeros(R * s.inFeatures * kh * kw) });
+      feeds.set(upName, { dims: u, data: zeros(s.outFeatures * R) });
+      feeds.set(scaleName, { dims: [R], data: zeros(R) });
     }
   }
   const unused = [...new Set([...combined.keys()].filter((k) => !used.has(k)).map((k) => k.replace(/\.lora_(down|up|scale)$/, '')))];

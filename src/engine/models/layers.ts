@@ -83,7 +83,8 @@ export class Net {
     };
   }
 
-  /** x @ downᵀ, scaled per rank row (broadcast on the last axis), @ upᵀ. Rank 0 adds exact zeros. */
+  /** x @ downᵀ, scaled per rank row (broadcast on the last axis), @ upᵀ. Rank 0 adds exact zeros (ONNX Runtime's
+   *  MatMul fills a [M, 0] @ [0, N] product with zeros). */
   loraLinear(name: string, x: Value, inF: number, outF: number): Value {
     const { down, up, scale } = this.addSlot(name, 'linear', inF, outF, [1, 1]);
     const g = this.g;
@@ -91,7 +92,8 @@ export class Net {
     return g.op('MatMul', [h, g.op('Transpose', [up], { perm: [1, 0] })]);
   }
 
-  /** Conv(x, down) [B,r,H,W], scaled per channel (scale as [r,1,1]), then the 1×1 Conv with up. */
+  /** Conv(x, down) [B,r,H,W], scaled per channel (scale as [r,1,1]), then the 1×1 Conv with up. Never feed it rank 0:
+   *  ONNX Runtime's CPU Conv leaves its output unwritten when it has no input channels (lora/combine.ts FeedOptions). */
   loraConv(name: string, x: Value, inF: number, outF: number, k: [number, number], strides: number[], pads: number[]): Value {
     const { down, up, scale } = this.addSlot(name, 'conv', inF, outF, k);
     const g = this.g;

@@ -69,7 +69,7 @@ test('combineLoras: the formats seen in each fixture file', async () => {
   assert.deepEqual(await fmt('peft'), ['peft']);
 });
 
-test('loraFeeds: every slot gets a feed; LoRA slots the combined branch, the others rank-0 (or rank-1 zeros)', async () => {
+test('loraFeeds: every slot gets a feed; LoRA slots the combined branch, the others zeros (linear rank 0 or 1, conv rank 1)', async () => {
   const parsed = await readLora(join(FIXTURES, 'lora', 'kohya.safetensors'));
   const combined = combineLoras([{ parsed, strength: 1 }]);
   const slots: LoraSlotSpec[] = [
@@ -95,11 +95,11 @@ test('loraFeeds: every slot gets a feed; LoRA slots the combined branch, the oth
   assert.equal(unused.length, combined.size / 3 - 3);
   assert.ok(unused.includes('text_model.encoder.layers.0.self_attn.q_proj.weight'));
   const empty = loraFeeds(slots.slice(0, 1), new Map());
-  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.dims, [0, 8, 3, 3]);
-  assert.equal(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.data.length, 0);
-  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_up')!.dims, [8, 0, 1, 1]);
-  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.dims, [0]);
-  assert.equal(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.data.length, 0);
+  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.dims, [1, 8, 3, 3]); // never rank 0 (combine.ts FeedOptions)
+  assert.ok(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_down')!.data.every((v) => v === 0));
+  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_up')!.dims, [8, 1, 1, 1]);
+  assert.deepEqual(empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.dims, [1]);
+  assert.deepEqual([...empty.feeds.get('down_blocks.0.resnets.0.conv1.weight.lora_scale')!.data], [0]);
 });
 
 test('loraFeeds: a branch that does not fit its slot is an error', async () => {

@@ -90,11 +90,11 @@ test('LoRA feeds in a graph equal diffusers-fused weights (linear, strided conv,
   }
 });
 
-test('LoRA slots fed rank 0 (no LoRA: zero-sized down, up and scale) give the plain layers', async () => {
+test('LoRA slots no LoRA touches (linear: zero-sized down, up and scale; conv: rank-1 zeros) give the plain layers', async () => {
   const withLora = build(weights(), true);
   const { feeds } = loraFeeds(withLora.net.loraSlots, new Map());
   assert.deepEqual(feeds.get(`${LIN}.weight.lora_scale`)!.dims, [0]);
-  assert.deepEqual(feeds.get(`${CONV1}.weight.lora_down`)!.dims, [0, 8, 3, 3]);
+  assert.deepEqual(feeds.get(`${CONV1}.weight.lora_down`)!.dims, [1, 8, 3, 3]);
   const ours = await run(withLora.g, Object.fromEntries([...feeds].map(([k, t]) => [k, new ort.Tensor('float32', t.data, t.dims)])));
   const plain = await run(build(weights(), false).g, {});
   for (const k of ['lin', 'down', 'convs']) {
