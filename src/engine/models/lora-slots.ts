@@ -1,6 +1,7 @@
 // LoRA inputs of a built graph. Each slot is three graph inputs `<weight>.lora_down` / `<weight>.lora_up` /
 // `<weight>.lora_scale` whose rank is dynamic, so switching LoRAs only changes the feeds, never the graph. With no
-// LoRA on a slot the feeds are rank-0 (zero-sized) tensors (lora/combine.ts builds them): the branch adds exact zeros.
+// LoRA on a slot the feeds are zeros (lora/combine.ts builds them: rank 0 for linear slots, rank 1 for conv slots,
+// whose rank-0 form ONNX Runtime leaves unwritten): the branch adds exact zeros.
 import type { WeightSource } from '../weights/types.ts';
 import type { LoraSlot } from './layers.ts';
 

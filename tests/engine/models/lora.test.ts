@@ -10,7 +10,7 @@ import { loadFixture, maxAbsDiff } from '../../support/fixtures.ts';
 import { f32, i64, scalarI64, sessionFor, tinyConfig, tinyWeights } from './support.ts';
 import type { Fixture } from '../../support/fixtures.ts';
 
-/** The product's feed builder (lora/combine.ts) as ort tensors: given branches where named, rank 0 elsewhere. */
+/** The product's feed builder (lora/combine.ts) as ort tensors: given branches where named, zeros elsewhere (rank 0; conv slots rank 1). */
 function loraFeeds(slots: LoraSlotSpec[], given: Map<string, FeedTensor>): Record<string, ort.Tensor> {
   const { feeds, unused } = loraFeedTensors(slots, given, { emptyRank: 0 });
   assert.deepEqual(unused, [], 'every given branch has a slot');
@@ -33,7 +33,7 @@ function fixtureBranches(lx: Fixture): Map<string, FeedTensor> {
 
 const TOL = 1e-4;
 
-test('UNet LoRA slots: rank-0 inputs give the plain UNet; rank-2 LoRAs equal diffusers with merged weights', async () => {
+test('UNet LoRA slots: zero inputs (rank 0, conv slots rank 1) give the plain UNet; rank-2 LoRAs equal diffusers with merged weights', async () => {
   const fx = loadFixture('tiny/unet_fwd');
   const lx = loadFixture('tiny/unet_lora_fwd');
   const src = await tinyWeights('sd15/unet', 'diffusion_pytorch_model.fp16.safetensors');
