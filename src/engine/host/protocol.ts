@@ -21,7 +21,7 @@ export interface EngineConfig {
   allowSpinning?: boolean;
   /** ENGINE_PRECISION: fp16 or fp32; unset: fp16 on GPU providers, fp32 on cpu (onnx/precision.ts). */
   precision?: string;
-  /** ONNX Runtime's CPU memory arena (default on; ENGINE_CPU_MEM_ARENA=0 turns it off). */
+  /** ONNX Runtime's CPU memory arena (default off; ENGINE_CPU_MEM_ARENA=1 turns it on). */
   cpuMemArena?: boolean;
   /** Tests only: milliseconds slept per unit of each phase (a slowed engine for eta tests). */
   testDelays?: TestDelays;

@@ -90,7 +90,7 @@ export class Pipeline {
     const rt: RuntimeOptions = {
       provider, threads: config.threads ?? 0, cacheDir: cacheDir(config.dataDir), allowSpinning: config.allowSpinning ?? false,
       // the provider decides which float16 kernels need float32 around them (WebGPU's Conv)
-      precision, fp32Islands: defaultFp32Islands(provider, precision), cpuMemArena: config.cpuMemArena ?? true,
+      precision, fp32Islands: defaultFp32Islands(provider, precision), cpuMemArena: config.cpuMemArena ?? false,
     };
     await assertProviderAvailable(provider, rt.cacheDir);
     configureAnnotatorSessions({ provider });
