@@ -4,8 +4,9 @@
 // Each side runs in its own process, interleaved (torch, ours, torch, ours … --rounds times, --repeats timed steps
 // each after a warm-up), and reports its peak resident memory (getrusage): min and median step times and both
 // peaks are printed side by side, with the weights' size.
-// Run: node --import tsx bench/unet-step.ts [--keep DIR] [--no-lora] [--no-arena] [--repeats N] [--rounds N] [--threads N]
-// (--no-arena: our step process runs with ONNX Runtime's CPU arena off, as ENGINE_CPU_MEM_ARENA=0)
+// Run: node --import tsx bench/unet-step.ts [--keep DIR] [--no-lora] [--arena] [--repeats N] [--rounds N] [--threads N]
+// (our step process runs with ONNX Runtime's CPU arena off, the product's default; --arena turns it on, as
+// ENGINE_CPU_MEM_ARENA=1; --no-arena is accepted and changes nothing)
 // Heavy: ≈ 5 GB of weights written twice, several minutes on 2 cores.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -24,7 +25,7 @@ const args = process.argv.slice(2);
 const opt = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 const repeats = Number(opt('--repeats') ?? 1);
 const lora = !args.includes('--no-lora');
-const arena = !args.includes('--no-arena');
+const arena = args.includes('--arena');
 const keep = opt('--keep');
 const childOurs = opt('--child-ours');
 const rounds = Number(opt('--rounds') ?? 2);
@@ -182,13 +183,13 @@ async function main(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     theirs.push(child(py, [join(import.meta.dirname, 'unet_step_torch.py'), '--out', work, '--repeats', String(repeats), '--threads', String(THREADS), '--step-only'],
       { ...process.env, PYTHONWARNINGS: 'ignore' }));
-    ours.push(child(process.execPath, ['--import', 'tsx', import.meta.filename, '--child-ours', work, '--repeats', String(repeats), '--threads', String(THREADS), ...(lora ? [] : ['--no-lora']), ...(arena ? [] : ['--no-arena'])]));
+    ours.push(child(process.execPath, ['--import', 'tsx', import.meta.filename, '--child-ours', work, '--repeats', String(repeats), '--threads', String(THREADS), ...(lora ? [] : ['--no-lora']), ...(arena ? ['--arena'] : [])]));
   }
   const p = await peak();
   const o = stats(ours.flatMap((x) => x.stepS)), t = stats(theirs.flatMap((x) => x.step_s));
   const oursPeak = Math.max(...ours.map((x) => x.peakRssMB)), torchPeak = Math.max(...theirs.map((x) => x.peak_rss_mb));
   console.log(JSON.stringify({
-    config: { batch: 2, size: 512, controlnets: 1, unetGraph: lora ? 'lora slots (rank 0) + controlnet inputs' : 'controlnet inputs', repeats, rounds, threads: THREADS, cpuMemArena: arena },
+    config: { batch: 2, size: 512, controlnets: 1, unetGraph: lora ? 'lora slots (zeros: linear rank 0, conv rank 1) + controlnet inputs' : 'controlnet inputs', repeats, rounds, threads: THREADS, cpuMemArena: arena },
     ours: { stepSeconds: o, gflopsAtMedian: (STEP_TFLOP * 1000) / o.median, loadSeconds: ours.map((x) => x.loadS), firstStepSeconds: ours.map((x) => x.firstStepS) },
     torch: { stepSeconds: t },
     ratioOursOverTorch: { min: o.min / t.min, median: o.median / t.median },
