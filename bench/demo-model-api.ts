@@ -57,7 +57,7 @@ try {
     return out.startsWith('http') ? Buffer.from(await (await fetch(out)).arrayBuffer()) : Buffer.from(out.replace(/^data:image\/\w+;base64,/, ''), 'base64');
   };
   writeFileSync(join(OUT, 'demo-red-circle.png'), await pngOf(first));
-  // seeds 1-8 side by side: the shape follows the control every time, the colours about half of the time
+  // seeds 1-8 side by side (docs/demo-seeds.png: what other seeds of the README's request draw)
   const tiles: Buffer[] = [];
   for (let seed = 1; seed <= 8; seed++) {
     const r = await (await fetch(`${url}/api/v6/images/controlnet`, { method: 'POST', headers: { 'content-type': 'application/json' },

@@ -6,7 +6,7 @@
 // peaks are printed side by side, with the weights' size.
 // Run: node --import tsx bench/unet-step.ts [--keep DIR] [--no-lora] [--arena] [--repeats N] [--rounds N] [--threads N]
 // (our step process runs with ONNX Runtime's CPU arena off, the product's default; --arena turns it on, as
-// ENGINE_CPU_MEM_ARENA=1; --no-arena is accepted and changes nothing)
+// ENGINE_CPU_MEM_ARENA=1)
 // Heavy: ≈ 5 GB of weights written twice, several minutes on 2 cores.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';

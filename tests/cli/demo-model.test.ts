@@ -74,6 +74,20 @@ function iou(a: Uint8Array, b: Uint8Array): number {
   return i / Math.max(1, u);
 }
 
+/** Mean RGB of the pixels where `keep(x, y)`. */
+function meanRgb(img: RgbImage, keep: (x: number, y: number) => boolean): number[] {
+  const sum = [0, 0, 0];
+  let n = 0;
+  for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
+    if (!keep(x, y)) continue;
+    for (let c = 0; c < 3; c++) sum[c]! += img.data[(y * SIZE + x) * 3 + c]!;
+    n++;
+  }
+  return sum.map((v) => v / n);
+}
+
+const rgbText = (rgb: number[]) => rgb.map((v) => v.toFixed(0)).join(',');
+
 /** [1,3,H,W] pixels in [-1, 1] (generateRaw) as an RgbImage. */
 function toImage(pixels: Float32Array): RgbImage {
   const data = new Uint8Array(SIZE * SIZE * 3);
@@ -99,29 +113,13 @@ test('the demo model draws the README\'s request: a red disc on blue where the c
     };
     const out = toImage((await pipeline.generateRaw(opts)).pixels);
     const without = toImage((await pipeline.generateRaw({ ...opts, controls: [{ ...opts.controls[0]!, scale: 0 }] })).pixels);
-    // mean colour inside the disc (rim of 3 px left out)
-    const inside = [0, 0, 0];
-    let n = 0;
-    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
-      if (!inDisc(x, y, 31)) continue;
-      for (let c = 0; c < 3; c++) inside[c]! += out.data[(y * SIZE + x) * 3 + c]!;
-      n++;
-    }
-    const meanIn = inside.map((v) => v / n);
-    assert.equal(nearestColour(meanIn), 'red', `inside the circle: mean rgb ${meanIn.map((v) => v.toFixed(0)).join(',')}`);
-    // mean colour outside the disc (a rim of 3 px left out)
-    const outside = [0, 0, 0];
-    let m = 0;
-    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) {
-      if (inDisc(x, y, 37)) continue;
-      for (let c = 0; c < 3; c++) outside[c]! += out.data[(y * SIZE + x) * 3 + c]!;
-      m++;
-    }
-    const meanOut = outside.map((v) => v / m);
-    assert.equal(nearestColour(meanOut), 'blue', `around the circle: mean rgb ${meanOut.map((v) => v.toFixed(0)).join(',')}`);
+    // mean colours inside the disc and around it, a rim of 3 px left out on either side
+    const meanIn = meanRgb(out, (x, y) => inDisc(x, y, 31)), meanOut = meanRgb(out, (x, y) => !inDisc(x, y, 37));
+    assert.equal(nearestColour(meanIn), 'red', `inside the circle: mean rgb ${rgbText(meanIn)}`);
+    assert.equal(nearestColour(meanOut), 'blue', `around the circle: mean rgb ${rgbText(meanOut)}`);
     const target = edgeMask(control, 2);
     const withIou = iou(edgeMask(canny(out), 2), target), withoutIou = iou(edgeMask(canny(without), 2), target);
-    t.diagnostic(`disc mean rgb ${meanIn.map((v) => v.toFixed(0)).join(',')}, background ${meanOut.map((v) => v.toFixed(0)).join(',')}; edge IoU ${withIou.toFixed(3)} with the control, ${withoutIou.toFixed(3)} at scale 0`);
+    t.diagnostic(`disc mean rgb ${rgbText(meanIn)}, background ${rgbText(meanOut)}; edge IoU ${withIou.toFixed(3)} with the control, ${withoutIou.toFixed(3)} at scale 0`);
     assert.ok(withIou >= 0.3, `edge IoU with the control ${withIou.toFixed(3)}`);
     assert.ok(withIou >= 2 * withoutIou, `edge IoU ${withIou.toFixed(3)} with the control, ${withoutIou.toFixed(3)} at scale 0`);
   } finally {

@@ -200,14 +200,18 @@ def encode_latents(work: str, n: int) -> None:
 @torch.no_grad()
 def vae_check(vae, n: int = 48) -> str:
     """Shape / background colour accuracy of VAE reconstructions of held-out images (evaluate.py's scores)."""
-    import evaluate
     samples = [dataset.sample(1, i) for i in range(n)]
     x = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    r = ((vae.decode(vae.encode(x).latent_dist.mean).sample + 1) * 127.5).clamp(0, 255).round()
-    img = r.permute(0, 2, 3, 1).to(torch.uint8).numpy()
-    sc = [evaluate.scores(img[i], samples[i]) for i in range(n)]
-    return (f"shape {np.mean([r['shape_ok'] for r in sc]):.2f} bg {np.mean([r['background_ok'] for r in sc]):.2f} "
-            f"shape error {np.mean([r['shape_error'] for r in sc]):.1f}")
+    sc = held_out_scores(vae.decode(vae.encode(x).latent_dist.mean).sample, samples)
+    return f"shape {sc['shape_ok']:.2f} bg {sc['background_ok']:.2f} shape error {sc['shape_error']:.1f}"
+
+
+def held_out_scores(decoded: torch.Tensor, samples) -> dict:
+    """evaluate.py's scores of decoded images ([n,3,128,128] in [-1, 1]) against their samples, averaged per score."""
+    import evaluate
+    img = ((decoded + 1) * 127.5).clamp(0, 255).round().permute(0, 2, 3, 1).to(torch.uint8).numpy()
+    sc = [evaluate.scores(img[i], s) for i, s in enumerate(samples)]
+    return {k: float(np.mean([r[k] for r in sc])) for k in sc[0]}
 
 
 def noise_scheduler() -> DDPMScheduler:
@@ -357,7 +361,6 @@ def hint_batch(maps: torch.Tensor, idx) -> torch.Tensor:
 def quick_eval(text, unet, nets, tok, vae, n: int = 16) -> str:
     """Held-out check during training: DDIM 10 steps, CFG 5, on dataset seed 1: shape / background colour accuracy
     (evaluate.py's scores) with the canny hint and without any hint."""
-    import evaluate
     from diffusers import DDIMScheduler
     sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', clip_sample=False,
                           set_alpha_to_one=False, steps_offset=1)
@@ -382,11 +385,8 @@ def quick_eval(text, unet, nets, tok, vae, n: int = 16) -> str:
                 extra = dict(down_block_additional_residuals=d, mid_block_additional_residual=m)
             e_u, e_c = unet(xx, t, cc, **extra).sample.chunk(2)
             x = sched.step(e_u + 5.0 * (e_c - e_u), t, x).prev_sample
-        img = ((vae.decode(x / vae.config.scaling_factor).sample + 1) * 127.5).clamp(0, 255).round()
-        img = img.permute(0, 2, 3, 1).to(torch.uint8).numpy()
-        sc = [evaluate.scores(img[i], samples[i]) for i in range(n)]
-        parts.append(f"{kind or 'none'}: shape {np.mean([r['shape_ok'] for r in sc]):.2f} "
-                     f"bg {np.mean([r['background_ok'] for r in sc]):.2f} iou {np.mean([r['edge_iou'] for r in sc]):.2f}")
+        sc = held_out_scores(vae.decode(x / vae.config.scaling_factor).sample, samples)
+        parts.append(f"{kind or 'none'}: shape {sc['shape_ok']:.2f} bg {sc['background_ok']:.2f} iou {sc['edge_iou']:.2f}")
     text.train(); unet.train(); [c.train() for c in nets.values()]
     return ' | '.join(parts)
 
